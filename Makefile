@@ -1,0 +1,44 @@
+# Every target creates or reuses .venv itself: nothing has to run before it.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install loadtest test test-unit test-integration lint gate report clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)  ## create or reuse .venv and install the project (idempotent)
+
+loadtest: $(STAMP)  ## both designs under the same load; report in reports/latest/
+	$(BIN)/harness loadtest $(ARGS)
+
+test: $(STAMP)  ## unit and integration tests
+	$(BIN)/python -m pytest $(ARGS)
+
+test-unit: $(STAMP)  ## fast, pure tests only
+	$(BIN)/python -m pytest tests/unit $(ARGS)
+
+test-integration: $(STAMP)  ## tests that start real processes
+	$(BIN)/python -m pytest tests/integration $(ARGS)
+
+lint: $(STAMP)  ## ruff and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+gate: $(STAMP)  ## probe both designs and compare with baselines/ci.json
+	$(BIN)/harness gate $(ARGS)
+
+clean:  ## remove generated reports (keeps .venv)
+	rm -rf reports/20* reports/latest

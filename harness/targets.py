@@ -1,0 +1,131 @@
+"""How to seed, start and reach the reference designs (and the LLM emulator).
+
+All phases start servers through `running_stack`, so the command lines live in one place.
+Modes: "plain" (load phase), "probe" (tracemalloc middleware, `serve --probe`),
+"memray" (the app under `memray run --trace-python-allocators`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from harness.config import SeedConfig, UpstreamConfig
+from harness.processes import LOOPBACK, ManagedProcess, ProcessGroup, free_port, wait_healthy
+from harness.results import read_json
+
+Mode = Literal["plain", "probe", "memray"]
+REFERENCE_DESIGNS = ("naive", "optimized")
+HEALTH_TIMEOUT_S = 30.0
+
+
+def python_module(module: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", module, *args]
+
+
+def upstream_argv(port: int, cfg: UpstreamConfig, host: str = LOOPBACK) -> list[str]:
+    return python_module(
+        "reference_app",
+        "upstream",
+        "--host", host,
+        "--port", str(port),
+        "--first-token-ms", str(cfg.first_token_ms),
+        "--tokens-per-s", str(cfg.tokens_per_s),
+        "--reply-tokens", str(cfg.reply_tokens),
+    )  # fmt: skip
+
+
+def seed_argv(design: str, data_dir: Path, cfg: SeedConfig) -> list[str]:
+    return python_module(
+        "reference_app",
+        "seed",
+        "--design", design,
+        "--data-dir", str(data_dir),
+        "--users", str(cfg.users),
+        "--whales", str(cfg.whales),
+        "--whale-history", str(cfg.whale_history),
+        "--seed", str(cfg.seed),
+    )  # fmt: skip
+
+
+def serve_args(
+    design: str,
+    port: int,
+    data_dir: Path,
+    upstream_url: str,
+    workers: int = 1,
+    probe: bool = False,
+    host: str = LOOPBACK,
+) -> list[str]:
+    args = [
+        "serve",
+        "--design", design,
+        "--host", host,
+        "--port", str(port),
+        "--data-dir", str(data_dir),
+        "--upstream", upstream_url,
+        "--workers", str(workers),
+    ]  # fmt: skip
+    if probe:
+        args.append("--probe")
+    return args
+
+
+def memray_argv(capture: Path, module: str, module_args: list[str]) -> list[str]:
+    # --trace-python-allocators: without it memray misses memory pymalloc reuses.
+    return python_module(
+        "memray", "run", "--trace-python-allocators", "--force", "-o", str(capture), "-m", module,
+        *module_args,
+    )  # fmt: skip
+
+
+def read_manifest(data_dir: Path) -> dict[str, Any]:
+    manifest: dict[str, Any] = read_json(data_dir / "manifest.json")
+    return manifest
+
+
+@dataclass
+class Stack:
+    design: str
+    base_url: str
+    upstream_url: str
+    app: ManagedProcess
+    upstream: ManagedProcess
+    group: ProcessGroup
+
+
+@contextlib.contextmanager
+def running_stack(
+    design: str,
+    data_dir: Path,
+    log_dir: Path,
+    upstream_cfg: UpstreamConfig,
+    mode: Mode = "plain",
+    capture: Path | None = None,
+    workers: int = 1,
+    env: Mapping[str, str] | None = None,
+    phase: str = "",
+) -> Iterator[Stack]:
+    """Start the LLM emulator and the app on free loopback ports; stop both on exit."""
+    with ProcessGroup(log_dir) as group:
+        up_port = free_port()
+        upstream = group.start("upstream", upstream_argv(up_port, upstream_cfg))
+        upstream_url = f"http://{LOOPBACK}:{up_port}"
+        wait_healthy(upstream, f"{upstream_url}/healthz", HEALTH_TIMEOUT_S, phase=phase)
+
+        port = free_port()
+        args = serve_args(design, port, data_dir, upstream_url, workers, probe=(mode == "probe"))
+        if mode == "memray":
+            if capture is None:
+                raise ValueError("memray mode needs a capture path")
+            argv = memray_argv(capture, "reference_app", args)
+        else:
+            argv = python_module("reference_app", *args)
+        app = group.start("app", argv, env=env)
+        base_url = f"http://{LOOPBACK}:{port}"
+        wait_healthy(app, f"{base_url}/healthz", HEALTH_TIMEOUT_S, phase=phase)
+        yield Stack(design, base_url, upstream_url, app, upstream, group)
