@@ -129,3 +129,23 @@ def running_stack(
         base_url = f"http://{LOOPBACK}:{port}"
         wait_healthy(app, f"{base_url}/healthz", HEALTH_TIMEOUT_S, phase=phase)
         yield Stack(design, base_url, upstream_url, app, upstream, group)
+
+
+def seed_store(design: str, data_dir: Path, cfg: SeedConfig, log_dir: Path) -> dict[str, Any]:
+    """Seed a fresh store for `design` into data_dir (a subprocess); return its manifest."""
+    import subprocess
+
+    from harness._errors import PhaseFailed
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = log_dir / "seed.log"
+    with log.open("wb") as out:
+        done = subprocess.run(
+            seed_argv(design, data_dir, cfg), stdout=out, stderr=subprocess.STDOUT, timeout=600
+        )
+    if done.returncode != 0:
+        from harness.processes import tail
+
+        raise PhaseFailed("seed", f"seeding {design} exited {done.returncode}:\n{tail(log)}")
+    return read_manifest(data_dir)
