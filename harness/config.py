@@ -52,8 +52,8 @@ class ProfileConfig:
 class GateConfig:
     baseline: str = "baselines/ci.json"
     history_lens: tuple[int, ...] = (0, 100, 1000, 5000)
-    reps: int = 5
-    warmup: int = 2
+    reps: int = 3
+    warmup: int = 1
     default: str = "+10% floor 16KiB"
     thresholds: Mapping[str, str] = field(default_factory=dict)
 
@@ -122,11 +122,20 @@ def resolve(raw: Mapping[str, Any], path: Path, overrides: Mapping[str, Any]) ->
     interval = v.number(sampling, "sampling.interval_s", 0.1, minimum=0.01)
 
     profiles = v.table(raw, "profiles")
+    # Validate every profile, not only the chosen one: a typo in [profiles.full] must not
+    # wait for the first `--profile full` run to surface.
+    resolved = {
+        str(name): _profile(v, str(name), v.table(profiles, str(name), prefix="profiles"))
+        for name in profiles
+    }
     chosen = overrides.get("profile") or profile_name
-    if chosen not in profiles:
-        known = ", ".join(sorted(profiles)) or "none"
-        raise ConfigError(path, "run.profile", f"unknown profile {chosen!r} (known: {known})")
-    profile = _profile(v, chosen, v.table(profiles, chosen, prefix="profiles"))
+    if chosen not in resolved:
+        known = ", ".join(sorted(resolved)) or "none"
+        where, key = (
+            ("command line", "--profile") if overrides.get("profile") else (path, "run.profile")
+        )
+        raise ConfigError(where, key, f"unknown profile {chosen!r} (known: {known})")
+    profile = resolved[chosen]
 
     profile_overrides = {
         k: val
@@ -136,26 +145,35 @@ def resolve(raw: Mapping[str, Any], path: Path, overrides: Mapping[str, Any]) ->
     if profile_overrides:
         profile = replace(profile, **profile_overrides)
         _check_profile(v, profile, f"command line (profile {chosen})")
+    designs_where: tuple[object, str] = (path, "run.designs")
     if overrides.get("designs"):
-        designs = tuple(overrides["designs"])
+        designs = tuple(str(d) for d in overrides["designs"])
+        designs_where = ("command line", "--design")
     if overrides.get("out"):
         out = str(overrides["out"])
     if not designs:
-        raise ConfigError(path, "run.designs", "at least one design is needed")
+        raise ConfigError(*designs_where, "at least one design is needed")
+    duplicates = sorted({d for d in designs if designs.count(d) > 1})
+    if duplicates:
+        raise ConfigError(*designs_where, f"design {duplicates[0]!r} is listed twice")
 
     gate_t = v.table(raw, "gate")
-    v.only_keys(gate_t, "gate", {"baseline", "history_lens", "reps", "warmup", "default", "thresholds"})
+    v.only_keys(
+        gate_t, "gate", {"baseline", "history_lens", "reps", "warmup", "default", "thresholds"}
+    )
     thresholds_t = v.table(gate_t, "thresholds", prefix="gate")
     thresholds: dict[str, str] = {}
     for key, value in thresholds_t.items():
         if not isinstance(value, str):
-            raise ConfigError(path, f"gate.thresholds.{key}", "must be a string like '+10% floor 16KiB'")
+            raise ConfigError(
+                path, f"gate.thresholds.{key}", "must be a string like '+10% floor 16KiB'"
+            )
         thresholds[str(key)] = value
     gate = GateConfig(
         baseline=v.string(gate_t, "gate.baseline", "baselines/ci.json"),
         history_lens=tuple(v.int_list(gate_t, "gate.history_lens", [0, 100, 1000, 5000])),
-        reps=v.integer(gate_t, "gate.reps", 5, minimum=1),
-        warmup=v.integer(gate_t, "gate.warmup", 2, minimum=0),
+        reps=v.integer(gate_t, "gate.reps", 3, minimum=1),
+        warmup=v.integer(gate_t, "gate.warmup", 1, minimum=0),
         default=v.string(gate_t, "gate.default", "+10% floor 16KiB"),
         thresholds=thresholds,
     )
@@ -196,6 +214,10 @@ def _profile(v: _Validator, name: str, t: Mapping[str, Any]) -> ProfileConfig:
 
 def _check_profile(v: _Validator, profile: ProfileConfig, where: str) -> None:
     p = f"profiles.{profile.name}"
+    if not profile.phases:
+        raise ConfigError(where, f"{p}.phases", "at least one phase is needed")
+    if len(set(profile.phases)) != len(profile.phases):
+        raise ConfigError(where, f"{p}.phases", "a phase is listed twice")
     for phase in profile.phases:
         if phase not in KNOWN_PHASES:
             raise ConfigError(
@@ -209,7 +231,7 @@ def _check_profile(v: _Validator, profile: ProfileConfig, where: str) -> None:
         )
     for name in ("users", "duration_s", "profile_duration_s", "spawn_rate"):
         value = getattr(profile, name)
-        if not isinstance(value, int | float) or value <= 0:
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
             raise ConfigError(where, f"{p}.{name}", f"must be a positive number, got {value!r}")
     if any(h < 0 for h in profile.probe_history_lens):
         raise ConfigError(where, f"{p}.probe_history_lens", "history lengths must be >= 0")
@@ -270,8 +292,12 @@ class _Validator:
 
     def int_list(self, t: Mapping[str, Any], dotted: str, default: list[int]) -> list[int]:
         value = t.get(self._leaf(dotted), default)
-        if not isinstance(value, list) or not value or not all(
-            isinstance(x, int) and not isinstance(x, bool) for x in value
+        if (
+            not isinstance(value, list)
+            or not value
+            or not all(isinstance(x, int) and not isinstance(x, bool) for x in value)
         ):
-            raise ConfigError(self.path, dotted, f"must be a non-empty list of integers, got {value!r}")
+            raise ConfigError(
+                self.path, dotted, f"must be a non-empty list of integers, got {value!r}"
+            )
         return value

@@ -24,6 +24,7 @@ import httpx
 from harness._errors import PhaseFailed
 
 LOOPBACK = "127.0.0.1"
+INTERRUPT_GRACE_S = 1.0  # Ctrl-C: SIGINT, then SIGTERM after this, then SIGKILL
 
 
 def free_port(host: str = LOOPBACK) -> int:
@@ -182,6 +183,29 @@ class ProcessGroup:
         self.processes.clear()
         return codes
 
+    def stop_all_now(self, grace_s: float = INTERRUPT_GRACE_S) -> None:
+        """Interrupted: signal every process at once, SIGKILL what is left after grace_s.
+
+        Bounded by about 1.5 x grace_s however many processes there are, so that Ctrl-C
+        leaves nothing running within seconds.
+        """
+        procs = list(reversed(self.processes))
+        for sig, wait_s in ((signal.SIGINT, grace_s), (signal.SIGTERM, grace_s / 2)):
+            alive = [p for p in procs if p.poll() is None]
+            if not alive:
+                break
+            for proc in alive:
+                proc.signal_group(sig)
+            deadline = time.monotonic() + wait_s
+            for proc in alive:
+                proc.wait(max(0.0, deadline - time.monotonic()))
+        for proc in procs:
+            proc.signal_group(signal.SIGKILL)
+            if proc.poll() is None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.popen.wait(1.0)
+        self.processes.clear()
+
     def __enter__(self) -> ProcessGroup:
         return self
 
@@ -191,7 +215,10 @@ class ProcessGroup:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.stop_all()
+        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+            self.stop_all_now()
+        else:
+            self.stop_all()
 
 
 @contextlib.contextmanager

@@ -234,9 +234,7 @@ class RunDir:
     ) -> None:
         """status: passed | failed | skipped | interrupted."""
         run = self.read_run()
-        phases = [
-            p for p in run.get("phases", []) if (p["design"], p["phase"]) != (design, phase)
-        ]
+        phases = [p for p in run.get("phases", []) if (p["design"], p["phase"]) != (design, phase)]
         phases.append(
             {
                 "design": design,
@@ -249,6 +247,14 @@ class RunDir:
             }
         )
         run["phases"] = phases
+        write_json_atomic(self.run_json, run)
+
+    def add_warning(self, message: str, design: str = "", phase: str = "") -> None:
+        """Append a warning a reader must see (e.g. the load generator saturated)."""
+        run = self.read_run()
+        warnings = list(run.get("warnings", []))
+        warnings.append({"design": design, "phase": phase, "message": message})
+        run["warnings"] = warnings
         write_json_atomic(self.run_json, run)
 
     def finish_run(self, status: str) -> None:

@@ -8,7 +8,10 @@ from pathlib import Path
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--config", type=Path, default=Path("loadtest.toml"), help="TOML config (default: %(default)s)"
+        "--config",
+        type=Path,
+        default=Path("loadtest.toml"),
+        help="TOML config (default: %(default)s)",
     )
     parser.add_argument(
         "--design",
@@ -38,7 +41,9 @@ def int_list(text: str) -> list[int]:
     try:
         values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
     if not values or any(v < 0 for v in values):
         raise argparse.ArgumentTypeError(f"expected non-negative integers, got {text!r}")
     return values

@@ -1,0 +1,243 @@
+"""Rendering of a GateResult: a rich table, Markdown for a PR comment, JUnit XML for CI.
+
+Pure: every function returns an object or a string; the CLI prints and writes them.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rich.table import Table
+from rich.text import Text
+
+from harness.gate import (
+    GateResult,
+    Status,
+    Verdict,
+    format_change,
+    format_limit,
+    format_value,
+)
+
+UPDATE_HINT = "make gate ARGS=--update-baseline"
+RULE_TEXT = (
+    "A series regresses when current - baseline > max(|baseline| x tolerance, floor); "
+    "thresholds come from [gate.thresholds] in loadtest.toml."
+)
+
+_VERDICT_TEXT: dict[Status, str] = {
+    "pass": "pass",
+    "regression": "REGRESSION",
+    "improved": "improved",
+    "missing": "MISSING",
+    "new": "new",
+    "off": "off",
+}
+_VERDICT_STYLE: dict[Status, str] = {
+    "pass": "green",
+    "regression": "bold red",
+    "improved": "bold green",
+    "missing": "bold red",
+    "new": "cyan",
+    "off": "dim",
+}
+_MD_ICON: dict[Status, str] = {
+    "pass": "✅",
+    "regression": "❌",
+    "improved": "🟢",
+    "missing": "⚠️",
+    "new": "🆕",
+    "off": "➖",
+}
+HEADERS = ("design", "metric", "labels", "baseline", "current", "change", "limit", "verdict")
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    baseline_path: str = ""
+    baseline_sha: str = "unknown"
+    baseline_date: str = ""
+    run_dir: str = ""
+    current_sha: str = "unknown"
+
+
+def verdict_cells(v: Verdict) -> tuple[str, ...]:
+    """One table row as plain strings, in HEADERS order."""
+    return (
+        v.key.design,
+        v.key.metric,
+        " ".join(f"{k}={val}" for k, val in v.key.labels),
+        format_value(v.baseline, v.unit) if v.baseline is not None else "-",
+        format_value(v.current, v.unit) if v.current is not None else "-",
+        format_change(v),
+        format_limit(v),
+        _VERDICT_TEXT[v.status],
+    )
+
+
+_HEADLINE_WORDS: tuple[tuple[Status, str], ...] = (
+    ("pass", "pass"),
+    ("regression", "regressed"),
+    ("improved", "improved"),
+    ("missing", "missing"),
+    ("new", "new"),
+    ("off", "off"),
+)
+
+
+def headline(result: GateResult) -> str:
+    counts = ", ".join(
+        f"{result.count(s)} {name}"
+        for s, name in _HEADLINE_WORDS
+        if result.count(s) or s in ("pass", "regression")
+    )
+    return f"{len(result.verdicts)} series: {counts}"
+
+
+def outcome_lines(result: GateResult) -> list[str]:
+    """What to do next, in plain sentences (console and Markdown)."""
+    lines: list[str] = []
+    if result.missing:
+        lines.append(
+            f"{len(result.missing)} series of the baseline were not measured: the comparison is "
+            "incomplete (exit 2). If an endpoint, design or history length was removed on "
+            f"purpose, refresh the baseline: `{UPDATE_HINT}`."
+        )
+    if result.regressions:
+        lines.append(
+            f"{len(result.regressions)} series regressed beyond their threshold (exit 1). "
+            "If the increase is intended, refresh the baseline in the same change: "
+            f"`{UPDATE_HINT}`."
+        )
+    if result.suggests_update:
+        lines.append(
+            "Some series improved by more than twice their limit: lock the gain in with "
+            f"`{UPDATE_HINT}`."
+        )
+    if any(v.status == "new" for v in result.verdicts):
+        lines.append(
+            "New series (not in the baseline) are not gated until the baseline is refreshed."
+        )
+    return lines
+
+
+def rich_table(result: GateResult, title: str = "Memory gate") -> Table:
+    table = Table(title=f"{title}: {headline(result)}", title_justify="left")
+    for header in HEADERS:
+        numeric = header in ("baseline", "current", "change", "limit")
+        table.add_column(header, justify="right" if numeric else "left", overflow="fold")
+    for v in result.verdicts:
+        cells = list(verdict_cells(v))
+        verdict = Text(cells.pop(), style=_VERDICT_STYLE[v.status])
+        change_style = _VERDICT_STYLE[v.status] if v.status in ("regression", "improved") else ""
+        row: list[str | Text] = [*cells[:5], Text(cells[5], style=change_style), cells[6], verdict]
+        table.add_row(*row)
+    return table
+
+
+def _md_row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+
+def _md_table(verdicts: Sequence[Verdict]) -> list[str]:
+    lines = [_md_row(HEADERS), _md_row(["---"] * 3 + ["---:"] * 4 + ["---"])]
+    for v in verdicts:
+        cells = list(verdict_cells(v))
+        cells[1] = f"`{cells[1]}`"
+        cells[-1] = f"{_MD_ICON[v.status]} {cells[-1]}"
+        lines.append(_md_row(cells))
+    return lines
+
+
+def markdown(result: GateResult, ctx: RenderContext) -> str:
+    """A PR comment / job summary: verdict first, the series that need a look, all in <details>."""
+    title = {
+        "passed": "✅ Memory gate passed",
+        "regression": "❌ Memory gate: regression",
+        "error": "⚠️ Memory gate: incomplete comparison",
+    }[result.outcome]
+    lines = [f"## {title}", "", headline(result) + ".", ""]
+    where = []
+    if ctx.baseline_path:
+        base = f"Baseline `{ctx.baseline_path}` (git `{ctx.baseline_sha}`"
+        where.append(base + (f", {ctx.baseline_date})" if ctx.baseline_date else ")"))
+    if ctx.run_dir:
+        where.append(f"this run `{ctx.run_dir}` (git `{ctx.current_sha}`)")
+    if where:
+        lines += ["; ".join(where) + ".", ""]
+    for line in outcome_lines(result):
+        lines += [f"- {line}"]
+    if outcome_lines(result):
+        lines.append("")
+    notable = [v for v in result.verdicts if v.status not in ("pass", "off")]
+    if notable:
+        lines += ["### Needs a look", "", *_md_table(notable), ""]
+    lines += [
+        f"<details><summary>All {len(result.verdicts)} series</summary>",
+        "",
+        *_md_table(result.verdicts),
+        "",
+        "</details>",
+        "",
+    ]
+    if result.warnings:
+        lines += ["### Warnings", ""] + [f"- {w}" for w in result.warnings] + [""]
+    lines += [f"<sub>{RULE_TEXT}</sub>", ""]
+    return "\n".join(lines)
+
+
+def junit_xml(result: GateResult, suite: str = "memory-gate") -> str:
+    """JUnit XML: one testcase per gated series; <failure> for a regression, <error> for a
+    series missing from the current run, <skipped> for a threshold set to off."""
+    failures = result.count("regression")
+    errors = result.count("missing")
+    skipped = result.count("off")
+    attrs = {
+        "name": suite,
+        "tests": str(len(result.verdicts)),
+        "failures": str(failures),
+        "errors": str(errors),
+        "skipped": str(skipped),
+    }
+    root = ET.Element("testsuites", attrs)
+    ts = ET.SubElement(root, "testsuite", attrs)
+    for v in result.verdicts:
+        cells = dict(zip(HEADERS, verdict_cells(v), strict=True))
+        case = ET.SubElement(
+            ts,
+            "testcase",
+            {
+                "classname": f"{suite}.{v.key.design}.{v.key.metric}",
+                "name": str(v.key),
+                "time": "0",
+            },
+        )
+        detail = (
+            f"{v.key}: baseline {cells['baseline']}, current {cells['current']}, "
+            f"change {cells['change']}, limit {cells['limit']} ({v.rule}: "
+            f"{v.threshold.describe() if v.threshold else '-'})"
+        )
+        if v.status == "regression":
+            failure = ET.SubElement(
+                case,
+                "failure",
+                {"type": "regression", "message": f"{cells['change']} > limit {cells['limit']}"},
+            )
+            failure.text = detail
+        elif v.status == "missing":
+            error = ET.SubElement(
+                case, "error", {"type": "missing", "message": "in the baseline, not measured"}
+            )
+            error.text = detail
+        elif v.status == "off":
+            ET.SubElement(case, "skipped", {"message": "threshold off"})
+        else:
+            out = ET.SubElement(case, "system-out")
+            out.text = f"{v.status}: {detail}"
+    if result.warnings:
+        err = ET.SubElement(ts, "system-err")
+        err.text = "\n".join(result.warnings)
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"

@@ -1,0 +1,465 @@
+"""`harness gate`: per-request memory (the probe phase) against a committed baseline.
+
+    harness gate [--config loadtest.toml] [--baseline PATH] [--run RUN_DIR]
+                 [--update-baseline] [--out DIR] [--jobs N]
+
+Without --run it creates its own run directory under run.out (command "gate") and runs the
+probe phase on every configured design with the [gate] history_lens/reps/warmup; with --run it
+reads that run's summary.json. The designs are probed in parallel (--jobs), each in its own
+processes, so a design's figures do not depend on the others. Writes gate.md, gate-junit.xml
+and gate.json into the run directory. Exit 0 pass, 1 regression (or the probe phase failed),
+2 error (no baseline, schema mismatch, series of the baseline not measured, bad config).
+
+Environment variables named REFAPP_* are passed to the reference app explicitly and recorded in
+run.json (config.app_env); they exist for tests of the gate (REFAPP_CONTEXT_WINDOW=200 widens the
+optimized design's context window, a deliberate regression). --update-baseline refuses to run
+with any of them set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import Progress
+
+from harness import _gate_render as render
+from harness import config as config_mod
+from harness._errors import EXIT_OK, UsageError
+from harness.cli._common import positive_int
+from harness.gate import (
+    Baseline,
+    BaselineError,
+    GateResult,
+    Verdict,
+    build_baseline,
+    compare,
+    compile_thresholds,
+    environment_warnings,
+    gated_rows,
+    parse_baseline,
+    settings_mismatch,
+)
+from harness.phases import ProgressFn
+from harness.processes import sigterm_as_interrupt
+from harness.results import (
+    RunDir,
+    SummaryRow,
+    check_schema,
+    read_json,
+    write_json_atomic,
+)
+
+APP_ENV_PREFIX = "REFAPP_"
+GATE_MD = "gate.md"
+GATE_JUNIT = "gate-junit.xml"
+GATE_JSON = "gate.json"
+
+
+class GateCommand:
+    name = "gate"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--config",
+            type=Path,
+            default=Path("loadtest.toml"),
+            help="TOML config with the [gate] table (default: %(default)s)",
+        )
+        parser.add_argument(
+            "--baseline", type=Path, help="baseline file (default: gate.baseline of the config)"
+        )
+        parser.add_argument(
+            "--run",
+            type=Path,
+            metavar="RUN_DIR",
+            help="judge an existing run directory instead of running the probe",
+        )
+        parser.add_argument(
+            "--update-baseline",
+            action="store_true",
+            help="write the measured figures as the new baseline (exit 0 unless the probe fails)",
+        )
+        parser.add_argument(
+            "--out", type=Path, help="where the gate's run directory goes (default: run.out)"
+        )
+        parser.add_argument(
+            "--jobs",
+            type=positive_int,
+            metavar="N",
+            help="designs probed at the same time (default: all of them, at most the CPU count)",
+        )
+
+    def run(self, args: argparse.Namespace) -> int:
+        console = _console()
+        cfg = config_mod.load(args.config, {"out": args.out})
+        thresholds = compile_thresholds(cfg.gate.thresholds, cfg.gate.default, cfg.path)
+        baseline_path: Path = args.baseline or Path(cfg.gate.baseline)
+        app_env = app_env_overrides(os.environ)
+        if app_env:
+            shown = " ".join(f"{k}={v}" for k, v in sorted(app_env.items()))
+            if args.update_baseline:
+                raise UsageError(
+                    f"refusing to write a baseline with app overrides set ({shown}); unset them"
+                )
+            _warn(console, f"app settings overridden from the environment: {shown}")
+
+        baseline = load_baseline(baseline_path, required=not args.update_baseline, console=console)
+
+        if args.run is not None:
+            run, rows, current_env, designs, probe = _read_run(args.run, cfg.designs)
+            own_run = False
+        else:
+            designs = list(cfg.designs)
+            if baseline is not None and not args.update_baseline:
+                problem = settings_mismatch(baseline, designs, cfg.gate.history_lens)
+                if problem:
+                    raise BaselineError(
+                        f"{baseline_path} does not match the [gate] settings of {cfg.path}: "
+                        f"{problem}; refresh it with `{render.UPDATE_HINT}`"
+                    )
+            run = RunDir.create(Path(cfg.out))
+            own_run = True
+            probe = {
+                "designs": designs,
+                "history_lens": list(cfg.gate.history_lens),
+                "reps": cfg.gate.reps,
+                "warmup": cfg.gate.warmup,
+            }
+            jobs = args.jobs or max(1, min(len(designs), os.cpu_count() or 1))
+            with sigterm_as_interrupt():
+                rows = _run_probe(run, cfg, designs, app_env, console, jobs)
+            current_env = run.read_run().get("environment", {})
+
+        if not gated_rows(rows):
+            if own_run:
+                run.finish_run("failed")
+            raise BaselineError(f"{run.root}: no probe figures to gate (summary.json)")
+
+        result = compare(baseline.rows if baseline else (), rows, thresholds, designs)
+        warnings = list(result.warnings)
+        if baseline is not None:
+            warnings += environment_warnings(baseline.provenance, current_env)
+            warnings += _probe_warnings(baseline.probe, probe)
+        result = dataclasses.replace(result, warnings=tuple(warnings))
+
+        ctx = render.RenderContext(
+            baseline_path=str(baseline_path),
+            baseline_sha=str(baseline.provenance.get("git_sha", "unknown")) if baseline else "-",
+            baseline_date=baseline.created_at if baseline else "",
+            run_dir=str(run.root),
+            current_sha=str(current_env.get("git_sha", "unknown")),
+        )
+        if baseline is not None:
+            self._report(console, run, result, ctx, updating=args.update_baseline)
+
+        code = EXIT_OK if args.update_baseline else result.exit_code
+        if args.update_baseline:
+            payload = build_baseline(
+                rows,
+                created_at=_now(),
+                environment=current_env,
+                probe=probe,
+                source_run=str(run.root),
+            )
+            write_json_atomic(baseline_path, payload)
+            console.print(
+                f"wrote baseline {baseline_path}: {len(payload['rows'])} series "
+                f"(git {payload['provenance']['git_sha']}); commit it with the change",
+                markup=False,
+                highlight=False,
+            )
+        if own_run:
+            run.finish_run("passed" if code == EXIT_OK else "failed")
+        return code
+
+    def _report(
+        self,
+        console: Console,
+        run: RunDir,
+        result: GateResult,
+        ctx: render.RenderContext,
+        updating: bool = False,
+    ) -> None:
+        title = "Changes vs the previous baseline" if updating else "Memory gate"
+        console.print(render.rich_table(result, title=title))
+        for warning in result.warnings:
+            _warn(console, warning)
+        if updating:
+            return
+        for line in render.outcome_lines(result):
+            console.print(line, markup=False, highlight=False)
+        md = run.root / GATE_MD
+        junit = run.root / GATE_JUNIT
+        summary = run.root / GATE_JSON
+        _write_text(md, render.markdown(result, ctx))
+        _write_text(junit, render.junit_xml(result))
+        write_json_atomic(summary, gate_json(result, ctx))
+        verdict = {0: "[green]passed[/]", 1: "[bold red]REGRESSION[/]", 2: "[bold red]ERROR[/]"}
+        console.print(f"memory gate {verdict[result.exit_code]}: {render.headline(result)}")
+        console.print(f"  {md}\n  {junit}\n  {summary}", markup=False, highlight=False)
+
+
+COMMAND = GateCommand()
+
+
+# --- helpers (I/O at the edges) ------------------------------------------------------------
+
+
+def app_env_overrides(env: Mapping[str, str]) -> dict[str, str]:
+    """The REFAPP_* variables of this process: settings for the reference app under test."""
+    return {k: v for k, v in env.items() if k.startswith(APP_ENV_PREFIX)}
+
+
+def load_baseline(path: Path, *, required: bool, console: Console | None = None) -> Baseline | None:
+    if not path.exists():
+        if required:
+            raise BaselineError(
+                f"no baseline at {path}: create one with `{render.UPDATE_HINT}` and commit it"
+            )
+        return None
+    try:
+        raw = read_json(path)
+    except (OSError, ValueError) as exc:
+        if required:
+            raise BaselineError(f"{path}: cannot read the baseline: {exc}") from None
+        if console is not None:
+            _warn(console, f"{path}: unreadable, it will be replaced ({exc})")
+        return None
+    try:
+        baseline = parse_baseline(raw, path)
+    except BaselineError as exc:
+        if required:
+            raise
+        if console is not None:
+            _warn(console, f"{exc}; it will be replaced")
+        return None
+    return baseline
+
+
+def _read_run(
+    path: Path, default_designs: Sequence[str]
+) -> tuple[RunDir, list[SummaryRow], dict[str, Any], list[str], dict[str, Any]]:
+    run = RunDir(path)
+    raw = run.read_run()
+    if not raw:
+        raise UsageError(f"{path}: not a run directory (no run.json)")
+    check_schema(raw, run.run_json)
+    rows = run.read_summary()
+    config = raw.get("config") or {}
+    designs = [str(d) for d in config.get("designs") or default_designs]
+    lens = sorted(
+        {
+            int(r.labels["history_len"])
+            for r in gated_rows(rows)
+            if r.labels.get("history_len", "").isdigit()
+        }
+    )
+    probe: dict[str, Any] = {"designs": designs, "history_lens": lens}
+    if raw.get("command") == "gate":
+        gate_cfg = config.get("gate") or {}
+        probe |= {"reps": gate_cfg.get("reps"), "warmup": gate_cfg.get("warmup")}
+    else:
+        prof = config.get("profile") or {}
+        probe |= {"reps": prof.get("probe_reps"), "warmup": prof.get("probe_warmup")}
+    return run, rows, dict(raw.get("environment") or {}), designs, probe
+
+
+class _Cancelled(KeyboardInterrupt):
+    """Raised inside a probe thread (from its progress callback) once the gate is interrupted;
+    a KeyboardInterrupt, so the probe's process group stops its processes at once."""
+
+
+@dataclasses.dataclass
+class _Outcome:
+    design: str
+    started_at: str
+    duration_s: float = 0.0
+    rows: list[SummaryRow] = dataclasses.field(default_factory=list)
+    error: BaseException | None = None
+
+
+def _probe_one(
+    run: RunDir,
+    design: str,
+    cfg: config_mod.Config,
+    app_env: Mapping[str, str],
+    progress: ProgressFn,
+) -> _Outcome:
+    from harness.phases import FailedWithResults
+    from harness.phases.probe import run_probe  # pulls in httpx, pandas, processes
+
+    outcome = _Outcome(design, _now())
+    t0 = time.monotonic()
+    try:
+        outcome.rows = run_probe(
+            run,
+            design,
+            cfg,
+            history_lens=cfg.gate.history_lens,
+            reps=cfg.gate.reps,
+            warmup=cfg.gate.warmup,
+            env=dict(app_env) or None,
+            progress=progress,
+        )
+    except FailedWithResults as exc:
+        outcome.rows, outcome.error = list(exc.rows), exc
+    except BaseException as exc:  # recorded by the caller, in design order
+        outcome.error = exc
+    outcome.duration_s = time.monotonic() - t0
+    return outcome
+
+
+def _run_probe(
+    run: RunDir,
+    cfg: config_mod.Config,
+    designs: Sequence[str],
+    app_env: Mapping[str, str],
+    console: Console,
+    jobs: int,
+) -> list[SummaryRow]:
+    """Probe every design, `jobs` at a time (each in its own processes: a design's figures do
+    not depend on what else runs), then record the phases in design order."""
+    run.start_run("gate", {**cfg.to_json(), "app_env": dict(app_env)})
+    g = cfg.gate
+    console.print(
+        f"probe {', '.join(designs)}: history_lens {list(g.history_lens)}, reps {g.reps}, "
+        f"warmup {g.warmup}, {jobs} at a time",
+        markup=False,
+        highlight=False,
+    )
+    cancel = threading.Event()
+    with _progress(console) as bar, ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [
+            pool.submit(_probe_one, run, d, cfg, app_env, _callback(bar, d, cancel))
+            for d in designs
+        ]
+        try:
+            while not all(f.done() for f in futures):
+                wait(futures, timeout=0.5)
+        except KeyboardInterrupt:
+            cancel.set()  # every probe stops at its next request; wait for their teardown
+            for f in futures:
+                f.cancel()
+            wait(futures)
+            for outcome in (f.result() for f in futures if not f.cancelled()):
+                run.record_phase(
+                    outcome.design, "probe", "interrupted", outcome.started_at, outcome.duration_s
+                )
+            run.finish_run("interrupted")
+            raise
+    outcomes = [f.result() for f in futures]
+    rows: list[SummaryRow] = []
+    for outcome in outcomes:
+        if outcome.rows:
+            run.add_summary(outcome.rows)
+        status = "passed" if outcome.error is None else "failed"
+        detail = "" if outcome.error is None else str(outcome.error)
+        run.record_phase(
+            outcome.design, "probe", status, outcome.started_at, outcome.duration_s, detail
+        )
+        console.print(
+            f"probe {outcome.design}: {status}, {len(outcome.rows)} figures "
+            f"in {outcome.duration_s:.1f} s",
+            markup=False,
+            highlight=False,
+        )
+        rows += outcome.rows
+    errors = [o.error for o in outcomes if o.error is not None]
+    if errors:
+        run.finish_run("failed")
+        raise errors[0]
+    return rows
+
+
+def _callback(bar: Progress | None, design: str, cancel: threading.Event) -> ProgressFn:
+    task = bar.add_task(f"probe {design}", total=None) if bar is not None else None
+
+    def update(done: float, total: float, text: str) -> None:
+        if cancel.is_set():
+            raise _Cancelled
+        if bar is not None and task is not None:
+            bar.update(task, completed=done, total=total, description=f"{design}: {text}")
+
+    return update
+
+
+@contextmanager
+def _progress(console: Console) -> Iterator[Progress | None]:
+    """A rich progress display on a terminal; None otherwise."""
+    if not console.is_terminal:
+        yield None
+        return
+    with Progress(console=console, transient=True) as bar:
+        yield bar
+
+
+def _probe_warnings(base: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
+    diffs = [
+        f"{k} {base.get(k)} -> {now.get(k)}"
+        for k in ("reps", "warmup")
+        if base.get(k) is not None and now.get(k) is not None and base.get(k) != now.get(k)
+    ]
+    if not diffs:
+        return []
+    return ["probe settings differ from the baseline's: " + ", ".join(diffs)]
+
+
+def gate_json(result: GateResult, ctx: render.RenderContext) -> dict[str, Any]:
+    """Machine-readable verdicts (gate.json), for scripts and the noise study."""
+
+    def one(v: Verdict) -> dict[str, Any]:
+        return {
+            "metric": v.key.metric,
+            "design": v.key.design,
+            "labels": dict(v.key.labels),
+            "unit": v.unit,
+            "baseline": v.baseline,
+            "current": v.current,
+            "change": v.change,
+            "limit": v.limit,
+            "threshold": v.threshold.describe() if v.threshold else None,
+            "rule": v.rule,
+            "status": v.status,
+        }
+
+    return {
+        "outcome": result.outcome,
+        "exit_code": result.exit_code,
+        "baseline": ctx.baseline_path,
+        "run_dir": ctx.run_dir,
+        "warnings": list(result.warnings),
+        "verdicts": [one(v) for v in result.verdicts],
+    }
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _warn(console: Console, text: str) -> None:
+    console.print(f"[yellow]warning:[/] {escape(text)}", highlight=False)
+
+
+def _console() -> Console:
+    if sys.stdout.isatty():
+        return Console()
+    return Console(width=int(os.environ.get("COLUMNS", "160")), soft_wrap=False)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

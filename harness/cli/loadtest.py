@@ -1,0 +1,400 @@
+"""`harness loadtest`: every configured phase on every design, one run directory, a table.
+
+Per design: seed a fresh store into `<run>/<design>/data`, then the profile's phases in
+order; integrity always runs right after load, on the same data and the same server. A
+phase that fails is recorded (partial results kept) and the run goes on with the next
+phase or design; the exit status is then 1. Ctrl-C or SIGTERM stops every child process
+within seconds and leaves run.json with status "interrupted" (exit 130).
+
+Phases owned by other modules (profile, probe) and the report are imported lazily; when a
+module is not there, the phase is recorded as skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import shlex
+import signal
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from harness import config as config_mod
+from harness._errors import EXIT_FAILED, EXIT_OK, ConfigError, PhaseFailed
+from harness.analysis.load import comparison_frame, load_warnings
+from harness.cli._common import add_config_arguments, positive_float, positive_int
+from harness.config import Config
+from harness.console import Console
+from harness.phases import FailedWithResults, ProgressFn
+from harness.phases.integrity import run_integrity, run_integrity_standalone
+from harness.phases.load import data_dir, load_session
+from harness.results import RunDir, SummaryRow
+from harness.targets import REFERENCE_DESIGNS, read_manifest, seed_store
+
+EXIT_INTERRUPTED = 130
+PhaseFn = Callable[[ProgressFn], list[SummaryRow]]
+
+
+@dataclass
+class Outcome:
+    status: str  # passed | failed | skipped | interrupted
+    rows: list[SummaryRow] = field(default_factory=list)
+    detail: str = ""
+
+
+def phase_plan(phases: Sequence[str]) -> list[str]:
+    """The profile's phases in order, with integrity moved right after load."""
+    plan = [p for p in dict.fromkeys(phases) if not ("load" in phases and p == "integrity")]
+    if "load" in phases and "integrity" in phases:
+        plan.insert(plan.index("load") + 1, "integrity")
+    return plan
+
+
+@contextlib.contextmanager
+def interrupt_once() -> Iterator[None]:
+    """SIGINT and SIGTERM raise KeyboardInterrupt once; later ones are ignored while the
+    teardown they started runs (a second Ctrl-C must not cut the teardown short)."""
+    fired = False
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        nonlocal fired
+        if not fired:
+            fired = True
+            raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class Loadtest:
+    """One `harness loadtest` run: owns the run directory and the console."""
+
+    def __init__(self, cfg: Config, console: Console, command: str = "harness loadtest") -> None:
+        self.cfg = cfg
+        self.console = console
+        self.command = command
+        self.plan = phase_plan(cfg.profile.phases)
+        self.failed = False
+        self.recorded: set[tuple[str, str]] = set()
+        self.run_dir: RunDir | None = None
+
+    @property
+    def run(self) -> RunDir:
+        assert self.run_dir is not None, "the run directory is created by execute()"
+        return self.run_dir
+
+    # --- the whole run ---------------------------------------------------------------
+    def execute(self) -> int:
+        cfg = self.cfg
+        self.run_dir = RunDir.create(Path(cfg.out))
+        self.run.start_run(self.command, cfg.to_json())
+        self.console.info(
+            f"run {self.run.run_id}: designs {', '.join(cfg.designs)}; profile "
+            f"{cfg.profile.name} ({', '.join(self.plan)}); scenario {cfg.profile.scenario}, "
+            f"{cfg.profile.users} users, {cfg.profile.duration_s:g} s"
+        )
+        started = time.monotonic()
+        interrupted = False
+        with interrupt_once():
+            try:
+                for design in cfg.designs:
+                    self.console.heading(design)
+                    self.design(design)
+            except KeyboardInterrupt:
+                interrupted = True
+                self.console.warn("interrupted: every child process has been stopped")
+                self.skip_unrecorded("the run was interrupted before this phase")
+            status = "interrupted" if interrupted else ("failed" if self.failed else "passed")
+            self.run.finish_run(status)
+            if not interrupted:
+                self.render_report()
+            self.run.point_latest()
+            if not interrupted:
+                frame, ratio_col = comparison_frame(self.run.read_summary(), cfg.designs)
+                self.console.comparison(frame, cfg.designs, ratio_col)
+            self.console.info(f"wall time {time.monotonic() - started:.0f} s")
+            self.console.run_dir(self.run.root, status)
+        if interrupted:
+            return EXIT_INTERRUPTED
+        return EXIT_FAILED if self.failed else EXIT_OK
+
+    # --- one design ------------------------------------------------------------------
+    def design(self, design: str) -> None:
+        data = data_dir(self.run, design)
+        seeded = self.step(design, "seed", lambda progress: self.seed(design, data))
+        if seeded.status != "passed":
+            for phase in self.plan:
+                self.skip(design, phase, "seeding failed")
+            return
+        for phase in self.plan:
+            if phase == "load":
+                self.load_and_integrity(design, data, with_integrity="integrity" in self.plan)
+            elif phase == "integrity":
+                if "load" not in self.plan:
+                    self.step(
+                        design,
+                        "integrity",
+                        lambda p: run_integrity_standalone(
+                            self.run, design, self.cfg, data=data, progress=p
+                        ),
+                    )
+            elif phase == "profile":
+                self.external(
+                    design,
+                    "profile",
+                    "harness.phases.profile",
+                    "run_profile",
+                    {},
+                    self.cfg.profile.profile_duration_s,
+                )
+            elif phase == "probe":
+                p = self.cfg.profile
+                self.external(
+                    design,
+                    "probe",
+                    "harness.phases.probe",
+                    "run_probe",
+                    {
+                        "history_lens": p.probe_history_lens,
+                        "reps": p.probe_reps,
+                        "warmup": p.probe_warmup,
+                    },
+                    None,
+                )
+
+    def seed(self, design: str, data: Path) -> list[SummaryRow]:
+        manifest = seed_store(design, data, self.cfg.seed, self.run.design_dir(design) / "logs")
+        users = manifest.get("users", [])
+        self.console.info(
+            f"seeded {len(users)} users ({sum(1 for u in users if u.get('whale'))} whales, "
+            f"{sum(int(u.get('history_len', 0)) for u in users):,} messages)"
+        )
+        return []
+
+    def load_and_integrity(self, design: str, data: Path, with_integrity: bool) -> None:
+        """The load phase, then (same server, same data) the integrity phase."""
+        with contextlib.ExitStack() as keep_up:
+            sessions: list[Any] = []
+
+            def load(progress: ProgressFn) -> list[SummaryRow]:
+                session = keep_up.enter_context(
+                    load_session(self.run, design, self.cfg, data=data, progress=progress)
+                )
+                sessions.append(session)
+                for text in session.warnings:
+                    self.warn(text, design, "load")
+                if session.failure:
+                    raise FailedWithResults(
+                        "load", session.failure, session.rows, session.locust.exit_code
+                    )
+                return list(session.rows)
+
+            loaded = self.step(design, "load", load, self.cfg.profile.duration_s)
+            if not with_integrity:
+                return
+            if loaded.status != "passed" or not sessions or not sessions[0].app_alive:
+                self.skip(
+                    design,
+                    "integrity",
+                    "the load phase failed, so its acknowledged writes cannot be checked",
+                )
+                return
+            session = sessions[0]
+            manifest = read_manifest(data)
+            self.step(
+                design,
+                "integrity",
+                lambda p: run_integrity(
+                    self.run,
+                    design,
+                    self.cfg,
+                    base_url=session.base_url,
+                    manifest=manifest,
+                    acks_path=session.acks_path,
+                    progress=p,
+                ),
+            )
+
+    def external(
+        self,
+        design: str,
+        phase: str,
+        module: str,
+        function: str,
+        kwargs: dict[str, Any],
+        total_s: float | None,
+    ) -> None:
+        """A phase implemented elsewhere: skipped, with the reason, when it is not there."""
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            self.skip(design, phase, f"{module} is not available in this checkout")
+            return
+        fn = getattr(mod, function, None)
+        if fn is None:
+            self.skip(design, phase, f"{module}.{function} is not available in this checkout")
+            return
+
+        def call(progress: ProgressFn) -> list[SummaryRow]:
+            rows: list[SummaryRow] = fn(self.run, design, self.cfg, progress=progress, **kwargs)
+            return rows
+
+        self.step(design, phase, call, total_s)
+
+    # --- recording -------------------------------------------------------------------
+    def step(self, design: str, phase: str, fn: PhaseFn, total_s: float | None = None) -> Outcome:
+        """Run one phase: show it, record its rows and its status; never raise but Ctrl-C."""
+        started_at = _now()
+        t0 = time.monotonic()
+        exit_code: int | None = None
+        try:
+            with self.console.phase(design, phase, total_s) as progress:
+                outcome = Outcome("passed", fn(progress))
+        except KeyboardInterrupt:
+            self.record(design, phase, Outcome("interrupted", [], "interrupted"), started_at, t0)
+            raise
+        except FailedWithResults as exc:
+            outcome = Outcome("failed", exc.rows, exc.reason)
+            exit_code = exc.child_exit_code
+        except PhaseFailed as exc:
+            outcome = Outcome("failed", [], exc.reason)
+        except Exception as exc:  # a bug in a phase must not stop the other phases
+            where = self.run.phase_dir(design, phase) / "traceback.txt"
+            where.write_text(traceback.format_exc(), encoding="utf-8")
+            outcome = Outcome("failed", [], f"{type(exc).__name__}: {exc} (traceback: {where})")
+        self.record(design, phase, outcome, started_at, t0, exit_code)
+        return outcome
+
+    def record(
+        self,
+        design: str,
+        phase: str,
+        outcome: Outcome,
+        started_at: str,
+        t0: float,
+        exit_code: int | None = None,
+    ) -> None:
+        duration = time.monotonic() - t0
+        if outcome.rows:
+            self.run.add_summary(outcome.rows)
+        self.run.record_phase(
+            design, phase, outcome.status, started_at, duration, outcome.detail, exit_code
+        )
+        self.recorded.add((design, phase))
+        if outcome.status == "failed":
+            self.failed = True
+        self.console.phase_done(design, phase, outcome.status, duration, outcome.detail)
+        for text in load_warnings(outcome.rows):
+            self.warn(text, design, phase)
+
+    def skip(self, design: str, phase: str, reason: str) -> None:
+        self.record(design, phase, Outcome("skipped", [], reason), _now(), time.monotonic())
+
+    def skip_unrecorded(self, reason: str) -> None:
+        for design in self.cfg.designs:
+            for phase in ["seed", *self.plan]:
+                if (design, phase) not in self.recorded:
+                    self.skip(design, phase, reason)
+
+    def warn(self, text: str, design: str = "", phase: str = "") -> None:
+        self.console.warn(text)
+        self.run.add_warning(text, design, phase)
+
+    def render_report(self) -> None:
+        try:
+            report = importlib.import_module("harness.report")
+            render: Callable[[Path], list[Path]] | None = getattr(report, "render_run", None)
+        except ModuleNotFoundError as exc:
+            if exc.name not in ("harness.report", "harness"):
+                raise
+            render = None
+        if render is None:
+            self.warn("report skipped: harness.report.render_run is not available")
+            return
+        try:
+            files = render(self.run.root)
+        except Exception as exc:  # the figures are written; a broken report must not hide them
+            self.warn(f"the report could not be rendered: {type(exc).__name__}: {exc}")
+            return
+        for path in files:
+            if path.suffix in (".md", ".html"):
+                self.console.info(f"report: {path}")
+
+
+def resolve_config(args: argparse.Namespace) -> Config:
+    overrides: dict[str, Any] = {
+        "profile": args.profile,
+        "designs": args.designs,
+        "out": args.out,
+        "users": args.users,
+        "spawn_rate": args.spawn_rate,
+        "duration_s": args.duration,
+    }
+    cfg = config_mod.load(args.config, overrides)
+    unknown = [d for d in cfg.designs if d not in REFERENCE_DESIGNS]
+    if unknown:
+        key = "--design" if args.designs else "run.designs"
+        raise ConfigError(
+            args.config if not args.designs else "command line",
+            key,
+            f"unknown design {unknown[0]!r} (known: {', '.join(REFERENCE_DESIGNS)})",
+        )
+    return cfg
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The command as run.json records it (rebuilt from the parsed flags)."""
+    words = ["harness", "loadtest", "--config", str(args.config)]
+    for flag, value in (
+        ("--profile", args.profile),
+        ("--out", args.out),
+        ("--users", args.users),
+        ("--spawn-rate", args.spawn_rate),
+        ("--duration", args.duration),
+    ):
+        if value is not None:
+            words += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
+    for design in args.designs or []:
+        words += ["--design", design]
+    return shlex.join(words)
+
+
+class LoadtestCommand:
+    name = "loadtest"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        add_config_arguments(parser)
+        parser.add_argument(
+            "--profile", metavar="NAME", help="a [profiles.*] table: quick (default) or full"
+        )
+        parser.add_argument("--users", type=positive_int, metavar="N", help="peak Locust users")
+        parser.add_argument(
+            "--spawn-rate", type=positive_float, metavar="R", help="users started per second"
+        )
+        parser.add_argument(
+            "--duration", type=positive_float, metavar="S", help="load phase length in seconds"
+        )
+
+    def run(self, args: argparse.Namespace) -> int:
+        cfg = resolve_config(args)
+        return Loadtest(cfg, Console(), command_line(args)).execute()
+
+
+COMMAND = LoadtestCommand()

@@ -1,0 +1,208 @@
+"""`harness probe`: per-request tracemalloc figures across history lengths, one request at a time.
+
+    harness probe [--config loadtest.toml] [--design D]... [--history-lens 0,100,1000,5000]
+                  [--reps 5] [--warmup 2] [--out DIR]
+
+Creates a run directory under --out (default run.out) with run.json (command "probe"; the
+probe settings are recorded as the profile's probe_history_lens/probe_reps/probe_warmup) and
+summary.json, runs the probe phase on each design (default: run.designs), points <out>/latest
+at it, and prints alloc_peak_bytes per (design, endpoint, history_len) and the slopes.
+Environment variables named REFAPP_* reach the app (as for every child process) and are recorded
+in run.json (config.app_env). Exit 0 when every design was probed, 1 when a phase failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from harness import config as config_mod
+from harness._errors import EXIT_FAILED, EXIT_OK, HarnessError
+from harness.cli._common import add_config_arguments, int_list, positive_int
+from harness.phases import ProgressFn
+from harness.processes import sigterm_as_interrupt
+from harness.results import RunDir, SummaryRow
+
+APP_ENV_PREFIX = "REFAPP_"
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+class ProbeCommand:
+    name = "probe"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        add_config_arguments(parser)
+        parser.add_argument(
+            "--history-lens",
+            type=int_list,
+            metavar="N,N,...",
+            help="history lengths to probe (default: the profile's probe_history_lens)",
+        )
+        parser.add_argument(
+            "--reps", type=positive_int, help="measured requests per point (default: probe_reps)"
+        )
+        parser.add_argument(
+            "--warmup",
+            type=_non_negative_int,
+            help="discarded requests before them (default: probe_warmup)",
+        )
+
+    def run(self, args: argparse.Namespace) -> int:
+        overrides: dict[str, Any] = {
+            "designs": args.designs,
+            "out": args.out,
+            "probe_history_lens": tuple(args.history_lens) if args.history_lens else None,
+            "probe_reps": args.reps,
+            "probe_warmup": args.warmup,
+        }
+        cfg = config_mod.load(args.config, overrides)
+        console = Console(highlight=False)
+        app_env = {k: v for k, v in os.environ.items() if k.startswith(APP_ENV_PREFIX)}
+        run = RunDir.create(Path(cfg.out))
+        run.start_run("probe", {**cfg.to_json(), "app_env": app_env})
+        console.print(f"run directory {run.root}", markup=False)
+        rows: list[SummaryRow] = []
+        status = "passed"
+        with sigterm_as_interrupt():
+            for design in cfg.designs:
+                try:
+                    rows += _probe_design(run, design, cfg, app_env, console)
+                except HarnessError as exc:
+                    console.print(f"probe {design}: failed: {exc}", markup=False)
+                    status = "failed"
+        run.finish_run(status)
+        run.point_latest()
+        if rows:
+            console.print(peak_table(rows))
+            console.print(slope_table(rows))
+        console.print(f"summary: {run.summary_json}", markup=False)
+        return EXIT_OK if status == "passed" else EXIT_FAILED
+
+
+COMMAND = ProbeCommand()
+
+
+def _probe_design(
+    run: RunDir,
+    design: str,
+    cfg: config_mod.Config,
+    app_env: Mapping[str, str],
+    console: Console,
+) -> list[SummaryRow]:
+    from harness.phases.probe import run_probe  # httpx, pandas, processes: only when probing
+
+    p = cfg.profile
+    console.print(
+        f"probe {design}: history_lens {list(p.probe_history_lens)}, reps {p.probe_reps}, "
+        f"warmup {p.probe_warmup}",
+        markup=False,
+    )
+    started = _now()
+    t0 = time.monotonic()
+    try:
+        with _progress(console, design) as progress:
+            rows = run_probe(
+                run,
+                design,
+                cfg,
+                history_lens=p.probe_history_lens,
+                reps=p.probe_reps,
+                warmup=p.probe_warmup,
+                env=dict(app_env) or None,
+                progress=progress,
+            )
+    except KeyboardInterrupt:
+        run.record_phase(design, "probe", "interrupted", started, time.monotonic() - t0)
+        run.finish_run("interrupted")
+        raise
+    except HarnessError as exc:
+        run.record_phase(design, "probe", "failed", started, time.monotonic() - t0, str(exc))
+        raise
+    duration = time.monotonic() - t0
+    run.add_summary(rows)
+    run.record_phase(design, "probe", "passed", started, duration)
+    console.print(f"probe {design}: {len(rows)} figures in {duration:.1f} s", markup=False)
+    return rows
+
+
+@contextmanager
+def _progress(console: Console, design: str) -> Iterator[ProgressFn | None]:
+    """A rich progress bar on a terminal; nothing (None) otherwise."""
+    if not console.is_terminal:
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task(f"probe {design}", total=None)
+
+        def update(done: float, total: float, text: str) -> None:
+            bar.update(task, completed=done, total=total, description=f"{design}: {text}")
+
+        yield update
+
+
+def _labels(row: SummaryRow) -> tuple[str, str, int]:
+    return (row.design, row.labels.get("endpoint", ""), int(row.labels.get("history_len", "0")))
+
+
+def peak_table(rows: Sequence[SummaryRow]) -> Table:
+    """alloc_peak_bytes (median), alloc_net_bytes (median) and alloc_cv per point."""
+    from harness.report._units import format_bytes
+
+    points: dict[tuple[str, str, int], dict[str, float]] = {}
+    for row in rows:
+        if row.phase == "probe" and "history_len" in row.labels:
+            points.setdefault(_labels(row), {})[row.metric] = row.value
+    table = Table(title="probe: bytes per request (median of reps)")
+    for name, justify in (
+        ("design", "left"),
+        ("endpoint", "left"),
+        ("history_len", "right"),
+        ("alloc_peak", "right"),
+        ("alloc_net", "right"),
+        ("alloc_cv", "right"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for (design, endpoint, history_len), figures in points.items():
+        cv = figures.get("alloc_cv")
+        table.add_row(
+            design,
+            endpoint,
+            str(history_len),
+            format_bytes(figures.get("alloc_peak_bytes")),
+            format_bytes(figures.get("alloc_net_bytes")),
+            "–" if cv is None else f"{100 * cv:.2f}%",
+        )
+    return table
+
+
+def slope_table(rows: Sequence[SummaryRow]) -> Table:
+    """alloc_slope_bytes_per_message per (design, endpoint)."""
+    table = Table(title="probe: alloc_peak slope vs history length")
+    table.add_column("design")
+    table.add_column("endpoint")
+    table.add_column("bytes/message", justify="right")
+    for row in rows:
+        if row.phase == "probe" and row.metric == "alloc_slope_bytes_per_message":
+            table.add_row(row.design, row.labels.get("endpoint", ""), f"{row.value:,.1f}")
+    return table
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

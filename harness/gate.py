@@ -1,0 +1,605 @@
+"""The memory gate: thresholds vs a baseline -> verdicts. Pure: no file, network or console I/O.
+
+Vocabulary
+- A *series* is one gated figure: (metric, design, labels), e.g.
+  alloc_peak_bytes{design=optimized,endpoint=chat,history_len=1000}.
+- A *selector* picks series: a metric name plus optional labels,
+  `alloc_peak_bytes{design=optimized,endpoint=chat}`; `design` counts as a label.
+- A *threshold* is an expression in the spirit of k6 thresholds: `+10%`, `+10% floor 16KiB`,
+  `+5% floor 1MiB`, or `off`. A series regresses when
+  `current - baseline > max(|baseline| * tolerance, floor)`: an increase beyond both the relative
+  tolerance and the absolute floor. The floor keeps near-zero figures (alloc_net_bytes) and
+  zero baselines (where the relative limit is 0) from failing on a few bytes of noise.
+- The most specific matching selector (most labels) wins; `[gate] default` applies to a gated
+  metric no selector matches. Two selectors that could both win for one series are a config
+  error, so the choice never depends on the order of keys in the file.
+
+Verdicts: pass, regression (exit 1), improved (a decrease beyond the same limit; suggest
+--update-baseline), missing (in the baseline, not measured now: exit 2, the comparison is
+incomplete), new (measured now, not in the baseline: informational), off (threshold `off`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from harness._errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ConfigError, HarnessError
+from harness.results import SummaryRow
+
+BASELINE_KIND = "memload-gate-baseline"
+BASELINE_SCHEMA_VERSION = 1
+PROBE_PHASE = "probe"
+
+# The figures the gate compares, with the unit the probe reports them in. Their order is the
+# order of the tables.
+GATED_METRICS: dict[str, str] = {
+    "alloc_peak_bytes": "bytes",
+    "alloc_net_bytes": "bytes",
+    "alloc_slope_bytes_per_message": "bytes/message",
+}
+# Shown, never gated: the coefficient of variation of a probe figure across reps.
+INFORMATIONAL_METRICS = ("alloc_cv",)
+CV_WARN_RATIO = 0.05
+# Labels a selector may name. `design` is a field of a summary row, matched like a label.
+KNOWN_LABELS = ("design", "endpoint", "history_len")
+
+Status = Literal["pass", "regression", "improved", "missing", "new", "off"]
+
+
+class BaselineError(HarnessError):
+    """The baseline cannot be used: absent, unreadable, another schema. Exit 2."""
+
+    exit_code = EXIT_USAGE
+
+
+# --- threshold expressions ----------------------------------------------------------------
+
+_SIZE_UNITS: dict[str, int] = {
+    "": 1,
+    "b": 1,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+}
+_NUMBER = r"\d+(?:\.\d+)?"
+_SIZE_RE = re.compile(rf"^({_NUMBER})\s*([a-z]*)$", re.IGNORECASE)
+_EXPR_RE = re.compile(
+    rf"^\+?\s*(?P<tol>{_NUMBER})\s*%(?:\s+floor\s+(?P<floor>{_NUMBER}\s*[a-z]*))?$",
+    re.IGNORECASE,
+)
+EXPRESSION_HELP = "expected '+N%', '+N% floor SIZE' (SIZE like 16KiB, 1MiB, 4096) or 'off'"
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """Allowed increase: max(|baseline| * tolerance, floor); floor is in the metric's unit."""
+
+    tolerance: float = 0.10
+    floor: float = 0.0
+    enabled: bool = True
+
+    def limit(self, baseline: float) -> float:
+        return max(abs(baseline) * self.tolerance, self.floor)
+
+    def describe(self) -> str:
+        if not self.enabled:
+            return "off"
+        text = f"+{_trim(self.tolerance * 100)}%"
+        if self.floor:
+            text += f" floor {format_size(self.floor)}"
+        return text
+
+
+def parse_size(text: str) -> float:
+    """'16KiB' -> 16384, '1MB' -> 1e6, '4096' or '8' -> plain numbers. ValueError otherwise."""
+    match = _SIZE_RE.match(text.strip())
+    unit = match.group(2).lower() if match else ""
+    if not match or unit not in _SIZE_UNITS:
+        raise ValueError(f"bad size {text.strip()!r} (units: B, KiB, MiB, GiB, KB, MB, GB)")
+    return float(match.group(1)) * _SIZE_UNITS[unit]
+
+
+def parse_threshold(text: str) -> Threshold:
+    """Parse '+10%', '+10% floor 16KiB' or 'off'. ValueError with a readable message otherwise."""
+    expr = " ".join(text.split())
+    if expr.lower() == "off":
+        return Threshold(tolerance=0.0, floor=0.0, enabled=False)
+    if expr.startswith("-"):
+        raise ValueError(f"bad expression {text!r}: a tolerance is an allowed increase, use +N%")
+    match = _EXPR_RE.match(expr)
+    if not match:
+        raise ValueError(f"bad expression {text!r}: {EXPRESSION_HELP}")
+    floor_text = match.group("floor")
+    try:
+        floor = parse_size(floor_text) if floor_text else 0.0
+    except ValueError as exc:
+        raise ValueError(f"bad expression {text!r}: {exc}") from None
+    return Threshold(tolerance=float(match.group("tol")) / 100.0, floor=floor)
+
+
+# --- selectors ----------------------------------------------------------------------------
+
+_IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
+_SELECTOR_RE = re.compile(rf"^\s*(?P<metric>{_IDENT})\s*(?:\{{(?P<labels>[^{{}}]*)\}})?\s*$")
+_LABEL_RE = re.compile(
+    rf"^\s*(?P<key>{_IDENT})\s*=\s*(?P<value>\"[^\"]*\"|'[^']*'|[^\s\"',=]+)\s*$"
+)
+
+
+@dataclass(frozen=True)
+class Selector:
+    metric: str
+    labels: tuple[tuple[str, str], ...] = ()  # sorted by key
+
+    @property
+    def specificity(self) -> int:
+        return len(self.labels)
+
+    def matches(self, metric: str, labels: Mapping[str, str]) -> bool:
+        return metric == self.metric and all(labels.get(k) == v for k, v in self.labels)
+
+    def __str__(self) -> str:
+        if not self.labels:
+            return self.metric
+        return self.metric + "{" + ",".join(f"{k}={v}" for k, v in self.labels) + "}"
+
+
+def parse_selector(text: str) -> Selector:
+    """'alloc_peak_bytes{design=optimized, endpoint="chat"}' -> Selector. ValueError otherwise."""
+    match = _SELECTOR_RE.match(text)
+    if not match:
+        raise ValueError(f"bad selector {text!r}: expected metric or metric{{label=value,...}}")
+    metric = match.group("metric")
+    if metric in INFORMATIONAL_METRICS:
+        raise ValueError(f"{metric} is informational and never gated")
+    if metric not in GATED_METRICS:
+        raise ValueError(f"unknown metric (gated metrics: {', '.join(GATED_METRICS)})")
+    labels: dict[str, str] = {}
+    body = match.group("labels")
+    if body is not None and body.strip():
+        for part in body.split(","):
+            lm = _LABEL_RE.match(part)
+            if not lm:
+                raise ValueError(f"bad label {part.strip()!r}: expected label=value")
+            key, value = lm.group("key"), lm.group("value").strip("\"'")
+            if key not in KNOWN_LABELS:
+                raise ValueError(f"unknown label {key!r} (labels: {', '.join(KNOWN_LABELS)})")
+            if key in labels:
+                raise ValueError(f"label {key!r} given twice")
+            labels[key] = value
+    return Selector(metric, tuple(sorted(labels.items())))
+
+
+@dataclass(frozen=True)
+class Rule:
+    selector: Selector
+    threshold: Threshold
+    key: str  # the config key, for messages: gate.thresholds."alloc_peak_bytes{...}"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    rules: tuple[Rule, ...] = ()
+    default: Threshold = field(default_factory=Threshold)
+
+    def lookup(self, metric: str, labels: Mapping[str, str]) -> tuple[Threshold, str]:
+        """The threshold of the most specific matching rule, and what it came from."""
+        best: Rule | None = None
+        for rule in self.rules:
+            if rule.selector.matches(metric, labels) and (
+                best is None or rule.selector.specificity > best.selector.specificity
+            ):
+                best = rule
+        if best is None:
+            return self.default, "default"
+        return best.threshold, str(best.selector)
+
+
+def compile_thresholds(
+    table: Mapping[str, str], default: str, config_path: object = "loadtest.toml"
+) -> Thresholds:
+    """Validate `[gate] default` and `[gate.thresholds]`; ConfigError names the file and key."""
+    try:
+        default_t = parse_threshold(default)
+    except ValueError as exc:
+        raise ConfigError(config_path, "gate.default", str(exc)) from None
+    rules: list[Rule] = []
+    for raw_key, expr in table.items():
+        key = f'gate.thresholds."{raw_key}"'
+        try:
+            selector = parse_selector(raw_key)
+            threshold = parse_threshold(expr)
+        except ValueError as exc:
+            raise ConfigError(config_path, key, str(exc)) from None
+        rules.append(Rule(selector, threshold, key))
+    _check_ambiguity(rules, config_path)
+    return Thresholds(tuple(rules), default_t)
+
+
+def _check_ambiguity(rules: Sequence[Rule], config_path: object) -> None:
+    """Two equally specific selectors that can match one series, with nothing more specific
+    covering every such series, would make the winner depend on key order: refuse them."""
+    for i, a in enumerate(rules):
+        for b in rules[i + 1 :]:
+            sa, sb = a.selector, b.selector
+            if sa.metric != sb.metric or sa.specificity != sb.specificity:
+                continue
+            la, lb = dict(sa.labels), dict(sb.labels)
+            if any(la[k] != lb[k] for k in la.keys() & lb.keys()):
+                continue  # disjoint: no series matches both
+            union = la | lb
+            covered = any(
+                r.selector.metric == sa.metric
+                and r.selector.specificity > sa.specificity
+                and all(union.get(k) == v for k, v in r.selector.labels)
+                for r in rules
+            )
+            if not covered:
+                both = "{" + ",".join(f"{k}={v}" for k, v in sorted(union.items())) + "}"
+                raise ConfigError(
+                    config_path,
+                    b.key,
+                    f"as specific as {a.key} and both match {sa.metric}{both}; "
+                    "add a selector with both labels, or drop one",
+                )
+
+
+# --- series, verdicts ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, order=True)
+class SeriesKey:
+    metric: str
+    design: str
+    labels: tuple[tuple[str, str], ...]  # sorted by key
+
+    @classmethod
+    def of(cls, row: SummaryRow) -> SeriesKey:
+        return cls(row.metric, row.design, tuple(sorted(row.labels.items())))
+
+    def selector_labels(self) -> dict[str, str]:
+        return {"design": self.design, **dict(self.labels)}
+
+    def label_text(self) -> str:
+        return ",".join(f"{k}={v}" for k, v in sorted(self.selector_labels().items()))
+
+    def __str__(self) -> str:
+        return f"{self.metric}{{{self.label_text()}}}"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    key: SeriesKey
+    unit: str
+    status: Status
+    baseline: float | None
+    current: float | None
+    threshold: Threshold | None
+    rule: str  # the selector that set the threshold, or "default"
+
+    @property
+    def change(self) -> float | None:
+        if self.baseline is None or self.current is None:
+            return None
+        return self.current - self.baseline
+
+    @property
+    def change_ratio(self) -> float | None:
+        """change / |baseline|; None when either is absent or the baseline is 0."""
+        change = self.change
+        if change is None or self.baseline is None or self.baseline == 0:
+            return None
+        return change / abs(self.baseline)
+
+    @property
+    def limit(self) -> float | None:
+        if self.baseline is None or self.threshold is None or not self.threshold.enabled:
+            return None
+        return self.threshold.limit(self.baseline)
+
+    @property
+    def large_improvement(self) -> bool:
+        """Improved by more than twice the limit: worth a new baseline."""
+        change, limit = self.change, self.limit
+        return (
+            self.status == "improved"
+            and change is not None
+            and limit is not None
+            and (-change > 2 * limit)
+        )
+
+
+def judge(
+    baseline: float, current: float, threshold: Threshold
+) -> Literal["pass", "regression", "improved", "off"]:
+    if not threshold.enabled:
+        return "off"
+    limit = threshold.limit(baseline)
+    change = current - baseline
+    if change > limit:
+        return "regression"
+    if -change > limit:
+        return "improved"
+    return "pass"
+
+
+@dataclass(frozen=True)
+class GateResult:
+    verdicts: tuple[Verdict, ...]
+    warnings: tuple[str, ...] = ()
+
+    def count(self, status: Status) -> int:
+        return sum(1 for v in self.verdicts if v.status == status)
+
+    @property
+    def regressions(self) -> list[Verdict]:
+        return [v for v in self.verdicts if v.status == "regression"]
+
+    @property
+    def missing(self) -> list[Verdict]:
+        return [v for v in self.verdicts if v.status == "missing"]
+
+    @property
+    def exit_code(self) -> int:
+        """2 when the comparison is incomplete (missing series), else 1 on any regression."""
+        if self.missing:
+            return EXIT_USAGE
+        if self.regressions:
+            return EXIT_FAILED
+        return EXIT_OK
+
+    @property
+    def outcome(self) -> str:
+        return {EXIT_OK: "passed", EXIT_FAILED: "regression", EXIT_USAGE: "error"}[self.exit_code]
+
+    @property
+    def suggests_update(self) -> bool:
+        return any(v.large_improvement for v in self.verdicts)
+
+
+def gated_rows(rows: Iterable[SummaryRow]) -> list[SummaryRow]:
+    """The probe rows the gate compares (other phases and informational metrics dropped)."""
+    return [r for r in rows if r.phase == PROBE_PHASE and r.metric in GATED_METRICS]
+
+
+def compare(
+    baseline: Iterable[SummaryRow],
+    current: Iterable[SummaryRow],
+    thresholds: Thresholds,
+    designs: Sequence[str] | None = None,
+) -> GateResult:
+    """Verdict for every gated series in the baseline or the current rows.
+
+    designs: compare only these designs (None: all). Non-finite values are treated as absent.
+    """
+    base = _index(baseline, designs)
+    cur = _index(current, designs)
+    order = {d: i for i, d in enumerate(designs or ())}
+    verdicts: list[Verdict] = []
+    for key in sorted(
+        base.keys() | cur.keys(), key=lambda k: (order.get(k.design, len(order)), _sort_key(k))
+    ):
+        b, c = base.get(key), cur.get(key)
+        unit = (c or b or _UNKNOWN_ROW).unit
+        threshold, rule = thresholds.lookup(key.metric, key.selector_labels())
+        bv = b.value if b is not None else None
+        cv = c.value if c is not None else None
+        status: Status
+        if not threshold.enabled:
+            status = "off"
+        elif bv is None:
+            status = "new"
+        elif cv is None:
+            status = "missing"
+        else:
+            status = judge(bv, cv, threshold)
+        verdicts.append(Verdict(key, unit, status, bv, cv, threshold, rule))
+    return GateResult(tuple(verdicts), tuple(cv_warnings(current, designs)))
+
+
+_UNKNOWN_ROW = SummaryRow("", PROBE_PHASE, "", 0.0, "")
+
+
+def _index(
+    rows: Iterable[SummaryRow], designs: Sequence[str] | None
+) -> dict[SeriesKey, SummaryRow]:
+    out: dict[SeriesKey, SummaryRow] = {}
+    for row in gated_rows(rows):
+        if designs is not None and row.design not in designs:
+            continue
+        if not math.isfinite(row.value):
+            continue
+        out[SeriesKey.of(row)] = row
+    return out
+
+
+def _sort_key(key: SeriesKey) -> tuple[Any, ...]:
+    labels = dict(key.labels)
+    hist = labels.get("history_len", "")
+    hist_num = int(hist) if hist.isdigit() else -1
+    metric_pos = list(GATED_METRICS).index(key.metric) if key.metric in GATED_METRICS else 99
+    return (key.design, metric_pos, labels.get("endpoint", ""), hist_num, key.labels)
+
+
+def cv_warnings(rows: Iterable[SummaryRow], designs: Sequence[str] | None = None) -> list[str]:
+    """alloc_cv above 5%: the probe figure moved between reps (noise, caches warming up)."""
+    out: list[str] = []
+    for row in rows:
+        if row.phase != PROBE_PHASE or row.metric not in INFORMATIONAL_METRICS:
+            continue
+        if designs is not None and row.design not in designs:
+            continue
+        ratio = row.value / 100.0 if row.unit == "percent" else row.value
+        if math.isfinite(ratio) and ratio > CV_WARN_RATIO:
+            key = SeriesKey.of(row)
+            out.append(
+                f"{key}: {ratio:.1%} variation between reps (> {CV_WARN_RATIO:.0%}); "
+                "its figures are less reliable"
+            )
+    return out
+
+
+# --- the baseline file ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Baseline:
+    rows: tuple[SummaryRow, ...]
+    provenance: Mapping[str, Any]
+    probe: Mapping[str, Any]  # designs, history_lens, reps, warmup
+    created_at: str = ""
+
+
+def build_baseline(
+    rows: Iterable[SummaryRow],
+    *,
+    created_at: str,
+    environment: Mapping[str, Any],
+    probe: Mapping[str, Any],
+    source_run: str,
+) -> dict[str, Any]:
+    """The JSON payload of a baseline: the gated rows with where and how they were measured."""
+    kept = sorted(gated_rows(rows), key=lambda r: _sort_key(SeriesKey.of(r)))
+    return {
+        "schema_version": BASELINE_SCHEMA_VERSION,
+        "kind": BASELINE_KIND,
+        "created_at": created_at,
+        "provenance": {
+            "git_sha": environment.get("git_sha", "unknown"),
+            "python": environment.get("python", "unknown"),
+            "python_implementation": environment.get("python_implementation", "unknown"),
+            "platform": environment.get("platform", "unknown"),
+            "cpu_model": environment.get("cpu_model", "unknown"),
+            "packages": dict(environment.get("packages") or {}),
+            "source_run": source_run,
+        },
+        "probe": dict(probe),
+        "rows": [r.to_json() for r in kept],
+    }
+
+
+def parse_baseline(raw: Any, where: object) -> Baseline:
+    """Validate a parsed baseline file; BaselineError (exit 2) when it cannot be used."""
+    if not isinstance(raw, Mapping):
+        raise BaselineError(f"{where}: not a gate baseline (expected a JSON object)")
+    if raw.get("kind") != BASELINE_KIND:
+        raise BaselineError(f"{where}: not a gate baseline (kind {raw.get('kind')!r})")
+    version = raw.get("schema_version")
+    if version != BASELINE_SCHEMA_VERSION:
+        raise BaselineError(
+            f"{where}: baseline schema_version {version!r} is not {BASELINE_SCHEMA_VERSION}; "
+            "re-create it with `make gate ARGS=--update-baseline`"
+        )
+    try:
+        rows = tuple(SummaryRow.from_json(r) for r in raw["rows"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BaselineError(f"{where}: malformed rows: {exc!r}") from None
+    provenance = raw.get("provenance") or {}
+    probe = raw.get("probe") or {}
+    if not isinstance(provenance, Mapping) or not isinstance(probe, Mapping):
+        raise BaselineError(f"{where}: malformed provenance/probe sections")
+    return Baseline(rows, provenance, probe, str(raw.get("created_at") or ""))
+
+
+def settings_mismatch(
+    baseline: Baseline, designs: Sequence[str], history_lens: Sequence[int]
+) -> str:
+    """Why a probe run with these settings cannot be compared with the baseline ('' if it can).
+
+    Only the designs and history lengths matter for which series exist; a design the baseline
+    lacks is allowed (its series are reported as new).
+    """
+    problems: list[str] = []
+    base_lens = baseline.probe.get("history_lens")
+    if base_lens is not None and sorted(int(x) for x in base_lens) != sorted(history_lens):
+        problems.append(f"history_lens {list(base_lens)} in the baseline, {list(history_lens)} now")
+    base_designs = baseline.probe.get("designs")
+    if base_designs is not None:
+        gone = [d for d in base_designs if d not in designs]
+        if gone:
+            problems.append(f"design(s) {', '.join(gone)} in the baseline but not gated now")
+    return "; ".join(problems)
+
+
+def environment_warnings(
+    baseline_provenance: Mapping[str, Any], current_env: Mapping[str, Any]
+) -> list[str]:
+    """Python minor version or package versions that differ from the baseline's (warnings)."""
+    out: list[str] = []
+    b_py, c_py = str(baseline_provenance.get("python", "")), str(current_env.get("python", ""))
+    if _minor(b_py) != _minor(c_py):
+        out.append(f"Python {c_py} here, the baseline was made with Python {b_py}")
+    b_pkgs = baseline_provenance.get("packages") or {}
+    c_pkgs = current_env.get("packages") or {}
+    changed = [
+        f"{name} {b_pkgs[name]} -> {c_pkgs.get(name, 'absent')}"
+        for name in sorted(b_pkgs)
+        if b_pkgs[name] != c_pkgs.get(name, "absent")
+    ]
+    if changed:
+        out.append("package versions differ from the baseline's: " + ", ".join(changed))
+    return out
+
+
+def _minor(version: str) -> str:
+    return ".".join(version.split(".")[:2])
+
+
+# --- units --------------------------------------------------------------------------------
+
+
+def format_size(value: float) -> str:
+    """Bytes in binary units with 3 significant figures: 512 B, 16 KiB, 1.25 MiB."""
+    magnitude = abs(value)
+    for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if magnitude >= factor:
+            return f"{_sig(value / factor)} {unit}"
+    return f"{_trim(round(value, 1))} B"
+
+
+def format_value(value: float, unit: str) -> str:
+    if unit == "bytes":
+        return format_size(value)
+    if unit == "bytes/message":
+        return f"{format_size(value)}/msg"
+    if unit == "ratio":
+        return f"{value:.1%}"
+    return f"{_sig(value)} {unit}".strip()
+
+
+def format_change(verdict: Verdict) -> str:
+    change = verdict.change
+    if change is None:
+        return "-"
+    sign = "+" if change >= 0 else "-"
+    text = sign + format_value(abs(change), verdict.unit)
+    ratio = verdict.change_ratio
+    if ratio is not None:
+        text += f" ({ratio:+.1%})"
+    return text
+
+
+def format_limit(verdict: Verdict) -> str:
+    limit = verdict.limit
+    if limit is None:
+        return verdict.threshold.describe() if verdict.threshold else "-"
+    return "+" + format_value(limit, verdict.unit)
+
+
+def _sig(value: float) -> str:
+    if value == 0:
+        return "0"
+    digits = max(0, 2 - math.floor(math.log10(abs(value))))
+    return _trim(round(value, digits))
+
+
+def _trim(value: float) -> str:
+    text = f"{value:.6f}".rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text

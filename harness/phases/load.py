@@ -1,0 +1,217 @@
+"""The load phase: the app as it runs in production (no profiler), a psutil sampler on its
+process tree, and `locust --headless` against it; latency and throughput come only from here.
+
+Files under `<run>/<design>/load/`: locust_stats.csv, locust_stats_history.csv,
+locust_failures.csv, locust_exceptions.csv, locust.html, process_samples.csv, acks.json
+(writes the client saw acknowledged, for the integrity phase), meta.json and logs/.
+
+`load_session` keeps the app up after Locust has finished, so that the integrity phase can
+read the store through the same server; `run_load` is the plain phase.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness.analysis.load import load_summary
+from harness.config import Config
+from harness.locust_runner import LocustResult, run_locust
+from harness.phases import FailedWithResults, ProgressFn
+from harness.processes import ManagedProcess
+from harness.results import RunDir, SummaryRow, write_json_atomic
+from harness.sampling.process_sampler import ProcessTreeSampler
+from harness.targets import running_stack
+
+PHASE = "load"
+SAMPLES_CSV = "process_samples.csv"
+ACKS_JSON = "acks.json"
+SLOW_SAMPLER_FACTOR = 2.0  # warn when samples come less often than twice the interval
+
+
+def data_dir(run: RunDir, design: str) -> Path:
+    """Where the design's seeded store lives for this run."""
+    return run.design_dir(design) / "data"
+
+
+@dataclass
+class LoadSession:
+    """A finished load run whose app is still up (inside `load_session`)."""
+
+    design: str
+    out_dir: Path
+    base_url: str
+    app: ManagedProcess
+    manifest_path: Path
+    acks_path: Path
+    locust: LocustResult
+    rows: list[SummaryRow]
+    failure: str = ""  # why the phase failed; "" when it passed
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def app_alive(self) -> bool:
+        return self.app.poll() is None
+
+
+def _app_exit(app: ManagedProcess) -> str:
+    code = app.poll()
+    return "" if code is None else f"the app exited with status {code}"
+
+
+def _read_csv(path: Path | None) -> pd.DataFrame | None:
+    if path is None or not path.exists():
+        return None
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, OSError):
+        return None
+    return frame if not frame.empty else None
+
+
+def _failure(result: LocustResult, app: ManagedProcess) -> str:
+    code = app.poll()
+    if code is not None:
+        return (
+            f"the app exited with status {code} during the load phase; "
+            f"stderr tail:\n{app.stderr_tail()}"
+        )
+    if not result.ok:
+        return result.problem()
+    if result.requests == 0:
+        return "locust made no requests"
+    if result.failures == result.requests:
+        return f"every request failed ({result.failures}); see locust_failures.csv"
+    return ""
+
+
+@contextlib.contextmanager
+def load_session(
+    run: RunDir,
+    design: str,
+    cfg: Config,
+    *,
+    data: Path | None = None,
+    progress: ProgressFn | None = None,
+) -> Iterator[LoadSession]:
+    """Run the load on `design` and yield the outcome while the app is still up.
+
+    Raises PhaseFailed if the stack never became healthy. A run that failed half-way
+    (app crashed, locust failed) is yielded with `failure` set and its partial rows.
+    """
+    profile = cfg.profile
+    store = data if data is not None else data_dir(run, design)
+    out = run.phase_dir(design, PHASE)
+    manifest_path = store / "manifest.json"
+    acks_path = out / ACKS_JSON
+    with running_stack(
+        design, store, out / "logs", cfg.upstream, mode="plain", phase=PHASE
+    ) as stack:
+        started = time.monotonic()
+        sampler = ProcessTreeSampler(
+            stack.app.pid, cfg.sample_interval_s, out / SAMPLES_CSV, t0=started
+        )
+        with sampler:
+            result = run_locust(
+                stack.base_url,
+                profile.scenario,
+                profile.users,
+                profile.spawn_rate,
+                profile.duration_s,
+                out,
+                manifest_path,
+                acks_path=acks_path,
+                abort_if=lambda: _app_exit(stack.app),
+                progress=progress,
+                log_dir=out / "logs",
+            )
+        sampled_s = time.monotonic() - started
+        rows = load_summary(
+            design,
+            _read_csv(result.stats_csv),
+            _read_csv(out / SAMPLES_CSV),
+            _read_csv(result.history_csv),
+            result.cpu_max_percent,
+        )
+        warnings = _sampler_warnings(sampler, sampled_s, cfg.sample_interval_s)
+        _write_meta(out / "meta.json", cfg, result, sampler, sampled_s)
+        yield LoadSession(
+            design=design,
+            out_dir=out,
+            base_url=stack.base_url,
+            app=stack.app,
+            manifest_path=manifest_path,
+            acks_path=acks_path,
+            locust=result,
+            rows=rows,
+            failure=_failure(result, stack.app),
+            warnings=warnings,
+        )
+
+
+def run_load(
+    run: RunDir,
+    design: str,
+    cfg: Config,
+    *,
+    data: Path | None = None,
+    progress: ProgressFn | None = None,
+) -> list[SummaryRow]:
+    """The load phase on its own; raises FailedWithResults (partial rows) when it fails."""
+    with load_session(run, design, cfg, data=data, progress=progress) as session:
+        pass
+    if session.failure:
+        raise FailedWithResults(PHASE, session.failure, session.rows, session.locust.exit_code)
+    return session.rows
+
+
+def _sampler_warnings(
+    sampler: ProcessTreeSampler, sampled_s: float, interval_s: float
+) -> list[str]:
+    out: list[str] = []
+    if sampler.errors:
+        out.append(f"the psutil sampler failed {sampler.errors} times ({sampler.last_error})")
+    achieved = sampled_s / sampler.samples if sampler.samples else math.inf
+    if achieved > SLOW_SAMPLER_FACTOR * interval_s:
+        out.append(
+            f"the psutil sampler took a sample every {achieved:.2f} s "
+            f"(asked for {interval_s:g} s): memory peaks may be missed"
+        )
+    return out
+
+
+def _write_meta(
+    path: Path, cfg: Config, result: LocustResult, sampler: ProcessTreeSampler, sampled_s: float
+) -> None:
+    meta: dict[str, Any] = {
+        "scenario": cfg.profile.scenario,
+        "users": cfg.profile.users,
+        "spawn_rate": cfg.profile.spawn_rate,
+        "duration_s": cfg.profile.duration_s,
+        "locust": {
+            "exit_code": result.exit_code,
+            "requests": result.requests,
+            "failures": result.failures,
+            "duration_s": result.duration_s,
+            "started_unix": result.started_unix,
+            "cpu_max_percent": result.cpu_max_percent,
+            "timed_out": result.timed_out,
+            "aborted": result.aborted,
+        },
+        "sampler": {
+            "interval_s": cfg.sample_interval_s,
+            "samples": sampler.samples,
+            "sampled_s": round(sampled_s, 3),
+            "errors": sampler.errors,
+            "last_error": sampler.last_error,
+            "uss_available": sampler.uss_available,
+        },
+    }
+    write_json_atomic(path, meta)

@@ -1,0 +1,1 @@
+"""Capture during a run: psutil sampler, memray capture reading, tracemalloc probe."""

@@ -1,0 +1,1 @@
+"""The optimized design: what the reviews recommended, done properly."""

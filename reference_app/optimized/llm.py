@@ -1,0 +1,85 @@
+"""One pooled client for the app's life; tokens passed on as the upstream sends them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import httpx
+
+from reference_app.model import UpstreamError
+
+COMPLETIONS_PATH = "/v1/chat/completions"
+CONNECT_TIMEOUT_S = 5.0
+MAX_CONNECTIONS = 100
+MAX_KEEPALIVE = 20
+
+
+class PooledLLM:
+    def __init__(
+        self,
+        upstream_url: str,
+        timeout_s: float,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        # Created in the lifespan, closed in it: connections are reused across requests.
+        self._client = httpx.AsyncClient(
+            base_url=upstream_url.rstrip("/"),
+            timeout=httpx.Timeout(timeout_s, connect=min(CONNECT_TIMEOUT_S, timeout_s)),
+            limits=httpx.Limits(
+                max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE
+            ),
+            transport=transport,
+        )
+
+    async def complete(self, messages: list[dict[str, str]]) -> str:
+        try:
+            response = await self._client.post(
+                COMPLETIONS_PATH, json={"messages": messages, "stream": False}
+            )
+        except httpx.HTTPError as exc:
+            raise UpstreamError(f"upstream request failed: {type(exc).__name__}") from exc
+        if response.status_code != 200:
+            raise UpstreamError(f"upstream answered {response.status_code}")
+        try:
+            body: Any = response.json()
+            content = body["choices"][0]["message"]["content"]
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise UpstreamError("upstream answered an unreadable body") from exc
+        if not isinstance(content, str):
+            raise UpstreamError("upstream reply is not a string")
+        return content
+
+    async def stream(self, messages: list[dict[str, str]]) -> AsyncGenerator[str, None]:
+        request = {"messages": messages, "stream": True}
+        try:
+            async with self._client.stream("POST", COMPLETIONS_PATH, json=request) as response:
+                if response.status_code != 200:
+                    raise UpstreamError(f"upstream answered {response.status_code}")
+                async for line in response.aiter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    payload = line[5:].strip()
+                    if payload == "[DONE]":
+                        return
+                    token = _delta(payload)
+                    if token:
+                        yield token
+        except httpx.HTTPError as exc:
+            raise UpstreamError(f"upstream stream failed: {type(exc).__name__}") from exc
+        raise UpstreamError("upstream stream ended before [DONE]")
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def _delta(payload: str) -> str | None:
+    try:
+        chunk: Any = json.loads(payload)
+        content = chunk["choices"][0]["delta"].get("content")
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise UpstreamError("upstream sent an unreadable chunk") from exc
+    if content is not None and not isinstance(content, str):
+        raise UpstreamError("upstream token is not a string")
+    return content

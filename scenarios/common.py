@@ -1,0 +1,285 @@
+"""What the locustfiles share: the seed manifest, acknowledged writes, time to first token.
+
+This package is the only one that imports locust (which monkey-patches the standard library
+with gevent); the harness runs `locust -f scenarios/<name>.py` as a subprocess and talks to
+it through environment variables and files:
+
+- HARNESS_MANIFEST: the seed manifest (`{"users": [{"user_id", "history_len", "whale"}]}`);
+  user ids come from it, so every design sees the same users.
+- HARNESS_ACKS: where to write, at test stop, how many `POST /chat` exchanges the server
+  acknowledged per user (2xx plain, or a stream whose `done` event arrived). The integrity
+  phase compares these with what the store holds.
+- HARNESS_SEED: seeds each simulated user's random choices (default 1).
+
+Requests are named by endpoint so that Locust's statistics group per endpoint. Streamed
+requests fire one extra event, request_type "TTFT", timed by hand from the request's start
+to the first `event: token` line (Locust's own response time stops at the headers); the
+harness leaves TTFT rows out of request and failure totals.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import itertools
+import json
+import os
+import random
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import gevent
+from locust import FastHttpUser, between, events, task
+
+MANIFEST_ENV = "HARNESS_MANIFEST"
+ACKS_ENV = "HARNESS_ACKS"
+SEED_ENV = "HARNESS_SEED"
+
+CHAT = "POST /chat"
+CHAT_STREAM = "POST /chat [stream]"
+HISTORY = "GET /history"
+TTFT = "TTFT"  # request_type of the time-to-first-token event (name: CHAT_STREAM)
+
+HISTORY_PAGE = 50
+MAX_HISTORY_PAGES = 3
+
+
+# --- the seed manifest ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pools:
+    """User ids of the seeded dataset, split into ordinary users and whales."""
+
+    ordinary: tuple[str, ...]
+    whales: tuple[str, ...]
+
+    def get(self, name: str) -> tuple[str, ...]:
+        chosen = self.whales if name == "whales" else self.ordinary
+        # Fall back to every user when a pool is empty (e.g. a dataset without whales).
+        return chosen or (self.ordinary + self.whales)
+
+
+def pools_from_manifest(manifest: dict[str, Any]) -> Pools:
+    ordinary: list[str] = []
+    whales: list[str] = []
+    for user in manifest.get("users", []):
+        (whales if user.get("whale") else ordinary).append(str(user["user_id"]))
+    if not ordinary and not whales:
+        raise RuntimeError("the seed manifest lists no users")
+    return Pools(tuple(ordinary), tuple(whales))
+
+
+@functools.cache
+def pools() -> Pools:
+    path = os.environ.get(MANIFEST_ENV)
+    if not path:
+        raise RuntimeError(f"{MANIFEST_ENV} is not set: the harness passes the seed manifest")
+    return pools_from_manifest(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+_user_numbers = itertools.count()
+
+
+def next_rng() -> random.Random:
+    """A random generator per simulated user, reproducible from HARNESS_SEED."""
+    base = int(os.environ.get(SEED_ENV, "1"))
+    return random.Random(base * 1_000_003 + next(_user_numbers))
+
+
+# --- acknowledged writes -------------------------------------------------------------------
+
+
+class AckLedger:
+    """Exchanges the server acknowledged, per user id (one exchange = 2 stored messages)."""
+
+    def __init__(self) -> None:
+        self.acknowledged: Counter[str] = Counter()
+        self.attempted: Counter[str] = Counter()
+
+    def attempt(self, user_id: str) -> None:
+        self.attempted[user_id] += 1
+
+    def ack(self, user_id: str) -> None:
+        self.acknowledged[user_id] += 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "acknowledged": dict(sorted(self.acknowledged.items())),
+            "attempted": dict(sorted(self.attempted.items())),
+            "written_at": time.time(),
+        }
+
+    def write(self, path: Path) -> None:
+        """Write atomically: a reader never sees half a file."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(self.to_json(), handle, indent=1)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+
+
+LEDGER = AckLedger()
+
+
+CSV_SETTLE_S = 1.2  # > locust's CSV_STATS_INTERVAL_SEC (1 s)
+
+
+@events.test_stop.add_listener
+def _write_acks(**_kwargs: Any) -> None:
+    path = os.environ.get(ACKS_ENV)
+    if path:
+        LEDGER.write(Path(path))
+    # Locust rewrites <prefix>_stats.csv once a second and not at exit: give its writer one
+    # more turn now that every user has stopped, so the file counts the last requests too.
+    gevent.sleep(CSV_SETTLE_S)
+
+
+@events.quitting.add_listener
+def _write_acks_on_quit(**_kwargs: Any) -> None:
+    path = os.environ.get(ACKS_ENV)
+    if path:
+        LEDGER.write(Path(path))
+
+
+# --- server-sent events --------------------------------------------------------------------
+
+
+@dataclass
+class StreamOutcome:
+    first_token_s: float | None = None  # seconds from request start to the first token
+    done: bool = False
+    tokens: int = 0
+
+
+def read_stream(chunks: Iterable[str | bytes], started: float) -> StreamOutcome:
+    """Follow `event: token` / `event: done` lines; note when the first token arrived."""
+    outcome = StreamOutcome()
+    buffer = ""
+    for chunk in chunks:
+        buffer += chunk.decode("utf-8", "replace") if isinstance(chunk, bytes) else chunk
+        while "\n" in buffer:
+            line, buffer = buffer.split("\n", 1)
+            line = line.strip()
+            if line == "event: token":
+                outcome.tokens += 1
+                if outcome.first_token_s is None:
+                    outcome.first_token_s = time.perf_counter() - started
+            elif line == "event: done":
+                outcome.done = True
+    if buffer.strip() == "event: done":
+        outcome.done = True
+    return outcome
+
+
+# --- the simulated users -------------------------------------------------------------------
+
+
+class ChatBehaviour(FastHttpUser):
+    """A chat user: sends messages (plain and streamed) and pages through history."""
+
+    abstract = True
+    wait_time = between(0.5, 1.5)
+    network_timeout = 30.0
+    connection_timeout = 10.0
+    pool: ClassVar[str] = "ordinary"
+
+    def on_start(self) -> None:
+        self.rng = next_rng()
+        self.user_ids = pools().get(self.pool)
+        self.sent = 0
+
+    def pick_user(self) -> str:
+        return self.rng.choice(self.user_ids)
+
+    def message(self, user_id: str) -> str:
+        self.sent += 1
+        return f"message {self.sent} for {user_id}: how much memory does this request cost?"
+
+    @task(3)
+    def chat(self) -> None:
+        user_id = self.pick_user()
+        body = {"user_id": user_id, "message": self.message(user_id), "stream": False}
+        LEDGER.attempt(user_id)
+        with self.client.post("/chat", json=body, name=CHAT, catch_response=True) as resp:
+            if 200 <= resp.status_code < 300:
+                LEDGER.ack(user_id)
+
+    @task(3)
+    def chat_stream(self) -> None:
+        user_id = self.pick_user()
+        body = {"user_id": user_id, "message": self.message(user_id), "stream": True}
+        LEDGER.attempt(user_id)
+        started = time.perf_counter()
+        with self.client.post(
+            "/chat", json=body, name=CHAT_STREAM, stream=True, catch_response=True
+        ) as resp:
+            if not 200 <= resp.status_code < 300:
+                return  # the context manager reports the bad status as a failure
+            try:
+                outcome = read_stream(resp.iter_content(chunk_size=1024), started)
+            except Exception as exc:  # connection dropped mid-stream
+                resp.request_meta["response_time"] = (time.perf_counter() - started) * 1000
+                resp.failure(f"stream broken: {exc!r}")
+                return
+            # The stream's latency is the whole exchange, not just the headers.
+            resp.request_meta["response_time"] = (time.perf_counter() - started) * 1000
+            if outcome.first_token_s is not None:
+                self.environment.events.request.fire(
+                    request_type=TTFT,
+                    name=CHAT_STREAM,
+                    response_time=outcome.first_token_s * 1000,
+                    response_length=0,
+                    exception=None,
+                    context={},
+                )
+            if outcome.done:
+                LEDGER.ack(user_id)
+                resp.success()
+            else:
+                resp.failure("stream ended before its done event")
+
+    @task(2)
+    def history(self) -> None:
+        user_id = self.pick_user()
+        cursor: str | None = None
+        for _page in range(self.rng.randint(1, MAX_HISTORY_PAGES)):
+            url = f"/history/{user_id}?limit={HISTORY_PAGE}"
+            if cursor:
+                url += f"&before={cursor}"
+            with self.client.get(url, name=HISTORY, catch_response=True) as resp:
+                if not 200 <= resp.status_code < 300:
+                    return
+                try:
+                    cursor = resp.json().get("next_cursor")
+                except ValueError as exc:
+                    resp.failure(f"not JSON: {exc}")
+                    return
+            if not cursor:
+                return
+
+
+class ChatUser(ChatBehaviour):
+    """Ordinary users: short and medium histories."""
+
+    abstract = False
+    weight = 4
+    pool = "ordinary"
+
+
+class WhaleUser(ChatBehaviour):
+    """Users with the longest histories: the naive design's worst case."""
+
+    abstract = False
+    weight = 1
+    pool = "whales"

@@ -1,0 +1,173 @@
+"""Hostile input against real servers: no 5xx, the server stays up, nothing is written outside
+the data directory, and histories that existed are unchanged by the rejected requests.
+
+Hypothesis generates the requests (bounded: HOSTILE_EXAMPLES per design, derandomized so a
+failure reproduces); each one goes over a real socket to a real uvicorn process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from harness.config import SeedConfig, UpstreamConfig
+from harness.targets import running_stack, seed_store
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+HOSTILE_EXAMPLES = int(os.environ.get("HOSTILE_EXAMPLES", "1000"))
+SEED = SeedConfig(users=8, whales=1, whale_history=200, seed=7)
+FAST_UPSTREAM = UpstreamConfig(first_token_ms=0, tokens_per_s=0, reply_tokens=8)
+
+TRAVERSALS = [
+    "../../etc/passwd",
+    "..%2f..%2fetc%2fpasswd",
+    "%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+    "....//....//etc/passwd",
+    "/etc/passwd",
+    "..\\..\\windows\\win.ini",
+    "chat_history.json",
+    "chat.db",
+    "user\x00-0001",
+    "ユーザー",
+    "a" * 65,
+    "",
+    " ",
+    "user 0001",
+    "user-0001;DROP TABLE messages",
+]
+
+odd_text = st.one_of(
+    st.text(max_size=64),
+    st.sampled_from(TRAVERSALS),
+    st.text(alphabet=st.characters(min_codepoint=0xD800 - 5, max_codepoint=0x10FFFF), max_size=16),
+)
+json_scalar = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=40)
+)
+json_value = st.recursive(
+    json_scalar,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=10,
+)
+
+
+def _is_seeded(user_id: object, seeded: set[str]) -> bool:
+    return isinstance(user_id, str) and user_id in seeded
+
+
+@st.composite
+def hostile_requests(draw: st.DrawFn, seeded: frozenset[str]) -> dict[str, Any]:
+    kind = draw(
+        st.sampled_from(
+            ["raw_body", "json_body", "bad_types", "huge", "history", "delete", "empty", "ctype"]
+        )
+    )
+    if kind == "raw_body":
+        body = draw(st.binary(max_size=512))
+        return {"method": "POST", "path": "/chat", "content": body}
+    if kind == "json_body":
+        return {"method": "POST", "path": "/chat", "content": json.dumps(draw(json_value)).encode()}
+    if kind == "bad_types":
+        user_id = draw(st.one_of(odd_text, json_value))
+        message = draw(st.one_of(json_value, st.just(""), st.just("x" * 9000), st.just("   ")))
+        payload = {"user_id": user_id, "message": message, "stream": draw(json_value)}
+        if _is_seeded(user_id, set(seeded)):
+            payload["user_id"] = "../../etc/passwd"
+        return {"method": "POST", "path": "/chat", "content": json.dumps(payload).encode()}
+    if kind == "huge":
+        size = draw(st.sampled_from([70_000, 256 * 1024, 2 * 1024 * 1024]))
+        return {"method": "POST", "path": "/chat", "content": b"{" + b" " * size + b"}"}
+    if kind == "empty":
+        return {"method": "POST", "path": "/chat", "content": b""}
+    if kind == "ctype":
+        body = json.dumps({"user_id": "fuzz-new", "message": 12}).encode()
+        return {"method": "POST", "path": "/chat", "content": body, "ctype": "text/plain"}
+    user_id = draw(odd_text)
+    quoted = urllib.parse.quote(user_id, safe="") if draw(st.booleans()) else user_id
+    if kind == "delete":
+        if user_id in seeded or not quoted or quoted in seeded:
+            quoted = "..%2f..%2fetc%2fpasswd"
+        return {"method": "DELETE", "path": f"/history/{quoted}"}
+    query = {
+        "limit": draw(st.one_of(st.integers(), st.text(max_size=8))),
+        "before": draw(st.one_of(st.integers(), st.text(max_size=12))),
+    }
+    target = draw(st.one_of(st.just(quoted), st.sampled_from(sorted(seeded))))
+    return {"method": "GET", "path": f"/history/{target}", "params": query}
+
+
+def _snapshot(client: httpx.Client, users: list[str]) -> dict[str, Any]:
+    state: dict[str, Any] = {}
+    for user in users:
+        response = client.get(f"/history/{user}", params={"limit": 200})
+        state[user] = response.json()
+    return state
+
+
+def _tree(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*")}
+
+
+@pytest.fixture(params=["naive", "optimized"])
+def live_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Path, list[str]]]:
+    design = request.param
+    sandbox = tmp_path / "sandbox"
+    data_dir = sandbox / "a" / "b" / "data"
+    manifest = seed_store(design, data_dir, SEED, tmp_path / "logs")
+    users = [u["user_id"] for u in manifest["users"]]
+    with running_stack(design, data_dir, tmp_path / "logs", FAST_UPSTREAM) as stack:
+        yield stack.base_url, sandbox, users
+
+
+def test_hostile_requests_are_rejected_cleanly(live_app: tuple[str, Path, list[str]]) -> None:
+    base_url, sandbox, users = live_app
+    seeded = frozenset(users)
+    sent: dict[int, int] = {}
+    with httpx.Client(base_url=base_url, timeout=30.0) as client:
+        before = _snapshot(client, users)
+        files_before = _tree(sandbox)
+
+        @settings(
+            max_examples=HOSTILE_EXAMPLES,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(req=hostile_requests(seeded))
+        def send(req: dict[str, Any]) -> None:
+            headers = {"content-type": req.get("ctype", "application/json")}
+            response = client.request(
+                req["method"],
+                req["path"],
+                content=req.get("content"),
+                params=req.get("params"),
+                headers=headers,
+            )
+            sent[response.status_code] = sent.get(response.status_code, 0) + 1
+            assert response.status_code < 500, (req, response.status_code, response.text[:300])
+            if response.status_code >= 400:
+                assert "error" in response.json(), response.text[:300]
+
+        send()
+
+        assert client.get("/healthz").status_code == 200
+        assert _snapshot(client, users) == before
+    total = sum(sent.values())
+    assert total >= HOSTILE_EXAMPLES * 0.9, sent
+    # Nothing new outside the data directory; inside it, only the store's own files.
+    new_files = _tree(sandbox) - files_before
+    assert all(f.startswith("a/b/data/") for f in new_files), new_files
+    print(f"hostile requests sent: {total} by status {dict(sorted(sent.items()))}")

@@ -1,0 +1,127 @@
+"""Calibration of the tracemalloc probe against requests whose allocation is known exactly.
+
+A real uvicorn process on a free loopback port runs a test app wrapped in TracemallocProbe
+(tests/integration/probe_apps.py); requests go one at a time, as in the probe phase.
+
+A bare request on uvicorn (h11 framing, the response's headers, the ASGI messages) allocates
+about 6 KB at its peak, and that is part of what a request costs, so the probe counts it. The
+calibration therefore compares the peak above that of a bare request on the same server with N
+(within 5%), and checks separately that the bare request's cost is small (< 8 KiB), so the raw
+figure is within 5% of N plus that constant.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from harness.processes import LOOPBACK, ProcessGroup, free_port, wait_healthy
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+KIB = 1024
+MIB = 1024 * KIB
+SIZES = [100 * KIB, 1 * MIB, 10 * MIB]
+
+
+def _serve(factory: str, tmp_path: Path) -> Iterator[str]:
+    with ProcessGroup(tmp_path / "logs") as group:
+        port = free_port()
+        argv = [
+            sys.executable, "-m", "uvicorn", "--factory", f"tests.integration.probe_apps:{factory}",
+            "--host", LOOPBACK, "--port", str(port), "--no-access-log", "--log-level", "warning",
+        ]  # fmt: skip
+        proc = group.start("probe-app", argv, cwd=ROOT)
+        base = f"http://{LOOPBACK}:{port}"
+        wait_healthy(proc, f"{base}/healthz", timeout=30)
+        yield base
+
+
+@pytest.fixture(scope="module")
+def hold_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from _serve("make_hold_app", tmp_path_factory.mktemp("hold"))
+
+
+@pytest.fixture(scope="module")
+def keep_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from _serve("make_keep_app", tmp_path_factory.mktemp("keep"))
+
+
+def _measure(client: httpx.Client, base: str, n: int) -> dict[str, Any]:
+    response = client.get(f"{base}/bytes", params={"n": n})
+    assert response.status_code == 200
+    record: dict[str, Any] = client.get(f"{base}/__probe/last").json()
+    assert record["path"] == "/bytes"
+    assert record["status"] == 200
+    assert record["overlapped"] is False
+    return record
+
+
+def test_last_answers_json_and_probe_paths_are_not_measured(tmp_path: Path) -> None:
+    for base in _serve("make_hold_app", tmp_path):
+        # wait_healthy's /healthz requests were measured: the record exists and is JSON.
+        with httpx.Client(timeout=10) as client:
+            last = client.get(f"{base}/__probe/last")
+            assert last.status_code == 200
+            assert last.headers["content-type"] == "application/json"
+            assert last.json()["path"] == "/healthz"
+            # /__probe/* requests are not measured: the last record stays the same.
+            assert client.get(f"{base}/__probe/last").json()["seq"] == last.json()["seq"]
+
+
+BARE_LIMIT = 8 * KIB
+
+
+def _bare_peak(client: httpx.Client, base: str) -> int:
+    """The peak of a request that allocates nothing itself (n=0): uvicorn's own cost."""
+    peaks = sorted(_measure(client, base, 0)["alloc_peak_bytes"] for _ in range(4))
+    bare = int(peaks[len(peaks) // 2])
+    assert 0 < bare < BARE_LIMIT, peaks
+    return bare
+
+
+@pytest.mark.parametrize("n", SIZES, ids=["100KiB", "1MiB", "10MiB"])
+def test_peak_of_a_held_buffer(hold_app: str, n: int) -> None:
+    with httpx.Client(timeout=30) as client:
+        bare = _bare_peak(client, hold_app)
+        _measure(client, hold_app, n)  # warm-up
+        records = [_measure(client, hold_app, n) for _ in range(3)]
+    for record in records:
+        assert abs(record["alloc_peak_bytes"] - bare - n) <= 0.05 * n, (bare, record)
+        assert n <= record["alloc_peak_bytes"] <= 1.05 * n + BARE_LIMIT, record
+        assert abs(record["alloc_net_bytes"]) < max(0.01 * n, 16 * KIB), record
+    seqs = [r["seq"] for r in records]
+    assert seqs == list(range(seqs[0], seqs[0] + 3))
+
+
+@pytest.mark.parametrize("n", SIZES, ids=["100KiB", "1MiB", "10MiB"])
+def test_net_of_a_kept_buffer(keep_app: str, n: int) -> None:
+    with httpx.Client(timeout=30) as client:
+        bare = _bare_peak(client, keep_app)
+        _measure(client, keep_app, n)  # warm-up
+        records = [_measure(client, keep_app, n) for _ in range(3)]
+    for record in records:
+        assert abs(record["alloc_net_bytes"] - n) <= 0.05 * n, record
+        assert abs(record["alloc_peak_bytes"] - bare - n) <= 0.05 * n, (bare, record)
+        assert record["blocks"] >= 0, record
+
+
+def test_overlapping_requests_are_flagged(hold_app: str) -> None:
+    import concurrent.futures
+
+    def get(_: int) -> int:
+        with httpx.Client(timeout=30) as c:
+            return c.get(f"{hold_app}/sleep", params={"s": 0.5}).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
+        assert list(pool.map(get, range(3))) == [200] * 3
+    with httpx.Client(timeout=10) as client:
+        assert client.get(f"{hold_app}/__probe/last").json()["overlapped"] is True
+        # A request alone afterwards is clean again.
+        assert _measure(client, hold_app, 1024)["overlapped"] is False

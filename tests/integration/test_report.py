@@ -1,0 +1,308 @@
+"""`harness report` and `harness compare` on the run directories checked in under tests/data/runs.
+
+The fixtures are copied to a temporary directory first: rendering writes into the run dir.
+No process is started; the tests read files and draw charts (a few seconds).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.analysis.headline import compare_table, headline_table, summary_frame
+from harness.cli import main
+from harness.report import render_compare, render_run
+from harness.report._units import format_percent, format_value
+
+RUNS = Path(__file__).resolve().parents[1] / "data" / "runs"
+DESIGNS = ("naive", "optimized")
+# The one relative link a report may carry: each design's memray flamegraph, next to it.
+FLAMEGRAPH_LINK = re.compile(r"^[A-Za-z0-9_.-]+/profile/flamegraph\.html$")
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
+    """small-a rendered once for the tests that only read the result (drawing takes seconds)."""
+    root = Path(shutil.copytree(RUNS / "small-a", tmp_path_factory.mktemp("rendered") / "a"))
+    return root, render_run(root)
+
+
+@pytest.fixture
+def run_a(tmp_path: Path) -> Path:
+    return Path(shutil.copytree(RUNS / "small-a", tmp_path / "small-a"))
+
+
+@pytest.fixture
+def run_b(tmp_path: Path) -> Path:
+    return Path(shutil.copytree(RUNS / "small-b", tmp_path / "small-b"))
+
+
+class _Refs(HTMLParser):
+    """Every URL-bearing attribute, every tag, and the inline CSS of a page."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.refs: list[tuple[str, str, str]] = []
+        self.tags: list[str] = []
+        self.css: list[str] = []
+        self._in_style = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self._in_style = tag == "style"
+        for name, value in attrs:
+            if name in {"src", "href", "srcset", "action", "poster", "data", "formaction"}:
+                self.refs.append((tag, name, value or ""))
+            if name == "style" and value:
+                self.css.append(value)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "style":
+            self._in_style = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_style:
+            self.css.append(data)
+
+
+def parse(html: str) -> _Refs:
+    parser = _Refs()
+    parser.feed(html)
+    parser.close()
+    return parser
+
+
+def external_refs(page: _Refs) -> list[tuple[str, str, str]]:
+    bad = []
+    for tag, attr, value in page.refs:
+        if value.startswith("data:") or value.startswith("#"):
+            continue
+        if tag == "a" and attr == "href" and FLAMEGRAPH_LINK.match(value):
+            continue
+        bad.append((tag, attr, value))
+    return bad
+
+
+def summary_of(run: Path) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = json.loads((run / "summary.json").read_text())
+    return rows
+
+
+def value(rows: list[dict[str, Any]], design: str, metric: str, **labels: str) -> float:
+    hits = [
+        r
+        for r in rows
+        if r["design"] == design and r["metric"] == metric and (r.get("labels") or {}) == labels
+    ]
+    assert len(hits) == 1, (design, metric, labels, hits)
+    return float(hits[0]["value"])
+
+
+# --- report ----------------------------------------------------------------------------------
+
+
+def test_report_html_is_self_contained_and_embeds_every_figure(
+    rendered: tuple[Path, list[Path]],
+) -> None:
+    run_a, written = rendered
+    html_path = run_a / "report.html"
+    assert html_path in written and (run_a / "report.md") in written
+    pngs = sorted((run_a / "figures").glob("*.png"))
+    assert pngs and set(pngs) == {p for p in written if p.suffix == ".png"}
+    for png in pngs:
+        assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    html = html_path.read_text(encoding="utf-8")
+    page = parse(html)
+    assert page.tags[:2] == ["html", "head"] or "html" in page.tags
+    assert external_refs(page) == []
+    assert "script" not in page.tags and "link" not in page.tags
+    assert not any(re.search(r"url\(|@import", css) for css in page.css)
+    # every figure is embedded, once, as a PNG data URI
+    assert html.count("data:image/png;base64,") == len(pngs)
+    assert page.tags.count("img") == len(pngs)
+    # the charts the issue asks for
+    names = {p.stem for p in pngs}
+    assert {"rss_over_time", "resources_over_time", "latency", "alloc_vs_history"} <= names
+    assert {f"top_sites_{d}" for d in DESIGNS} <= names
+
+
+def test_report_markdown_has_headline_rows_for_both_designs(
+    rendered: tuple[Path, list[Path]],
+) -> None:
+    run_a, _ = rendered
+    md = (run_a / "report.md").read_text(encoding="utf-8")
+    rows = summary_of(run_a)
+    header = next(line for line in md.splitlines() if line.startswith("| metric |"))
+    assert [c.strip() for c in header.strip("|").split("|")] == [
+        "metric",
+        "naive",
+        "optimized",
+        "naive / optimized",
+        "phase",
+    ]
+    for metric, title in (("rss_peak_bytes", "RSS peak"), ("rps", "Throughput")):
+        unit = next(r["unit"] for r in rows if r["metric"] == metric)
+        cells = [format_value(value(rows, d, metric), unit) for d in DESIGNS]
+        line = next(line for line in md.splitlines() if line.startswith(f"| {title} "))
+        assert [c.strip() for c in line.strip("|").split("|")][1:3] == cells
+        assert line.rstrip().endswith("| load |")
+    # figures referenced relatively, and the notes a reader needs
+    for png in (run_a / "figures").glob("*.png"):
+        assert f"](figures/{png.name})" in md
+    assert "tracemalloc sees only memory allocated through Python's allocators" in md
+    assert "SQLite's page cache" in md
+    assert "2-5x" in md and "8x" in md
+
+
+def test_report_flamegraph_link_or_its_absence_is_stated(
+    rendered: tuple[Path, list[Path]],
+) -> None:
+    run_a, _ = rendered
+    md = (run_a / "report.md").read_text(encoding="utf-8")
+    for design in DESIGNS:
+        flame = run_a / design / "profile" / "flamegraph.html"
+        if flame.exists():
+            assert f"({design}/profile/flamegraph.html)" in md
+        else:
+            assert f"{design}/profile/flamegraph.html is missing" in md
+
+
+def test_report_with_a_missing_phase_says_so(run_a: Path) -> None:
+    shutil.rmtree(run_a / "optimized" / "probe")
+    rows = [
+        r for r in summary_of(run_a) if not (r["design"] == "optimized" and r["phase"] == "probe")
+    ]
+    (run_a / "summary.json").write_text(json.dumps(rows))
+    run = json.loads((run_a / "run.json").read_text())
+    for phase in run["phases"]:
+        if phase["design"] == "optimized" and phase["phase"] == "probe":
+            phase.update(status="skipped", detail="--phases load,profile", duration_s=0.0)
+    # and a phase with no record at all: naive's integrity
+    run["phases"] = [
+        p for p in run["phases"] if not (p["design"] == "naive" and p["phase"] == "integrity")
+    ]
+    (run_a / "run.json").write_text(json.dumps(run))
+    (run_a / "naive" / "integrity.json").unlink(missing_ok=True)
+    rows = [
+        r for r in summary_of(run_a) if not (r["design"] == "naive" and r["phase"] == "integrity")
+    ]
+    (run_a / "summary.json").write_text(json.dumps(rows))
+
+    render_run(run_a)
+    md = (run_a / "report.md").read_text(encoding="utf-8")
+    html = (run_a / "report.html").read_text(encoding="utf-8")
+    for text in (md, html):
+        assert "optimized probe: not run (skipped: --phases load,profile)" in text
+        assert "naive integrity: not run (no record in run.json)" in text
+    # the other design's probe is still charted
+    assert (run_a / "figures" / "alloc_vs_history.png").exists()
+    assert html.count("data:image/png;base64,") == len(list((run_a / "figures").glob("*.png")))
+
+
+def test_report_with_only_run_json(tmp_path: Path) -> None:
+    run = json.loads((RUNS / "small-a" / "run.json").read_text())
+    run["phases"] = []
+    root = tmp_path / "bare"
+    root.mkdir()
+    (root / "run.json").write_text(json.dumps(run))
+    written = render_run(root)
+    assert {p.name for p in written} == {"report.md", "report.html"}
+    md = (root / "report.md").read_text(encoding="utf-8")
+    assert "load: not run (no record in run.json)" in md
+    assert "No headline figures" in md
+
+
+# --- compare ---------------------------------------------------------------------------------
+
+
+def test_compare_deltas_match_the_fixture_summaries(run_a: Path, run_b: Path) -> None:
+    rows_a, rows_b = summary_of(run_a), summary_of(run_b)
+    table = compare_table(summary_frame(rows_a), summary_frame(rows_b), list(DESIGNS))
+    for metric in ("rss_peak_bytes", "rps"):
+        for design in DESIGNS:
+            a, b = value(rows_a, design, metric), value(rows_b, design, metric)
+            line = table[(table["key"] == metric) & (table["design"] == design)].iloc[0]
+            assert line["a"] == a and line["b"] == b
+            assert line["delta"] == pytest.approx(b - a)
+            assert line["delta_pct"] == pytest.approx((b - a) / abs(a) * 100)
+
+    written = render_compare(run_a, run_b)
+    run_a_id = json.loads((run_a / "run.json").read_text())["run_id"]
+    out = run_b / f"compare-{run_a_id}"
+    assert written == [out / "compare.md", out / "compare.html"]
+    md = (out / "compare.md").read_text(encoding="utf-8")
+    a = value(rows_a, "naive", "rss_peak_bytes")
+    b = value(rows_b, "naive", "rss_peak_bytes")
+    line = next(x for x in md.splitlines() if x.startswith("| RSS peak ↓ | naive |"))
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert cells[2:6] == [
+        format_value(a, "bytes"),
+        format_value(b, "bytes"),
+        format_value(b - a, "bytes", signed=True) if b != a else "0",
+        format_percent((b - a) / abs(a) * 100, signed=True),
+    ]
+    page = parse((out / "compare.html").read_text(encoding="utf-8"))
+    assert external_refs(page) == []
+    assert "script" not in page.tags
+
+
+def test_compare_out_dir(run_a: Path, run_b: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cmp"
+    assert main(["compare", str(run_a), str(run_b), "--out", str(out)]) == 0
+    assert (out / "compare.md").is_file() and (out / "compare.html").is_file()
+
+
+def test_headline_table_on_fixture_has_every_design(run_a: Path) -> None:
+    table = headline_table(summary_frame(summary_of(run_a)), list(DESIGNS))
+    assert not table.empty
+    assert table[list(DESIGNS)].notna().all(axis=None)
+
+
+# --- the command line ------------------------------------------------------------------------
+
+
+def test_cli_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = tmp_path / "one"
+    root.mkdir()
+    shutil.copy(RUNS / "small-a" / "run.json", root)
+    shutil.copy(RUNS / "small-a" / "summary.json", root)  # no CSVs: quick, headline only
+    assert main(["report", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert str(root / "report.html") in out
+
+
+def test_cli_missing_dir_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", str(tmp_path / "nope")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no such run directory" in err[0]
+
+
+def test_cli_missing_run_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no run.json" in err[0]
+
+
+def test_cli_schema_mismatch_exits_2(run_a: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = json.loads((run_a / "run.json").read_text())
+    run["schema_version"] = 999
+    (run_a / "run.json").write_text(json.dumps(run))
+    assert main(["report", str(run_a)]) == 2
+    assert "schema_version 999" in capsys.readouterr().err
+    assert not (run_a / "report.html").exists()
+
+
+def test_importing_the_report_package_is_light() -> None:
+    code = "import sys, harness.report; print(sorted({'matplotlib', 'pandas'} & set(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "[]"

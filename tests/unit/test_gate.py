@@ -1,0 +1,596 @@
+"""harness.gate (pure): threshold expressions, selectors, verdicts, baseline format, rendering."""
+
+from __future__ import annotations
+
+import math
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from harness import _gate_render as render
+from harness import config as config_mod
+from harness._errors import ConfigError
+from harness.gate import (
+    BASELINE_KIND,
+    BaselineError,
+    GateResult,
+    Selector,
+    Threshold,
+    Thresholds,
+    build_baseline,
+    compare,
+    compile_thresholds,
+    cv_warnings,
+    environment_warnings,
+    format_size,
+    judge,
+    parse_baseline,
+    parse_selector,
+    parse_size,
+    parse_threshold,
+    settings_mismatch,
+)
+from harness.results import SummaryRow
+
+REPO = Path(__file__).resolve().parents[2]
+KiB = 1024
+
+
+def peak(design: str, endpoint: str, hist: int, value: float) -> SummaryRow:
+    labels = {"endpoint": endpoint, "history_len": str(hist)}
+    return SummaryRow(design, "probe", "alloc_peak_bytes", value, "bytes", labels)
+
+
+def net(design: str, endpoint: str, hist: int, value: float) -> SummaryRow:
+    labels = {"endpoint": endpoint, "history_len": str(hist)}
+    return SummaryRow(design, "probe", "alloc_net_bytes", value, "bytes", labels)
+
+
+def slope(design: str, endpoint: str, value: float) -> SummaryRow:
+    return SummaryRow(
+        design,
+        "probe",
+        "alloc_slope_bytes_per_message",
+        value,
+        "bytes/message",
+        {"endpoint": endpoint},
+    )
+
+
+PLAIN = Thresholds(default=Threshold(tolerance=0.10, floor=16 * KiB))
+
+
+# --- sizes and expressions ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("16KiB", 16384),
+        ("16 KiB", 16384),
+        ("1MiB", 1024**2),
+        ("1.5kib", 1536),
+        ("2GiB", 2 * 1024**3),
+        ("1MB", 1_000_000),
+        ("4kB", 4000),
+        ("4096", 4096),
+        ("8", 8),
+        ("512B", 512),
+    ],
+)
+def test_parse_size(text: str, expected: float) -> None:
+    assert parse_size(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "KiB", "16XB", "-5KiB", "1e3", "16 K i B"])
+def test_parse_size_rejects(text: str) -> None:
+    with pytest.raises(ValueError, match="bad size"):
+        parse_size(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "tolerance", "floor"),
+    [
+        ("+10%", 0.10, 0.0),
+        ("10%", 0.10, 0.0),
+        ("+0%", 0.0, 0.0),
+        ("+2.5%", 0.025, 0.0),
+        ("+10% floor 16KiB", 0.10, 16 * KiB),
+        ("  +5%   FLOOR   1MiB ", 0.05, 1024**2),
+        ("+10% floor 8", 0.10, 8.0),
+        ("+ 10 % floor 1.5 KiB", 0.10, 1536.0),
+    ],
+)
+def test_parse_threshold_valid(text: str, tolerance: float, floor: float) -> None:
+    t = parse_threshold(text)
+    assert t.enabled
+    assert math.isclose(t.tolerance, tolerance)
+    assert t.floor == floor
+
+
+@pytest.mark.parametrize("text", ["off", "OFF", " Off "])
+def test_parse_threshold_off(text: str) -> None:
+    assert not parse_threshold(text).enabled
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "10", "+10", "+10 %%", "-5%", "+10% floor", "+10% floor 16XB", "+10% ceil 1KiB",
+     "floor 16KiB", "<10%", "+10% floor 1KiB floor 2KiB", "p(95)<200"],
+)  # fmt: skip
+def test_parse_threshold_rejects(text: str) -> None:
+    with pytest.raises(ValueError, match="bad"):
+        parse_threshold(text)
+
+
+def test_threshold_describe_round_trips() -> None:
+    for text in ("+10%", "+10% floor 16KiB", "+5% floor 1MiB", "+2.5% floor 8 B", "off"):
+        t = parse_threshold(text)
+        assert parse_threshold(t.describe()) == t
+
+
+# --- selectors --------------------------------------------------------------------------------
+
+
+def test_parse_selector_forms() -> None:
+    assert parse_selector("alloc_peak_bytes") == Selector("alloc_peak_bytes")
+    s = parse_selector('alloc_peak_bytes{ endpoint="chat", design=optimized }')
+    assert s.labels == (("design", "optimized"), ("endpoint", "chat"))
+    assert str(s) == "alloc_peak_bytes{design=optimized,endpoint=chat}"
+    assert parse_selector("alloc_net_bytes{}").labels == ()
+    assert parse_selector("alloc_net_bytes{history_len=1000}").specificity == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("alloc_peek_bytes", "unknown metric"),
+        ("rss_peak_bytes", "unknown metric"),
+        ("alloc_cv", "informational"),
+        ("alloc_peak_bytes{host=a}", "unknown label"),
+        ("alloc_peak_bytes{design}", "bad label"),
+        ("alloc_peak_bytes{design=a,design=b}", "twice"),
+        ("alloc_peak_bytes{design=a", "bad selector"),
+        ("alloc peak", "bad selector"),
+    ],
+)
+def test_parse_selector_rejects(text: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        parse_selector(text)
+
+
+def test_selector_matching_includes_design() -> None:
+    s = parse_selector("alloc_peak_bytes{design=optimized,endpoint=chat}")
+    assert s.matches(
+        "alloc_peak_bytes", {"design": "optimized", "endpoint": "chat", "history_len": "0"}
+    )
+    assert not s.matches("alloc_peak_bytes", {"design": "naive", "endpoint": "chat"})
+    assert not s.matches("alloc_net_bytes", {"design": "optimized", "endpoint": "chat"})
+    assert not s.matches("alloc_peak_bytes", {"design": "optimized"})
+
+
+# --- compiling the [gate] table ---------------------------------------------------------------
+
+
+def test_compile_unknown_metric_names_file_and_key() -> None:
+    with pytest.raises(ConfigError) as info:
+        compile_thresholds({"alloc_peek_bytes": "+10%"}, "+10%", "loadtest.toml")
+    assert str(info.value) == (
+        'loadtest.toml: gate.thresholds."alloc_peek_bytes": unknown metric '
+        "(gated metrics: alloc_peak_bytes, alloc_net_bytes, alloc_slope_bytes_per_message)"
+    )
+    assert info.value.key == 'gate.thresholds."alloc_peek_bytes"'
+
+
+def test_compile_bad_expression_names_key() -> None:
+    with pytest.raises(ConfigError) as info:
+        compile_thresholds({"alloc_peak_bytes{endpoint=chat}": "10 percent"}, "+10%", "x.toml")
+    assert info.value.path == "x.toml"
+    assert info.value.key == 'gate.thresholds."alloc_peak_bytes{endpoint=chat}"'
+    assert "bad expression" in info.value.problem
+
+
+def test_compile_bad_default_names_gate_default() -> None:
+    with pytest.raises(ConfigError) as info:
+        compile_thresholds({}, "ten percent", "x.toml")
+    assert info.value.key == "gate.default"
+
+
+def test_most_specific_selector_wins() -> None:
+    th = compile_thresholds(
+        {
+            "alloc_peak_bytes": "+10% floor 16KiB",
+            "alloc_peak_bytes{design=optimized}": "+20%",
+            "alloc_peak_bytes{design=optimized,endpoint=chat}": "+5% floor 1MiB",
+            "alloc_net_bytes{endpoint=history}": "off",
+        },
+        "+30%",
+    )
+    t, rule = th.lookup("alloc_peak_bytes", {"design": "optimized", "endpoint": "chat"})
+    assert (t, rule) == (
+        parse_threshold("+5% floor 1MiB"),
+        "alloc_peak_bytes{design=optimized,endpoint=chat}",
+    )
+    t, rule = th.lookup("alloc_peak_bytes", {"design": "optimized", "endpoint": "history"})
+    assert (t.tolerance, rule) == (0.20, "alloc_peak_bytes{design=optimized}")
+    t, rule = th.lookup("alloc_peak_bytes", {"design": "naive", "endpoint": "chat"})
+    assert rule == "alloc_peak_bytes"
+    t, rule = th.lookup("alloc_slope_bytes_per_message", {"design": "naive", "endpoint": "chat"})
+    assert (t.tolerance, rule) == (0.30, "default")
+    t, _ = th.lookup("alloc_net_bytes", {"design": "naive", "endpoint": "history"})
+    assert not t.enabled
+    # the order of the keys in the file does not matter
+    reordered = compile_thresholds(dict(reversed(list({
+        "alloc_peak_bytes": "+10% floor 16KiB",
+        "alloc_peak_bytes{design=optimized}": "+20%",
+        "alloc_peak_bytes{design=optimized,endpoint=chat}": "+5% floor 1MiB",
+    }.items()))), "+30%")  # fmt: skip
+    assert reordered.lookup("alloc_peak_bytes", {"design": "optimized", "endpoint": "chat"})[1] == (
+        "alloc_peak_bytes{design=optimized,endpoint=chat}"
+    )
+
+
+def test_equally_specific_overlapping_selectors_are_an_error() -> None:
+    table = {"alloc_peak_bytes{design=optimized}": "+5%", "alloc_peak_bytes{endpoint=chat}": "+20%"}
+    with pytest.raises(ConfigError, match=r"as specific as .*design=optimized,endpoint=chat"):
+        compile_thresholds(table, "+10%")
+    # resolved by a selector covering both
+    table["alloc_peak_bytes{design=optimized,endpoint=chat}"] = "+1%"
+    th = compile_thresholds(table, "+10%")
+    assert (
+        th.lookup("alloc_peak_bytes", {"design": "optimized", "endpoint": "chat"})[0].tolerance
+        == 0.01
+    )
+    # the same selector spelt twice
+    with pytest.raises(ConfigError, match="as specific as"):
+        compile_thresholds(
+            {
+                "alloc_net_bytes{design=a,endpoint=b}": "+1%",
+                "alloc_net_bytes{endpoint=b,design=a}": "+2%",
+            },
+            "+10%",
+        )
+
+
+def test_disjoint_selectors_are_fine() -> None:
+    compile_thresholds(
+        {"alloc_peak_bytes{design=naive}": "+5%", "alloc_peak_bytes{design=optimized}": "+20%",
+         "alloc_net_bytes{design=naive}": "+5%"},
+        "+10%",
+    )  # fmt: skip
+
+
+def test_shipped_loadtest_toml_compiles() -> None:
+    cfg = config_mod.load(REPO / "loadtest.toml")
+    th = compile_thresholds(cfg.gate.thresholds, cfg.gate.default, cfg.path)
+    assert th.rules
+
+
+# --- verdicts ---------------------------------------------------------------------------------
+
+
+def test_judge_tolerance_and_floor() -> None:
+    t = Threshold(tolerance=0.10, floor=16 * KiB)
+    assert judge(1_000_000, 1_099_000, t) == "pass"  # +9.9%
+    assert judge(1_000_000, 1_101_000, t) == "regression"  # +10.1%
+    assert judge(100 * KiB, 115 * KiB, t) == "pass"  # +15%, but below the 16 KiB floor
+    assert judge(100 * KiB, 117 * KiB, t) == "regression"  # beyond both
+    assert judge(1_000_000, 1_100_000, t) == "pass"  # exactly at the limit passes
+    assert judge(1_000_000, 850_000, t) == "improved"
+    assert judge(1_000_000, 950_000, t) == "pass"  # a small decrease is just a pass
+
+
+def test_zero_baseline_only_the_floor_applies() -> None:
+    t = Threshold(tolerance=0.10, floor=64 * KiB)
+    assert judge(0, 1, t) == "pass"
+    assert judge(0, 64 * KiB, t) == "pass"
+    assert judge(0, 64 * KiB + 1, t) == "regression"
+    assert judge(0, 1, Threshold(tolerance=0.10, floor=0)) == "regression"  # no floor: any increase
+
+
+def test_negative_baseline_uses_its_magnitude() -> None:
+    # alloc_net_bytes can be negative (a request freed a cache entry); the tolerance is |baseline|
+    t = Threshold(tolerance=0.10, floor=0)
+    assert judge(-100_000, -91_000, t) == "pass"
+    assert judge(-100_000, -89_000, t) == "regression"
+
+
+def test_compare_statuses_and_exit_codes() -> None:
+    base = [
+        peak("optimized", "chat", 1000, 100_000),
+        peak("optimized", "history", 1000, 50_000),
+        net("optimized", "chat", 1000, 200),
+        slope("optimized", "chat", 40.0),
+    ]
+    cur = [
+        peak("optimized", "chat", 1000, 150_000),  # regression
+        peak("optimized", "history", 1000, 51_000),  # pass
+        net("optimized", "chat", 1000, 9_000),  # near-zero value, the floor absorbs it
+        slope("optimized", "chat", 40.5),  # pass
+    ]
+    result = compare(base, cur, PLAIN)
+    statuses = {str(v.key): v.status for v in result.verdicts}
+    assert statuses == {
+        "alloc_peak_bytes{design=optimized,endpoint=chat,history_len=1000}": "regression",
+        "alloc_peak_bytes{design=optimized,endpoint=history,history_len=1000}": "pass",
+        "alloc_net_bytes{design=optimized,endpoint=chat,history_len=1000}": "pass",
+        "alloc_slope_bytes_per_message{design=optimized,endpoint=chat}": "pass",
+    }
+    assert result.exit_code == 1
+    assert result.outcome == "regression"
+    reg = result.regressions[0]
+    assert reg.change == 50_000
+    assert reg.change_ratio == pytest.approx(0.5)
+    assert reg.limit == 16 * KiB
+
+
+def test_metric_missing_from_current_is_an_error() -> None:
+    base = [peak("optimized", "chat", 0, 100_000), peak("optimized", "chat", 1000, 200_000)]
+    cur = [peak("optimized", "chat", 0, 100_000)]
+    result = compare(base, cur, PLAIN)
+    assert [v.status for v in result.verdicts] == ["pass", "missing"]
+    assert result.exit_code == 2
+    assert result.outcome == "error"
+    # missing outranks a regression: the comparison is incomplete
+    cur = [peak("optimized", "chat", 0, 900_000)]
+    assert compare(base, cur, PLAIN).exit_code == 2
+
+
+def test_metric_missing_from_baseline_is_new_and_informational() -> None:
+    base = [peak("optimized", "chat", 0, 100_000)]
+    cur = [peak("optimized", "chat", 0, 100_000), peak("optimized", "chat", 5000, 9e9)]
+    result = compare(base, cur, PLAIN)
+    assert [v.status for v in result.verdicts] == ["pass", "new"]
+    assert result.verdicts[1].change is None and result.verdicts[1].limit is None
+    assert result.exit_code == 0
+
+
+def test_improvement_passes_and_large_ones_suggest_a_new_baseline() -> None:
+    small = compare([peak("d", "chat", 0, 1_000_000)], [peak("d", "chat", 0, 880_000)], PLAIN)
+    assert small.verdicts[0].status == "improved"
+    assert small.exit_code == 0
+    assert not small.suggests_update  # 120 kB < 2 x 100 kB limit
+    big = compare([peak("d", "chat", 0, 1_000_000)], [peak("d", "chat", 0, 500_000)], PLAIN)
+    assert big.suggests_update
+    assert any("--update-baseline" in line for line in render.outcome_lines(big))
+
+
+def test_off_threshold_is_never_judged() -> None:
+    th = compile_thresholds({"alloc_net_bytes": "off"}, "+10%")
+    result = compare([net("d", "chat", 0, 1)], [net("d", "chat", 0, 9e9)], th)
+    assert result.verdicts[0].status == "off"
+    assert result.exit_code == 0
+    assert compare([net("d", "chat", 0, 1)], [], th).exit_code == 0  # not missing either
+
+
+def test_compare_filters_designs_phases_metrics_and_non_finite() -> None:
+    base = [peak("naive", "chat", 0, 1e6), peak("optimized", "chat", 0, 1e5)]
+    cur = [
+        peak("optimized", "chat", 0, 1e5),
+        SummaryRow("optimized", "load", "alloc_peak_bytes", 9e9, "bytes", {"endpoint": "chat"}),
+        SummaryRow("optimized", "probe", "rss_peak_bytes", 9e9, "bytes", {}),
+        SummaryRow("optimized", "probe", "alloc_cv", 0.01, "ratio", {"endpoint": "chat"}),
+        peak("optimized", "history", 0, math.nan),
+    ]
+    result = compare(base, cur, PLAIN, designs=["optimized"])
+    assert [(v.key.design, v.status) for v in result.verdicts] == [("optimized", "pass")]
+
+
+def test_compare_orders_by_design_then_metric_then_history() -> None:
+    rows = [
+        slope("optimized", "chat", 1),
+        peak("optimized", "chat", 1000, 1),
+        peak("optimized", "chat", 100, 1),
+        net("naive", "chat", 0, 1),
+        peak("naive", "chat", 5000, 1),
+    ]
+    result = compare(rows, rows, PLAIN, designs=["optimized", "naive"])
+    assert [str(v.key) for v in result.verdicts] == [
+        "alloc_peak_bytes{design=optimized,endpoint=chat,history_len=100}",
+        "alloc_peak_bytes{design=optimized,endpoint=chat,history_len=1000}",
+        "alloc_slope_bytes_per_message{design=optimized,endpoint=chat}",
+        "alloc_peak_bytes{design=naive,endpoint=chat,history_len=5000}",
+        "alloc_net_bytes{design=naive,endpoint=chat,history_len=0}",
+    ]
+
+
+def cv(value: float, unit: str, endpoint: str, hist: int) -> SummaryRow:
+    labels = {"endpoint": endpoint, "history_len": str(hist)}
+    return SummaryRow("d", "probe", "alloc_cv", value, unit, labels)
+
+
+def test_cv_warnings_above_five_percent() -> None:
+    rows = [
+        cv(0.02, "ratio", "chat", 0),
+        cv(0.08, "ratio", "chat", 1),
+        cv(7.0, "percent", "history", 0),
+    ]
+    warnings = cv_warnings(rows)
+    assert len(warnings) == 2
+    assert "8.0%" in warnings[0] and "history_len=1" in warnings[0]
+    assert compare([], rows, PLAIN).warnings == tuple(warnings)
+
+
+# --- the baseline file ------------------------------------------------------------------------
+
+
+ENV = {
+    "git_sha": "abc1234567",
+    "python": "3.11.7",
+    "python_implementation": "CPython",
+    "platform": "Linux",
+    "packages": {"fastapi": "0.115.0", "uvicorn": "0.54.0"},
+}
+
+
+def test_baseline_round_trip_keeps_only_gated_rows() -> None:
+    rows = [
+        peak("optimized", "chat", 0, 1e5),
+        slope("optimized", "chat", 12.5),
+        SummaryRow("optimized", "probe", "alloc_cv", 0.01, "ratio", {"endpoint": "chat"}),
+        SummaryRow("optimized", "load", "rps", 100, "req/s", {}),
+    ]
+    probe = {"designs": ["optimized"], "history_lens": [0], "reps": 5, "warmup": 2}
+    payload = build_baseline(
+        rows, created_at="2026-11-22T00:00:00+00:00", environment=ENV, probe=probe, source_run="r"
+    )
+    assert payload["schema_version"] == 1
+    assert payload["kind"] == BASELINE_KIND
+    assert payload["provenance"]["git_sha"] == "abc1234567"
+    assert payload["provenance"]["python"] == "3.11.7"
+    assert payload["provenance"]["packages"] == ENV["packages"]
+    baseline = parse_baseline(payload, "b.json")
+    assert [r.metric for r in baseline.rows] == [
+        "alloc_peak_bytes",
+        "alloc_slope_bytes_per_message",
+    ]
+    assert baseline.probe["reps"] == 5
+    assert baseline.created_at.startswith("2026-11-22")
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ([], "not a gate baseline"),
+        ({"kind": "something-else", "schema_version": 1, "rows": []}, "not a gate baseline"),
+        ({"kind": BASELINE_KIND, "schema_version": 2, "rows": []}, "schema_version 2 is not 1"),
+        ({"kind": BASELINE_KIND, "rows": []}, "schema_version None"),
+        ({"kind": BASELINE_KIND, "schema_version": 1, "rows": [{"x": 1}]}, "malformed rows"),
+    ],
+)
+def test_parse_baseline_rejects(raw: object, problem: str) -> None:
+    with pytest.raises(BaselineError, match=problem) as info:
+        parse_baseline(raw, "baselines/ci.json")
+    assert info.value.exit_code == 2
+    assert "baselines/ci.json" in str(info.value)
+
+
+def test_environment_warnings() -> None:
+    same = {**ENV, "python": "3.11.9"}  # another patch release: no warning
+    assert environment_warnings(ENV, same) == []
+    other = {**ENV, "python": "3.12.1", "packages": {"fastapi": "0.116.0", "uvicorn": "0.54.0"}}
+    warnings = environment_warnings(ENV, other)
+    assert len(warnings) == 2
+    assert "Python 3.12.1" in warnings[0] and "3.11.7" in warnings[0]
+    assert "fastapi 0.115.0 -> 0.116.0" in warnings[1]
+
+
+def test_settings_mismatch() -> None:
+    payload = build_baseline(
+        [],
+        created_at="",
+        environment=ENV,
+        probe={"designs": ["naive", "optimized"], "history_lens": [0, 100, 1000, 5000]},
+        source_run="",
+    )
+    baseline = parse_baseline(payload, "b")
+    assert settings_mismatch(baseline, ["naive", "optimized"], [5000, 1000, 100, 0]) == ""
+    assert "history_lens" in settings_mismatch(baseline, ["naive", "optimized"], [0, 1000])
+    assert "naive" in settings_mismatch(baseline, ["optimized"], [0, 100, 1000, 5000])
+    assert settings_mismatch(baseline, ["naive", "optimized", "mine"], [0, 100, 1000, 5000]) == ""
+
+
+# --- rendering --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(0, "0 B"), (512, "512 B"), (1023.5, "1023.5 B"), (16 * KiB, "16 KiB"), (1536, "1.5 KiB"),
+     (123_456, "121 KiB"), (5 * 1024**2 + 300 * KiB, "5.29 MiB"), (-2048, "-2 KiB")],
+)  # fmt: skip
+def test_format_size(value: float, text: str) -> None:
+    assert format_size(value) == text
+
+
+def _mixed_result() -> GateResult:
+    base = [
+        peak("optimized", "chat", 1000, 100_000),
+        peak("optimized", "chat", 5000, 100_000),
+        peak("naive", "chat", 1000, 1_000_000),
+        net("naive", "chat", 1000, 0),
+    ]
+    cur = [
+        peak("optimized", "chat", 1000, 200_000),  # regression
+        peak("optimized", "chat", 5000, 400_000),  # regression
+        peak("naive", "chat", 1000, 1_000_500),  # pass
+        slope("naive", "chat", 3.0),  # new
+    ]  # net naive missing
+    result = compare(base, cur, PLAIN, designs=["optimized", "naive"])
+    return GateResult(result.verdicts, ("alloc_cv{...}: 8% variation between reps",))
+
+
+def test_junit_xml_is_well_formed_with_one_failure_per_regression() -> None:
+    result = _mixed_result()
+    xml = render.junit_xml(result)
+    assert xml.startswith("<?xml")
+    root = ET.fromstring(xml)
+    assert root.tag == "testsuites"
+    suite = root.find("testsuite")
+    assert suite is not None
+    cases = suite.findall("testcase")
+    assert len(cases) == len(result.verdicts) == 5
+    assert suite.get("tests") == "5"
+    assert suite.get("failures") == "2" == root.get("failures")
+    assert suite.get("errors") == "1"
+    assert len(suite.findall("testcase/failure")) == 2
+    assert len(suite.findall("testcase/error")) == 1
+    failing = [c.get("name") for c in cases if c.find("failure") is not None]
+    assert failing == [
+        "alloc_peak_bytes{design=optimized,endpoint=chat,history_len=1000}",
+        "alloc_peak_bytes{design=optimized,endpoint=chat,history_len=5000}",
+    ]
+    assert cases[0].get("classname") == "memory-gate.optimized.alloc_peak_bytes"
+    failure = cases[0].find("failure")
+    assert failure is not None and "limit" in (failure.get("message") or "")
+    assert "8% variation" in (suite.findtext("system-err") or "")
+
+
+def test_junit_xml_all_pass() -> None:
+    rows = [peak("d", "chat", 0, 1e5)]
+    root = ET.fromstring(render.junit_xml(compare(rows, rows, PLAIN)))
+    assert root.get("failures") == "0" and root.find("testsuite/testcase/failure") is None
+
+
+def test_markdown_has_the_table_and_the_verdict() -> None:
+    result = _mixed_result()
+    md = render.markdown(
+        result,
+        render.RenderContext(
+            baseline_path="baselines/ci.json",
+            baseline_sha="abc",
+            baseline_date="2026-11-22",
+            run_dir="reports/x",
+            current_sha="def",
+        ),
+    )
+    assert md.startswith("## ⚠️ Memory gate: incomplete comparison")  # a series is missing
+    assert "| design | metric | labels | baseline | current | change | limit | verdict |" in md
+    assert "| --- | --- | --- | ---: | ---: | ---: | ---: | --- |" in md
+    assert (
+        "| optimized | `alloc_peak_bytes` | endpoint=chat history_len=1000 | 97.7 KiB "
+        "| 195 KiB | +97.7 KiB (+100.0%) | +16 KiB | ❌ REGRESSION |"
+    ) in md
+    assert "🆕 new" in md and "⚠️ MISSING" in md
+    assert "make gate ARGS=--update-baseline" in md
+    assert "<details>" in md and "All 5 series" in md
+    assert "8% variation" in md
+    assert "`baselines/ci.json` (git `abc`, 2026-11-22)" in md
+
+
+def test_markdown_passed_headline() -> None:
+    rows = [peak("d", "chat", 0, 1e5)]
+    md = render.markdown(compare(rows, rows, PLAIN), render.RenderContext())
+    assert md.startswith("## ✅ Memory gate passed")
+    assert "Needs a look" not in md
+
+
+def test_rich_table_has_every_series() -> None:
+    from rich.console import Console
+
+    console = Console(width=200, record=True)
+    console.print(render.rich_table(_mixed_result()))
+    text = console.export_text()
+    assert "REGRESSION" in text and "MISSING" in text
+    assert "+97.7 KiB (+100.0%)" in text
+    assert text.count("alloc_peak_bytes") == 3

@@ -1,0 +1,154 @@
+"""`harness gate --run RUN_DIR`: the CLI end to end on a fabricated run directory (no processes)."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+from harness.results import RunDir, SummaryRow
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG = REPO / "loadtest.toml"
+
+
+def rows(chat_1000: float = 200_000.0) -> list[SummaryRow]:
+    out: list[SummaryRow] = []
+    for design in ("naive", "optimized"):
+        for endpoint in ("chat", "history"):
+            for hist in (0, 1000):
+                labels = {"endpoint": endpoint, "history_len": str(hist)}
+                value = 100_000.0 + hist * 10
+                if design == "optimized" and endpoint == "chat" and hist == 1000:
+                    value = chat_1000
+                out.append(SummaryRow(design, "probe", "alloc_peak_bytes", value, "bytes", labels))
+                out.append(SummaryRow(design, "probe", "alloc_net_bytes", 300.0, "bytes", labels))
+                out.append(SummaryRow(design, "probe", "alloc_cv", 0.01, "ratio", labels))
+            out.append(
+                SummaryRow(
+                    design, "probe", "alloc_slope_bytes_per_message", 10.0, "bytes/message",
+                    {"endpoint": endpoint},
+                )
+            )  # fmt: skip
+    return out
+
+
+def make_run(tmp_path: Path, summary: list[SummaryRow], name: str = "run") -> Path:
+    run = RunDir.create(tmp_path / "reports", run_id=name)
+    run.start_run("loadtest", {"designs": ["naive", "optimized"], "profile": {"probe_reps": 5}})
+    run.add_summary(summary)
+    run.finish_run("passed")
+    return run.root
+
+
+def gate(*args: str | Path) -> int:
+    return main(["gate", "--config", str(CONFIG), *map(str, args)])
+
+
+def test_no_baseline_is_exit_2_with_the_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = make_run(tmp_path, rows())
+    assert gate("--run", run, "--baseline", tmp_path / "none.json") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "no baseline at" in err and "make gate ARGS=--update-baseline" in err
+
+
+def test_update_then_pass_then_regress(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    baseline = tmp_path / "b" / "ci.json"
+    first = make_run(tmp_path, rows(), "first")
+    assert gate("--run", first, "--baseline", baseline, "--update-baseline") == 0
+    payload = json.loads(baseline.read_text())
+    assert payload["kind"] == "memload-gate-baseline" and payload["schema_version"] == 1
+    assert payload["probe"]["history_lens"] == [0, 1000]
+    assert payload["probe"]["reps"] == 5
+    assert {r["metric"] for r in payload["rows"]} == {
+        "alloc_peak_bytes",
+        "alloc_net_bytes",
+        "alloc_slope_bytes_per_message",
+    }
+    assert payload["provenance"]["python"] and payload["provenance"]["packages"]
+    assert "wrote baseline" in capsys.readouterr().out
+
+    same = make_run(tmp_path, rows(), "same")
+    assert gate("--run", same, "--baseline", baseline) == 0
+    out = capsys.readouterr().out
+    assert "memory gate passed" in out
+    assert (same / "gate.md").exists() and (same / "gate-junit.xml").exists()
+    assert json.loads((same / "gate.json").read_text())["outcome"] == "passed"
+
+    worse = make_run(tmp_path, rows(chat_1000=260_000.0), "worse")  # +30%, +58 KiB
+    assert gate("--run", worse, "--baseline", baseline) == 1
+    out = capsys.readouterr().out
+    assert "REGRESSION" in out
+    assert str(worse / "gate.md") in out and str(worse / "gate-junit.xml") in out
+    junit = ET.parse(worse / "gate-junit.xml").getroot()
+    assert junit.get("failures") == "1"
+    assert "❌ REGRESSION" in (worse / "gate.md").read_text()
+
+
+def test_missing_series_is_exit_2(tmp_path: Path) -> None:
+    baseline = tmp_path / "ci.json"
+    assert (
+        gate("--run", make_run(tmp_path, rows(), "a"), "--baseline", baseline, "--update-baseline")
+        == 0
+    )
+    fewer = [r for r in rows() if r.labels.get("history_len") != "1000"]
+    assert gate("--run", make_run(tmp_path, fewer, "b"), "--baseline", baseline) == 2
+
+
+def test_schema_mismatch_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    baseline = tmp_path / "ci.json"
+    baseline.write_text(
+        json.dumps({"kind": "memload-gate-baseline", "schema_version": 99, "rows": []})
+    )
+    assert gate("--run", make_run(tmp_path, rows()), "--baseline", baseline) == 2
+    assert "schema_version 99 is not 1" in capsys.readouterr().err
+
+
+def test_version_drift_is_a_warning_not_a_failure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    baseline = tmp_path / "ci.json"
+    assert (
+        gate("--run", make_run(tmp_path, rows(), "a"), "--baseline", baseline, "--update-baseline")
+        == 0
+    )
+    payload = json.loads(baseline.read_text())
+    payload["provenance"]["python"] = "3.99.0"
+    payload["provenance"]["packages"]["fastapi"] = "0.0.1"
+    baseline.write_text(json.dumps(payload))
+    assert gate("--run", make_run(tmp_path, rows(), "b"), "--baseline", baseline) == 0
+    out = capsys.readouterr().out
+    assert "warning: Python" in out and "3.99.0" in out
+    assert "fastapi 0.0.1 ->" in out
+
+
+def test_bad_threshold_is_a_config_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = tmp_path / "loadtest.toml"
+    cfg.write_text(CONFIG.read_text().replace('"alloc_peak_bytes" = ', '"alloc_peek_bytes" = ', 1))
+    code = main(["gate", "--config", str(cfg), "--run", str(make_run(tmp_path, rows()))])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f'{cfg}: gate.thresholds."alloc_peek_bytes": unknown metric' in err
+
+
+def test_refuses_a_baseline_with_app_overrides(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("REFAPP_CONTEXT_WINDOW", "200")
+    run = make_run(tmp_path, rows())
+    assert gate("--run", run, "--baseline", tmp_path / "b.json", "--update-baseline") == 2
+    assert "REFAPP_CONTEXT_WINDOW=200" in capsys.readouterr().err
+    assert not (tmp_path / "b.json").exists()
+
+
+def test_not_a_run_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert gate("--run", tmp_path, "--baseline", tmp_path / "b.json", "--update-baseline") == 2
+    assert "not a run directory" in capsys.readouterr().err

@@ -1,0 +1,118 @@
+"""harness.analysis.profile and the pure parts of harness.sampling.memray_capture."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.analysis.profile import (
+    SITE_COLUMNS,
+    SiteRecord,
+    sites_table,
+    summary_rows,
+    top_sites,
+)
+from harness.sampling.memray_capture import parse_location, parse_stats
+
+
+def test_top_sites_sums_stacks_per_site_and_sorts_by_bytes() -> None:
+    records = [
+        SiteRecord("load", "/app/store.py", 40, 1_000, 10),
+        SiteRecord("load", "/app/store.py", 40, 3_000, 5),  # another stack, same site
+        SiteRecord("raw_decode", "json/decoder.py", 353, 2_500, 100),
+        SiteRecord("small", "x.py", 1, 10, 1),
+    ]
+    table = top_sites(records, "hwm", n=2)
+    assert list(table.columns) == list(SITE_COLUMNS)
+    assert table.to_dict("records") == [
+        {
+            "kind": "hwm",
+            "function": "load",
+            "location": "/app/store.py:40",
+            "bytes": 4_000,
+            "count": 15,
+        },
+        {
+            "kind": "hwm",
+            "function": "raw_decode",
+            "location": "json/decoder.py:353",
+            "bytes": 2_500,
+            "count": 100,
+        },
+    ]
+
+
+def test_ties_are_deterministic() -> None:
+    records = [SiteRecord("b", "b.py", 1, 5, 1), SiteRecord("a", "a.py", 1, 5, 1)]
+    assert top_sites(records, "allocated")["function"].tolist() == ["a", "b"]
+    assert top_sites(list(reversed(records)), "allocated")["function"].tolist() == ["a", "b"]
+
+
+def test_sites_table_has_both_kinds_and_handles_empty() -> None:
+    table = sites_table([SiteRecord("f", "f.py", 2, 8, 1)], [])
+    assert table["kind"].tolist() == ["hwm"]
+    assert list(sites_table([], []).columns) == list(SITE_COLUMNS)
+
+
+def test_unknown_kind_is_an_error() -> None:
+    with pytest.raises(ValueError):
+        top_sites([], "leaks")
+
+
+def test_summary_rows_per_request() -> None:
+    rows = summary_rows(
+        "naive",
+        heap_peak_bytes=50_000_000,
+        bytes_allocated=8_000_000_000,
+        allocations=9,
+        requests=400,
+    )
+    by_metric = {r.metric: r for r in rows}
+    assert by_metric["bytes_allocated_per_request"].value == 20_000_000
+    assert by_metric["bytes_allocated_per_request"].unit == "bytes"
+    assert by_metric["requests"].value == 400 and by_metric["requests"].unit == "count"
+    assert by_metric["allocations"].unit == "count"
+    assert by_metric["heap_peak_bytes"].value == 50_000_000
+    assert {r.phase for r in rows} == {"profile"}
+
+
+def test_no_requests_no_per_request_figure() -> None:
+    rows = summary_rows("d", heap_peak_bytes=1, bytes_allocated=2, allocations=3, requests=0)
+    assert "bytes_allocated_per_request" not in {r.metric for r in rows}
+
+
+def test_parse_location() -> None:
+    assert parse_location("raw_decode:/usr/lib/python3.11/json/decoder.py:353") == (
+        "raw_decode",
+        "/usr/lib/python3.11/json/decoder.py",
+        353,
+    )
+    assert parse_location("<stack trace unavailable>") == ("<unknown>", "<unknown>", 0)
+    assert parse_location("<module>:<frozen importlib._bootstrap>:241") == (
+        "<module>",
+        "<frozen importlib._bootstrap>",
+        241,
+    )
+
+
+def test_parse_stats_joins_sizes_and_counts() -> None:
+    raw = {
+        "total_num_allocations": 12,
+        "total_bytes_allocated": 3_000,
+        "top_allocations_by_size": [
+            {"location": "load:/app/store.py:40", "size": 2_000},
+            {"location": "dump:/app/store.py:60", "size": 1_000},
+        ],
+        "top_allocations_by_count": [
+            {"location": "dump:/app/store.py:60", "count": 9},
+            {"location": "load:/app/store.py:40", "count": 3},
+        ],
+        "metadata": {"peak_memory": 2_500},
+    }
+    stats = parse_stats(raw)
+    assert stats.bytes_allocated == 3_000
+    assert stats.allocations == 12
+    assert stats.heap_peak_bytes == 2_500
+    assert stats.sites == [
+        SiteRecord("load", "/app/store.py", 40, 2_000, 3),
+        SiteRecord("dump", "/app/store.py", 60, 1_000, 9),
+    ]

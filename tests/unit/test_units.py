@@ -1,0 +1,84 @@
+"""Human units: the report, the console and the chart axes say sizes and times the same way."""
+
+import math
+
+import pytest
+
+from harness.report._units import (
+    MISSING,
+    byte_scale,
+    format_bytes,
+    format_count,
+    format_ms,
+    format_percent,
+    format_ratio,
+    format_value,
+)
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (0, "0 B"),
+        (512, "512 B"),
+        (2.5, "2.5 B"),
+        (1023, "1023 B"),
+        (1024, "1.00 KiB"),
+        (1536, "1.50 KiB"),
+        (10 * 1024 + 512, "10.5 KiB"),
+        (200 * 1024, "200 KiB"),
+        (3 * 1024**2, "3.00 MiB"),
+        (1.25 * 1024**3, "1.25 GiB"),
+    ],
+)
+def test_bytes_use_binary_units(value: float, text: str) -> None:
+    assert format_bytes(value) == text
+
+
+def test_bytes_signed_and_negative() -> None:
+    assert format_bytes(2048, signed=True) == "+2.00 KiB"
+    assert format_bytes(-2048, signed=True) == "-2.00 KiB"
+    assert format_bytes(0, signed=True) == "0 B"
+
+
+def test_byte_scale_picks_the_unit_that_fits() -> None:
+    assert byte_scale(100) == (1.0, "B")
+    assert byte_scale(5 * 1024**2) == (1024.0**2, "MiB")
+    assert byte_scale(-5 * 1024) == (1024.0, "KiB")
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(0.42, "0.420 ms"), (12.5, "12.5 ms"), (850, "850 ms"), (2500, "2500 ms"), (32_000, "32.0 s")],
+)
+def test_ms(value: float, text: str) -> None:
+    assert format_ms(value) == text
+
+
+def test_missing_values_are_a_dash() -> None:
+    for fmt in (format_bytes, format_ms, format_count, format_percent, format_ratio):
+        assert fmt(None) == MISSING
+        assert fmt(math.nan) == MISSING
+    assert format_value(math.nan, "bytes") == MISSING
+
+
+def test_counts_percent_ratio() -> None:
+    assert format_count(12345) == "12,345"
+    assert format_count(3, signed=True) == "+3"
+    assert format_percent(12.345) == "12.3%"
+    assert format_percent(-4.0, signed=True) == "-4.0%"
+    assert format_percent(0.0) == "0%"
+    assert format_percent(math.inf) == "n/a"
+    assert format_ratio(4.1234) == "4.1×"
+    assert format_ratio(0.0824) == "0.082×"
+    assert format_ratio(250) == "250×"
+    assert format_ratio(math.inf) == MISSING
+
+
+def test_format_value_by_unit() -> None:
+    assert format_value(410, "bytes/message") == "410 B/message"
+    assert format_value(7, "req/s") == "7.00 req/s"
+    assert format_value(0.0125, "ratio") == "1.2%"  # a failure ratio reads as a percentage
+    assert format_value(93.5, "percent") == "93.5%"
+    assert format_value(3, "count") == "3"
+    assert format_value(1.5, "widgets") == "1.50 widgets"
