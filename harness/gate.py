@@ -464,6 +464,7 @@ def build_baseline(
     environment: Mapping[str, Any],
     probe: Mapping[str, Any],
     source_run: str,
+    git_dirty: bool | None = None,
 ) -> dict[str, Any]:
     """The JSON payload of a baseline: the gated rows with where and how they were measured."""
     kept = sorted(gated_rows(rows), key=lambda r: _sort_key(SeriesKey.of(r)))
@@ -473,6 +474,7 @@ def build_baseline(
         "created_at": created_at,
         "provenance": {
             "git_sha": environment.get("git_sha", "unknown"),
+            "git_dirty": git_dirty,  # uncommitted changes when measured (None: not known)
             "python": environment.get("python", "unknown"),
             "python_implementation": environment.get("python_implementation", "unknown"),
             "platform": environment.get("platform", "unknown"),
@@ -556,11 +558,13 @@ def _minor(version: str) -> str:
 
 
 def format_size(value: float) -> str:
-    """Bytes in binary units with 3 significant figures: 512 B, 16 KiB, 1.25 MiB."""
+    """Bytes in binary units with 3 significant figures: 0.25 B, 512 B, 16 KiB, 1.25 MiB."""
     magnitude = abs(value)
     for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
         if magnitude >= factor:
             return f"{_sig(value / factor)} {unit}"
+    if magnitude < 100:  # fractional bytes: slopes in bytes/message
+        return f"{_sig(value)} B"
     return f"{_trim(round(value, 1))} B"
 
 
@@ -578,8 +582,9 @@ def format_change(verdict: Verdict) -> str:
     change = verdict.change
     if change is None:
         return "-"
-    sign = "+" if change >= 0 else "-"
-    text = sign + format_value(abs(change), verdict.unit)
+    magnitude = format_value(abs(change), verdict.unit)
+    sign = "-" if change < 0 and not magnitude.startswith("0 ") else "+"
+    text = sign + magnitude
     ratio = verdict.change_ratio
     if ratio is not None:
         text += f" ({ratio:+.1%})"

@@ -273,10 +273,15 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
-        slug = _ERROR_SLUGS.get(exc.status_code, "http_error")
+        status = exc.status_code
+        # FastAPI's own 400 means a body it could not parse (JSON nested too deep, for one):
+        # the same class of client error as malformed JSON, so the same 422.
+        if status == 400:
+            status = 422
+        slug = _ERROR_SLUGS.get(status, "http_error")
         return JSONResponse(
             {"error": slug, "detail": exc.detail},
-            status_code=exc.status_code,
+            status_code=status,
             headers=dict(exc.headers) if exc.headers else None,
         )
 

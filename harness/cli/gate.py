@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -173,6 +174,7 @@ class GateCommand:
                 environment=current_env,
                 probe=probe,
                 source_run=str(run.root),
+                git_dirty=_git_dirty() if own_run else None,
             )
             write_json_atomic(baseline_path, payload)
             console.print(
@@ -459,6 +461,21 @@ def _console() -> Console:
     if sys.stdout.isatty():
         return Console()
     return Console(width=int(os.environ.get("COLUMNS", "160")), soft_wrap=False)
+
+
+def _git_dirty() -> bool | None:
+    """Whether the work tree has uncommitted changes or untracked files (None: no git)."""
+    try:
+        out = subprocess.run(
+            ["git", "status", "--porcelain"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return bool(out.stdout.strip())
 
 
 def _now() -> str:

@@ -1,4 +1,7 @@
-"""`harness report RUN_DIR`: render report.md, report.html and figures/*.png into RUN_DIR."""
+"""`harness report [RUN_DIR]`: render report.md, report.html and figures/*.png into RUN_DIR.
+
+RUN_DIR defaults to reports/latest, the newest run of `make loadtest`.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +10,20 @@ from pathlib import Path
 
 from harness._errors import EXIT_OK
 
+DEFAULT_RUN_DIR = Path("reports/latest")
+
 
 class ReportCommand:
     name = "report"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
-            "run_dir", type=Path, metavar="RUN_DIR", help="a run directory (e.g. reports/latest)"
+            "run_dir",
+            type=Path,
+            nargs="?",
+            default=DEFAULT_RUN_DIR,
+            metavar="RUN_DIR",
+            help="a run directory (default: %(default)s)",
         )
 
     def run(self, args: argparse.Namespace) -> int:

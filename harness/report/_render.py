@@ -418,9 +418,7 @@ class RunReport:
         out = []
         for state in self.states:
             if state.status in ("failed", "interrupted") and "\n" in state.detail.strip():
-                out.append(
-                    {"title": f"{state.design} {state.phase}", "text": state.detail.strip()}
-                )
+                out.append({"title": f"{state.design} {state.phase}", "text": state.detail.strip()})
         return out
 
     def context(self) -> dict[str, Any]:
@@ -509,7 +507,11 @@ class CompareReport:
                     "a": format_value(float(rec["a"]), unit),
                     "b": format_value(float(rec["b"]), unit),
                     "delta": format_value(delta, unit, signed=True) if delta != 0 else "0",
-                    "pct": format_percent(pct, signed=True),
+                    "pct": (
+                        "n/a"
+                        if math.isnan(pct) and not math.isnan(delta)
+                        else format_percent(pct, signed=True)
+                    ),
                     "verdict": verdict(str(rec["better"]), delta, pct),
                     "phase": str(rec["phase"]),
                 }

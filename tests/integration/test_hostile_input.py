@@ -95,7 +95,7 @@ def hostile_requests(draw: st.DrawFn, seeded: frozenset[str]) -> dict[str, Any]:
         body = json.dumps({"user_id": "fuzz-new", "message": 12}).encode()
         return {"method": "POST", "path": "/chat", "content": body, "ctype": "text/plain"}
     user_id = draw(odd_text)
-    quoted = urllib.parse.quote(user_id, safe="") if draw(st.booleans()) else user_id
+    quoted = _path_segment(user_id, encode=draw(st.booleans()))
     if kind == "delete":
         if user_id in seeded or not quoted or quoted in seeded:
             quoted = "..%2f..%2fetc%2fpasswd"
@@ -106,6 +106,19 @@ def hostile_requests(draw: st.DrawFn, seeded: frozenset[str]) -> dict[str, Any]:
     }
     target = draw(st.one_of(st.just(quoted), st.sampled_from(sorted(seeded))))
     return {"method": "GET", "path": f"/history/{target}", "params": query}
+
+
+def _path_segment(text: str, encode: bool) -> str:
+    """A path segment as a hostile client would send it; lone surrogates become the
+    invalid UTF-8 bytes they stand for (%ED%A0%80), which a URL cannot carry otherwise."""
+    raw = text.encode("utf-8", "surrogatepass")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        encode = True
+    if any(ord(c) < 0x21 or ord(c) == 0x7F for c in text):
+        encode = True  # a URL cannot carry control characters unencoded
+    return urllib.parse.quote(raw, safe="") if encode else text
 
 
 def _snapshot(client: httpx.Client, users: list[str]) -> dict[str, Any]:

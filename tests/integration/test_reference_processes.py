@@ -19,7 +19,6 @@ import psutil
 import pytest
 
 from reference_app.seed import SeedSpec, seed_store
-from tests.conftest import Launcher, Running
 
 pytestmark = pytest.mark.integration
 DESIGNS = ("naive", "optimized")
@@ -32,22 +31,22 @@ class App:
     design: str
     url: str
     port: int
-    running: Running
+    running: Any  # conftest.Running
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=10.0)
 
 
 @pytest.fixture(scope="module")
-def upstream(module_launcher: Launcher) -> Running:
+def upstream(module_launcher: Any) -> Any:
     return module_launcher.upstream(reply_tokens=20)
 
 
 @pytest.fixture(scope="module", params=DESIGNS)
 def app(
     request: pytest.FixtureRequest,
-    module_launcher: Launcher,
-    upstream: Running,
+    module_launcher: Any,
+    upstream: Any,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> App:
     design: str = request.param
@@ -181,11 +180,10 @@ def test_error_cases(
 
 
 def test_upstream_timeout_is_502_and_persists_nothing(
-    launcher: Launcher, seeded_dir: Callable[..., Path]
+    launcher: Any, upstream: Any, seeded_dir: Callable[..., Path]
 ) -> None:
     # A short upstream timeout only here: under load on a busy machine, 1 s is too tight.
     env = {"REFAPP_UPSTREAM_TIMEOUT_S": str(UPSTREAM_TIMEOUT_S)}
-    upstream = launcher.upstream()
     for design in DESIGNS:
         app = launcher.app(design, seeded_dir(design), upstream.url, env=env)
         with httpx.Client(base_url=app.url, timeout=10.0) as client:
@@ -255,23 +253,31 @@ def test_concurrent_writes_are_all_kept(app: App) -> None:
 @pytest.mark.parametrize("design", DESIGNS)
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_signals_shut_down_cleanly_with_status_0(
-    design: str, sig: signal.Signals, launcher: Launcher, seeded_dir: Callable[..., Path]
+    design: str,
+    sig: signal.Signals,
+    launcher: Any,
+    upstream: Any,
+    seeded_dir: Callable[..., Path],
 ) -> None:
-    upstream = launcher.upstream()
     app = launcher.app(design, seeded_dir(design), upstream.url)
     with httpx.Client(base_url=app.url) as client:
         assert chat(client, "sig-user", "hi").status_code == 200
-    for running in (app, upstream):
-        running.process.popen.send_signal(sig)
-        assert running.process.wait(15) == 0, running.process.stderr_tail()
+    app.process.popen.send_signal(sig)
+    assert app.process.wait(15) == 0, app.process.stderr_tail()
     assert "Application shutdown complete" in app.process.stderr_tail(50)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_several_workers_serve_and_stop_with_status_0(
-    sig: signal.Signals, launcher: Launcher, seeded_dir: Callable[..., Path]
-) -> None:
+def test_upstream_stops_with_status_0(sig: signal.Signals, launcher: Any) -> None:
     upstream = launcher.upstream()
+    upstream.process.popen.send_signal(sig)
+    assert upstream.process.wait(15) == 0, upstream.process.stderr_tail()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_several_workers_serve_and_stop_with_status_0(
+    sig: signal.Signals, launcher: Any, upstream: Any, seeded_dir: Callable[..., Path]
+) -> None:
     app = launcher.app("optimized", seeded_dir("optimized"), upstream.url, "--workers", "2")
     workers = psutil.Process(app.process.pid).children(recursive=True)
     assert len([p for p in workers if "python" in p.name().lower()]) >= 2
@@ -284,9 +290,8 @@ def test_several_workers_serve_and_stop_with_status_0(
     assert not [p for p in workers if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
 
-def test_probe_mode(launcher: Launcher, seeded_dir: Callable[..., Path]) -> None:
+def test_probe_mode(launcher: Any, upstream: Any, seeded_dir: Callable[..., Path]) -> None:
     pytest.importorskip("harness.sampling.tracemalloc_probe")
-    upstream = launcher.upstream()
     for design in DESIGNS:
         app = launcher.app(design, seeded_dir(design), upstream.url, "--probe")
         with httpx.Client(base_url=app.url) as client:
@@ -310,10 +315,7 @@ def test_bad_flag_exits_2_with_one_line() -> None:
     assert len(done.stderr.strip().splitlines()) == 1
 
 
-def test_port_in_use_is_a_startup_failure(
-    launcher: Launcher, seeded_dir: Callable[..., Path]
-) -> None:
-    upstream = launcher.upstream()
+def test_port_in_use_is_a_startup_failure(upstream: Any, seeded_dir: Callable[..., Path]) -> None:
     port = int(upstream.url.rsplit(":", 1)[1])
     done = subprocess.run(
         [sys.executable, "-m", "reference_app", "serve", "--design", "naive", "--port", str(port),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,8 @@ from harness.gate import (
     compile_thresholds,
     cv_warnings,
     environment_warnings,
+    format_change,
+    format_limit,
     format_size,
     judge,
     parse_baseline,
@@ -496,7 +499,7 @@ def test_settings_mismatch() -> None:
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [(0, "0 B"), (512, "512 B"), (1023.5, "1023.5 B"), (16 * KiB, "16 KiB"), (1536, "1.5 KiB"),
+    [(0, "0 B"), (0.123456, "0.123 B"), (12.34, "12.3 B"), (512, "512 B"), (1023.5, "1023.5 B"), (16 * KiB, "16 KiB"), (1536, "1.5 KiB"),
      (123_456, "121 KiB"), (5 * 1024**2 + 300 * KiB, "5.29 MiB"), (-2048, "-2 KiB")],
 )  # fmt: skip
 def test_format_size(value: float, text: str) -> None:
@@ -594,3 +597,16 @@ def test_rich_table_has_every_series() -> None:
     assert "REGRESSION" in text and "MISSING" in text
     assert "+97.7 KiB (+100.0%)" in text
     assert text.count("alloc_peak_bytes") == 3
+
+
+def test_change_and_limit_text() -> None:
+    def verdict(base: float, cur: float, unit: str = "bytes") -> str:
+        row = SummaryRow("d", "probe", "alloc_slope_bytes_per_message", 0, unit, {"endpoint": "c"})
+        v = compare([replace(row, value=base)], [replace(row, value=cur)], PLAIN).verdicts[0]
+        return f"{format_change(v)} | {format_limit(v)}"
+
+    assert verdict(1024, 2048) == "+1 KiB (+100.0%) | +16 KiB"
+    assert verdict(0.5, 0.46, "bytes/message") == "-0.04 B/msg (-8.0%) | +16 KiB/msg"
+    assert verdict(3, 3, "bytes/message") == "+0 B/msg (+0.0%) | +16 KiB/msg"
+    assert verdict(0, 100) == "+100 B | +16 KiB"  # no percentage of a zero baseline
+    assert verdict(-1000, -3048) == "-2 KiB (-204.8%) | +16 KiB"

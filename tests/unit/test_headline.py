@@ -102,7 +102,7 @@ def test_headline_keeps_the_largest_history_len_only() -> None:
 
 
 def test_headline_with_a_missing_design_value_is_nan() -> None:
-    frame = summary_frame(rows("naive") + [SummaryRow("optimized", "load", "rps", 5, "req/s")])
+    frame = summary_frame([*rows("naive"), SummaryRow("optimized", "load", "rps", 5, "req/s")])
     table = headline_table(frame, ["naive", "optimized"])
     rss = table[table["key"] == "rss_peak_bytes"].iloc[0]
     assert math.isnan(rss["optimized"])

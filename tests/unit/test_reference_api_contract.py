@@ -238,6 +238,10 @@ async def test_message_at_the_limit_is_accepted(api: Api) -> None:
         b'{"user_id": "u", "message": null}',
         b'{"user_id": "u", "message": "hi", "stream": "yes"}',
         b'{"user_id": "u", "message": "hi", "stream": 1}',
+        b'{"user_id": "u", "message": "hi", "stream": true, "x": ' + b"[" * 30_000,
+        b"[" * 60_000,
+        b'{"user_id": "u", "message": "\xff\xfe"}',
+        b'{"user_id": "u", "message": NaN}',
     ],
 )
 async def test_malformed_or_mistyped_body_is_422(api: Api, body: bytes) -> None:
