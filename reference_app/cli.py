@@ -89,7 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from reference_app.server import run_app, run_workers
+    from reference_app.server import exit_cleanly_on_signals, run_app, run_workers
+
+    exit_cleanly_on_signals()
     from reference_app.settings import Settings, SettingsError
 
     try:
@@ -108,7 +110,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _upstream(args: argparse.Namespace) -> int:
-    from reference_app.server import run_app
+    from reference_app.server import exit_cleanly_on_signals, run_app
+
+    exit_cleanly_on_signals()
     from reference_app.upstream import UpstreamConfig, create_upstream_app
 
     config = UpstreamConfig(args.first_token_ms, args.tokens_per_s, args.reply_tokens)

@@ -36,6 +36,17 @@ class CleanExitServer(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
+def exit_cleanly_on_signals() -> None:
+    """Until uvicorn installs its own handlers (imports, app creation: nothing is open yet),
+    make SIGINT and SIGTERM a plain exit with status 0 as well."""
+
+    def _exit(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    for sig in HANDLED_SIGNALS:
+        signal.signal(sig, _exit)
+
+
 def _config(app: Any, host: str, port: int, **extra: Any) -> uvicorn.Config:
     return uvicorn.Config(
         app,

@@ -73,6 +73,12 @@ class GateCommand:
     name = "gate"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.epilog = (
+            "Exit status: 0 pass, 1 regression (or the probe failed), 2 error (no baseline, "
+            "schema mismatch, a baseline series not measured, bad config). REFAPP_* variables "
+            "of this process are passed to the reference app (tests of the gate: "
+            "REFAPP_CONTEXT_WINDOW=200 is a deliberate regression). See docs/gate.md."
+        )
         parser.add_argument(
             "--config",
             type=Path,

@@ -330,6 +330,9 @@ class Loadtest:
             return
         try:
             files = render(self.run.root)
+        except KeyboardInterrupt:  # every phase is recorded: only the report is left out
+            self.warn("the report was interrupted; render it with `harness report`")
+            return
         except Exception as exc:  # the figures are written; a broken report must not hide them
             self.warn(f"the report could not be rendered: {type(exc).__name__}: {exc}")
             return

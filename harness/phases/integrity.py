@@ -69,7 +69,7 @@ def stored_lengths(
                     except (ValueError, KeyError, TypeError) as exc:
                         errors[user] = f"bad response: {exc!r}"
             if i % 10 == 0 or i == len(user_ids) - 1:
-                progress(i + 1, len(user_ids), f"{i + 1}/{len(user_ids)} users checked")
+                progress(i + 1, len(user_ids), "users checked")
     return stored, errors
 
 

@@ -6,8 +6,12 @@ the first request) and measures every HTTP request except `/__probe/*`:
 - ``gc.collect()``, then ``tracemalloc.reset_peak()``; ``start`` = traced memory now;
 - the wrapped app runs until its coroutine returns (a streamed body is complete by then);
 - ``alloc_peak_bytes`` = tracemalloc's peak during the request minus ``start``;
-- ``gc.collect()`` again, then ``alloc_net_bytes`` = traced memory now minus ``start``: what the
-  request left reachable (cyclic garbage it made is collected first, so it does not count as held);
+- one turn of the event loop (``asyncio.sleep(0)``) and ``gc.collect()`` again, then
+  ``alloc_net_bytes`` = traced memory now minus ``start``: what the request left reachable. The
+  turn lets the loop drop the callback that resumed the request, which still references the
+  result of the request's last awaited future (say, rows read in an executor thread: 23 KB for a
+  history page, freed a moment later, not held); the collection drops the request's cyclic
+  garbage. The middleware therefore needs an asyncio event loop (uvicorn's);
 - ``blocks`` = ``sys.getallocatedblocks()`` after minus before (both after a collection): the net
   number of pymalloc blocks (small objects, <= 512 bytes) the request left allocated, a count-based
   leak signal that ignores large buffers, which go to the system allocator;
@@ -29,7 +33,8 @@ A record is ``{"method", "path", "status", "alloc_peak_bytes", "alloc_net_bytes"
 "duration_s"}`` (docs/internals.md) plus ``"seq"`` (1 for the first measured request, +1 for each
 next one) and ``"overlapped"``.
 
-``GET /__probe/last`` answers the last record as JSON (404 before the first request). Other
+``GET /__probe/last`` answers the last record as JSON (404 before the first request), after any
+measurement in flight has finished: the client has the response before the record is stored. Other
 ``/__probe/*`` paths go to the wrapped app unmeasured (the reference app's
 ``PUT /__probe/history/{user_id}``). Non-HTTP scopes (lifespan, websocket) pass through.
 
@@ -38,6 +43,7 @@ Nothing here runs at import time: tracemalloc starts only when a probe is create
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import sys
@@ -56,6 +62,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 PROBE_PREFIX = "/__probe/"
 LAST_PATH = "/__probe/last"
 DEFAULT_KEEP = 64
+LAST_WAIT_S = 30.0  # how long GET /__probe/last waits for a measurement in flight
 
 
 class _Status:
@@ -130,6 +137,11 @@ class TracemallocProbe:
         )
 
     async def _send_last(self, send: Send) -> None:
+        # A client sees the response before the middleware has read the net figure and stored
+        # the record (one event-loop turn later): wait for measurements in flight to finish.
+        deadline = time.monotonic() + LAST_WAIT_S
+        while self._inflight and time.monotonic() < deadline:
+            await asyncio.sleep(0.001)
         record = self.last
         if record is None:
             code, body = 404, {"error": "no request measured yet"}
@@ -163,6 +175,9 @@ async def _measured(request: Awaitable[None]) -> tuple[int, int, int, float]:
     await request
     peak = tracemalloc.get_traced_memory()[1]
     duration = time.perf_counter() - t0
+    # One turn of the event loop: the callback that resumed the request (it holds the result of
+    # the last awaited future, e.g. rows read in an executor thread) is dropped only then.
+    await asyncio.sleep(0)
     gc.collect()
     end = tracemalloc.get_traced_memory()[0]
     blocks_after = sys.getallocatedblocks()
@@ -183,7 +198,8 @@ def _bookkeeping_overhead(runs: int = 5) -> tuple[int, int, int]:
     for _ in range(runs):
         coro = _measured(_nothing())
         try:
-            coro.send(None)
+            while True:  # asyncio.sleep(0) yields a bare None: no event loop is needed here
+                coro.send(None)
         except StopIteration as done:
             figures.append(done.value)
     return (

@@ -86,9 +86,9 @@ def test_tiny_loadtest_of_both_designs(tmp_path: Path) -> None:
     for design in DESIGNS:
         mine = [r for r in summary if r["design"] == design]
         load = {r["metric"] for r in mine if r["phase"] == "load"}
-        assert LOAD_METRICS <= load, LOAD_METRICS - load
+        assert load >= LOAD_METRICS, LOAD_METRICS - load
         integrity = {r["metric"]: r["value"] for r in mine if r["phase"] == "integrity"}
-        assert INTEGRITY_METRICS <= set(integrity)
+        assert set(integrity) >= INTEGRITY_METRICS
         assert integrity["lost"] == 0 and integrity["acknowledged"] > 0
         endpoints = {r["labels"].get("endpoint") for r in mine if r["metric"] == "latency_p95_ms"}
         assert endpoints == {"chat", "chat_stream", "history"}

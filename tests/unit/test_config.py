@@ -28,6 +28,8 @@ duration_s = 60
 users = 50
 duration_s = 180
 """
+DESIGNS = 'designs = ["naive", "optimized"]'
+PHASES = 'phases = ["load", "integrity"]'
 
 
 def write(tmp_path: Path, text: str, name: str = "cfg.toml") -> Path:
@@ -97,15 +99,17 @@ def test_typo_in_a_profile_not_chosen_is_caught(tmp_path: Path) -> None:
         ("users = 20", "users = 0", "profiles.quick.users", ">= 1"),
         ("duration_s = 60", 'duration_s = "1m"', "profiles.quick.duration_s", "number"),
         ('profile = "quick"', "profile = 3", "run.profile", "string"),
-        ('designs = ["naive", "optimized"]', 'designs = "naive"', "run.designs", "list"),
-        ('designs = ["naive", "optimized"]', "designs = []", "run.designs", "at least one"),
-        ('designs = ["naive", "optimized"]', 'designs = ["naive", "naive"]', "run.designs", "twice"),
-        ('phases = ["load", "integrity"]', 'phases = ["load", "lod"]', "profiles.quick.phases", "lod"),
-        ('phases = ["load", "integrity"]', "phases = []", "profiles.quick.phases", "at least one"),
-        ('phases = ["load", "integrity"]', 'phases = ["load", "load"]', "profiles.quick.phases", "twice"),
+        (DESIGNS, 'designs = "naive"', "run.designs", "list"),
+        (DESIGNS, "designs = []", "run.designs", "at least one"),
+        (DESIGNS, 'designs = ["naive", "naive"]', "run.designs", "twice"),
+        (PHASES, 'phases = ["load", "lod"]', "profiles.quick.phases", "lod"),
+        (PHASES, "phases = []", "profiles.quick.phases", "at least one"),
+        (PHASES, 'phases = ["load", "load"]', "profiles.quick.phases", "twice"),
     ],
 )  # fmt: skip
-def test_bad_values_name_the_key(tmp_path: Path, old: str, new: str, key: str, problem: str) -> None:
+def test_bad_values_name_the_key(
+    tmp_path: Path, old: str, new: str, key: str, problem: str
+) -> None:
     assert old in BASE
     err = error_of(write(tmp_path, BASE.replace(old, new)))
     assert err.key == key
