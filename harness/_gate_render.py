@@ -21,6 +21,19 @@ from harness.gate import (
     format_value,
 )
 
+__all__ = [
+    "HEADERS",
+    "RenderContext",
+    "format_change",
+    "format_limit",
+    "headline",
+    "junit_xml",
+    "markdown",
+    "outcome_lines",
+    "rich_table",
+    "verdict_cells",
+]
+
 UPDATE_HINT = "make gate ARGS=--update-baseline"
 RULE_TEXT = (
     "A series regresses when current - baseline > max(|baseline| x tolerance, floor); "

@@ -59,8 +59,9 @@ for mode, expect in (("unchanged", "0"), ("regression", "1")):
             if v["status"] == "regression":
                 regressed[(v["metric"], v["design"], json.dumps(v["labels"], sort_keys=True))] += 1
     if worst and mode == "unchanged":
-        w = max(worst)
-        print(f"  closest to its limit: change/limit = {w[0]:.2f} ({w[1]} {w[2]} {w[3]})")
+        for metric in sorted({w[1] for w in worst}):
+            w = max(x for x in worst if x[1] == metric)
+            print(f"  {metric}: closest to its limit, change/limit = {w[0]:+.2f} ({w[2]} {w[3]})")
     for (metric, design, labels), n in sorted(regressed.items()):
         print(f"  regressed in {n}/{len(sel)} runs: {metric} {design} {labels}")
 PY

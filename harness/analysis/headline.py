@@ -67,8 +67,8 @@ HEADLINE: tuple[HeadlineMetric, ...] = (
     HeadlineMetric(
         "alloc_net_bytes", "probe", "Still held after a request", "lower", at_max="history_len"
     ),
-    HeadlineMetric("lost", "integrity", "Lost writes", "lower"),
-    HeadlineMetric("unexpected", "integrity", "Unexpected rows", "lower"),
+    HeadlineMetric("lost", "integrity", "Lost messages", "lower"),
+    HeadlineMetric("unexpected", "integrity", "Unexpected messages", "lower"),
 )
 
 
@@ -422,9 +422,8 @@ def phase_status(
         if not frame.empty
         else set()
     )
-    wanted = list(expected) + [
-        ph for (_d, ph) in records if ph not in expected
-    ]  # phases the config did not list but that ran anyway
+    # phases run.json records beyond the expected ones (seeding the store) come first
+    wanted = [ph for (_d, ph) in records if ph not in expected] + list(expected)
     wanted = list(dict.fromkeys(wanted))
     states: list[PhaseState] = []
     for design in designs:
@@ -498,9 +497,19 @@ def run_warnings(
                 "the per-request figure is not stable"
             )
     for row in records(frame[frame["metric"].isin(["lost", "unexpected"])]):
-        if float(row["value"]) > 0:
-            what = "acknowledged writes lost" if row["metric"] == "lost" else "unexpected rows"
-            out.append(f"{row['design']} integrity: {float(row['value']):,.0f} {what}")
+        count = float(row["value"])
+        if count <= 0:
+            continue
+        if row["metric"] == "lost":
+            out.append(
+                f"{row['design']} integrity: {count:,.0f} acknowledged messages lost "
+                "(the client saw them succeed; the store does not hold them)"
+            )
+        else:
+            out.append(
+                f"{row['design']} integrity: {count:,.0f} unexpected messages (stored but never "
+                "acknowledged to the client, e.g. requests in flight when Locust stopped)"
+            )
     for row in records(frame[(frame["metric"] == "failures") & (frame["labels"] == "")]):
         if float(row["value"]) > 0:
             out.append(

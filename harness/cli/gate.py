@@ -207,6 +207,14 @@ class GateCommand:
             _warn(console, warning)
         if updating:
             return
+        for v in result.verdicts:
+            if v.status == "regression":
+                detail = f"{render.format_change(v)} > limit {render.format_limit(v)}"
+            elif v.status == "missing":
+                detail = "in the baseline, not measured"
+            else:
+                continue
+            console.print(f"[bold red]{v.status}:[/] {escape(f'{v.key} {detail}')}")
         for line in render.outcome_lines(result):
             console.print(line, markup=False, highlight=False)
         md = run.root / GATE_MD

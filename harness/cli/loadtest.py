@@ -34,7 +34,7 @@ from harness.config import Config
 from harness.console import Console
 from harness.phases import FailedWithResults, ProgressFn
 from harness.phases.integrity import run_integrity, run_integrity_standalone
-from harness.phases.load import data_dir, load_session
+from harness.phases.load import LoadSession, data_dir, load_session
 from harness.results import RunDir, SummaryRow
 from harness.targets import REFERENCE_DESIGNS, read_manifest, seed_store
 
@@ -189,7 +189,7 @@ class Loadtest:
     def load_and_integrity(self, design: str, data: Path, with_integrity: bool) -> None:
         """The load phase, then (same server, same data) the integrity phase."""
         with contextlib.ExitStack() as keep_up:
-            sessions: list[Any] = []
+            sessions: list[LoadSession] = []
 
             def load(progress: ProgressFn) -> list[SummaryRow]:
                 session = keep_up.enter_context(
@@ -204,7 +204,13 @@ class Loadtest:
                     )
                 return list(session.rows)
 
-            loaded = self.step(design, "load", load, self.cfg.profile.duration_s)
+            loaded = self.step(
+                design,
+                "load",
+                load,
+                self.cfg.profile.duration_s,
+                exit_code_of=lambda: sessions[0].locust.exit_code if sessions else None,
+            )
             if not with_integrity:
                 return
             if loaded.status != "passed" or not sessions or not sessions[0].app_alive:
@@ -259,14 +265,26 @@ class Loadtest:
         self.step(design, phase, call, total_s)
 
     # --- recording -------------------------------------------------------------------
-    def step(self, design: str, phase: str, fn: PhaseFn, total_s: float | None = None) -> Outcome:
-        """Run one phase: show it, record its rows and its status; never raise but Ctrl-C."""
+    def step(
+        self,
+        design: str,
+        phase: str,
+        fn: PhaseFn,
+        total_s: float | None = None,
+        exit_code_of: Callable[[], int | None] | None = None,
+    ) -> Outcome:
+        """Run one phase: show it, record its rows and its status; never raise but Ctrl-C.
+
+        exit_code_of() gives the exit status of the phase's main child (e.g. locust) after a
+        pass, for run.json.
+        """
         started_at = _now()
         t0 = time.monotonic()
         exit_code: int | None = None
         try:
             with self.console.phase(design, phase, total_s) as progress:
                 outcome = Outcome("passed", fn(progress))
+            exit_code = exit_code_of() if exit_code_of is not None else None
         except KeyboardInterrupt:
             self.record(design, phase, Outcome("interrupted", [], "interrupted"), started_at, t0)
             raise

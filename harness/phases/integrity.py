@@ -113,6 +113,10 @@ def run_integrity(
             "expected_rule": "seeded history_len + 2 x acknowledged exchanges",
             "acks_file": str(acks_path) if acks_path is not None else None,
             **counts.to_json(),
+            "unexpected_note": (
+                "messages stored beyond the acknowledged writes: requests still in flight when "
+                "Locust stopped its users, which the server completed unseen; not a failure"
+            ),
             "unreadable_users": len(errors),
             "unreadable_examples": dict(list(errors.items())[:EXAMPLES]),
             "passed": not errors and counts.lost == 0,

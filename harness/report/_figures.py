@@ -417,6 +417,19 @@ def probe_chart(data: RunData) -> Chart | None:
                         np.linspace(low, high, 100), np.geomspace(max(low, 1.0), high, 100)
                     )
                     ax.plot(grid, (fit[0] * grid + fit[1]) / div, color=colour, lw=1.2, ls=":")
+            for design in points:
+                failed = fr.probe_failures(data.per_design[design].probe)
+                for rec in records(failed[failed["endpoint"] == endpoint]):
+                    ax.annotate(
+                        f"{design}: no 2xx\n(HTTP {rec['status']})",
+                        (float(rec["history_len"]), 0),
+                        xytext=(0, 8),
+                        textcoords="offset points",
+                        ha="center",
+                        va="bottom",
+                        fontsize=7.5,
+                        color=design_colour(design),
+                    )
             ax.set_xscale("symlog", linthresh=10, linscale=0.5)
             ax.set_xticks(lens, [_compact_int(v) for v in lens])
             ax.minorticks_off()
@@ -428,7 +441,8 @@ def probe_chart(data: RunData) -> Chart | None:
         png = _png(fig)
     caption = (
         "Peak bytes allocated by one request (tracemalloc, median over repetitions; bars show "
-        "min-max) against the user's history length, probe phase: one request at a time. "
+        "min-max) against the user's history length, probe phase: one request at a time; only "
+        "successful (2xx) requests are plotted. "
         "The x axis is symmetric-log (linear below 10 messages) so that history length 0 can be "
         "shown; dotted lines are the least-squares fit, its slope in the legend (a straight line "
         "bends on this axis: the growth is linear in the history length, not exponential)."

@@ -168,6 +168,33 @@ def probe_points(probe: pd.DataFrame | None, value: str = "alloc_peak_bytes") ->
     return out.sort_values(["endpoint", "history_len"]).reset_index(drop=True)
 
 
+def probe_failures(probe: pd.DataFrame | None) -> pd.DataFrame:
+    """(endpoint, history_len) points where no repetition succeeded, with their statuses."""
+    columns = ["endpoint", "history_len", "status"]
+    if probe is None or probe.empty:
+        return pd.DataFrame(columns=columns)
+    ep_col = pick_column(probe, ("endpoint",))
+    hl_col = pick_column(probe, ("history_len",))
+    status_col = pick_column(probe, ("status",))
+    if ep_col is None or hl_col is None or status_col is None:
+        return pd.DataFrame(columns=columns)
+    status = probe[status_col].astype(str).str.strip().str.removesuffix(".0")
+    frame = pd.DataFrame(
+        {
+            "endpoint": probe[ep_col].astype(str),
+            "history_len": pd.to_numeric(probe[hl_col], errors="coerce"),
+            "status": status,
+            "ok": status.str.match(r"^2\d\d$") | status.str.lower().isin(["ok", "passed"]),
+        }
+    ).dropna(subset=["history_len"])
+    out = []
+    for (endpoint, history_len), group in frame.groupby(["endpoint", "history_len"]):
+        if not group["ok"].any():
+            statuses = ", ".join(sorted(set(group["status"])))
+            out.append({"endpoint": endpoint, "history_len": history_len, "status": statuses})
+    return pd.DataFrame(out, columns=columns)
+
+
 def fit_line(x: npt.ArrayLike, y: npt.ArrayLike) -> tuple[float, float] | None:
     """Least-squares (slope, intercept), or None with fewer than two distinct x."""
     xs = np.asarray(x, dtype=float)
@@ -256,13 +283,20 @@ def top_sites(sites: pd.DataFrame | None, n: int = 10) -> tuple[pd.DataFrame, st
     return out, kind
 
 
-def site_label(function: str, location: str, width: int = 60) -> str:
-    """'json.loads  (json/__init__.py:346)', shortened from the left to fit `width`."""
+def site_label(function: str, location: str, width: int = 64) -> str:
+    """'raw_decode  (json/decoder.py:353)': the function whole, the location shortened.
+
+    The location keeps its last two path parts; when the label is still too wide, the
+    location (never the function name) loses characters from its left.
+    """
+    function = function.strip() or "?"
     location = location.strip()
-    if location and location != "nan":
-        parts = location.replace("\\", "/").split("/")
-        short = "/".join(parts[-2:])
-        text = f"{function}  ({short})"
-    else:
-        text = function
-    return text if len(text) <= width else "…" + text[-(width - 1) :]
+    if not location or location == "nan":
+        return function if len(function) <= width else function[: width - 1] + "…"
+    parts = location.replace("\\", "/").split("/")
+    short = "/".join(parts[-2:])
+    room = width - len(function) - 4  # two spaces and the parentheses
+    if len(short) > room:
+        keep = max(room - 1, 12)
+        short = "…" + short[-keep:]
+    return f"{function}  ({short})"

@@ -78,7 +78,20 @@ CHART_SECTION = {
     "ttft": "load",
     "alloc_vs_history": "probe",
 }
-INTEGRITY_FIELDS = ("acknowledged", "expected", "stored", "lost", "unexpected")
+# summary metric -> (column heading, integrity.json key)
+INTEGRITY_FIELDS = {
+    "acknowledged": ("acknowledged exchanges", "acknowledged_exchanges"),
+    "expected": ("expected messages", "expected_messages"),
+    "stored": ("stored messages", "stored_messages"),
+    "lost": ("lost", "lost_messages"),
+    "unexpected": ("unexpected", "unexpected_messages"),
+}
+INTEGRITY_NOTE = (
+    "An acknowledged exchange is a POST /chat the client saw succeed; each stores two messages "
+    "(the user's and the reply), so expected = seeded messages + 2 x acknowledged exchanges. "
+    "Lost: expected messages the store does not hold (any loss fails the phase). Unexpected: "
+    "messages stored beyond that, e.g. a request in flight when Locust stopped."
+)
 TEMPLATES = "templates"
 
 
@@ -396,22 +409,25 @@ class RunReport:
                 sub = frame[(frame["design"] == design) & (frame["phase"] == "integrity")]
                 values = {str(r["metric"]): float(r["value"]) for r in records(sub)}
             raw = self.data.per_design[design].integrity or {}
-            for key in INTEGRITY_FIELDS:
-                if key not in values and isinstance(raw.get(key), int | float):
-                    values[key] = float(raw[key])
+            for key, (_heading, json_key) in INTEGRITY_FIELDS.items():
+                for candidate in (key, json_key):
+                    if key not in values and isinstance(raw.get(candidate), int | float):
+                        values[key] = float(raw[candidate])
             if values:
-                rows.append(
-                    {
-                        "design": design,
-                        "figures": [
-                            format_value(values.get(k, math.nan), "count") for k in INTEGRITY_FIELDS
-                        ],
-                        "ok": values.get("lost", 0) == 0 and values.get("unexpected", 0) == 0,
-                    }
-                )
+                cells = []
+                for key in INTEGRITY_FIELDS:
+                    number = values.get(key, math.nan)
+                    mood = ""
+                    if key == "lost" and number > 0:
+                        mood = "bad"
+                    elif key == "unexpected" and number > 0:
+                        mood = "warn"
+                    cells.append({"text": format_value(number, "count"), "mood": mood})
+                rows.append({"design": design, "cells": cells})
         if not rows:
             return None
-        return {"columns": list(INTEGRITY_FIELDS), "rows": rows}
+        headings = [heading for heading, _key in INTEGRITY_FIELDS.values()]
+        return {"columns": headings, "rows": rows, "note": INTEGRITY_NOTE}
 
     def failures(self) -> list[dict[str, str]]:
         """The full detail of each failed phase whose sentence had to shorten it."""

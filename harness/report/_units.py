@@ -61,10 +61,10 @@ def format_bytes(value: float | None, signed: bool = False) -> str:
 
 
 def format_ms(value: float | None, signed: bool = False) -> str:
-    """Milliseconds: '850 ms', '12.5 ms', '0.42 ms'; '3.20 s' from 10 s up."""
+    """Milliseconds: '850 ms', '12.5 ms', '0.420 ms'; seconds from 1 s up: '3.20 s'."""
     if value is None or _missing(float(value)):
         return MISSING
-    if abs(value) >= 10_000:
+    if abs(value) >= 1000:
         return f"{_sign(value, signed)}{_significant(value / 1000)} s"
     return f"{_sign(value, signed)}{_significant(value)} ms"
 

@@ -160,6 +160,11 @@ def test_report_markdown_has_headline_rows_for_both_designs(
     assert "tracemalloc sees only memory allocated through Python's allocators" in md
     assert "SQLite's page cache" in md
     assert "2-5x" in md and "8x" in md
+    # every phase that did not pass is named, with its status
+    for phase in json.loads((run_a / "run.json").read_text())["phases"]:
+        if phase["status"] != "passed":
+            assert f"{phase['design']} {phase['phase']}: " in md
+            assert f"{phase['phase']}: {phase['status']}" in md or "not run" in md
 
 
 def test_report_flamegraph_link_or_its_absence_is_stated(
@@ -176,34 +181,30 @@ def test_report_flamegraph_link_or_its_absence_is_stated(
 
 
 def test_report_with_a_missing_phase_says_so(run_a: Path) -> None:
-    shutil.rmtree(run_a / "optimized" / "probe")
-    rows = [
-        r for r in summary_of(run_a) if not (r["design"] == "optimized" and r["phase"] == "probe")
-    ]
+    # optimized's profile was skipped; naive's integrity left no record at all
+    shutil.rmtree(run_a / "optimized" / "profile")
+    (run_a / "naive" / "integrity.json").unlink(missing_ok=True)
+    gone = {("optimized", "profile"), ("naive", "integrity")}
+    rows = [r for r in summary_of(run_a) if (r["design"], r["phase"]) not in gone]
     (run_a / "summary.json").write_text(json.dumps(rows))
     run = json.loads((run_a / "run.json").read_text())
     for phase in run["phases"]:
-        if phase["design"] == "optimized" and phase["phase"] == "probe":
-            phase.update(status="skipped", detail="--phases load,profile", duration_s=0.0)
-    # and a phase with no record at all: naive's integrity
+        if (phase["design"], phase["phase"]) == ("optimized", "profile"):
+            phase.update(status="skipped", detail="--phases load,probe", duration_s=0.0)
     run["phases"] = [
-        p for p in run["phases"] if not (p["design"] == "naive" and p["phase"] == "integrity")
+        p for p in run["phases"] if (p["design"], p["phase"]) != ("naive", "integrity")
     ]
     (run_a / "run.json").write_text(json.dumps(run))
-    (run_a / "naive" / "integrity.json").unlink(missing_ok=True)
-    rows = [
-        r for r in summary_of(run_a) if not (r["design"] == "naive" and r["phase"] == "integrity")
-    ]
-    (run_a / "summary.json").write_text(json.dumps(rows))
 
     render_run(run_a)
     md = (run_a / "report.md").read_text(encoding="utf-8")
     html = (run_a / "report.html").read_text(encoding="utf-8")
     for text in (md, html):
-        assert "optimized probe: not run (skipped: --phases load,profile)" in text
+        assert "optimized profile: not run (skipped: --phases load,probe)" in text
         assert "naive integrity: not run (no record in run.json)" in text
-    # the other design's probe is still charted
-    assert (run_a / "figures" / "alloc_vs_history.png").exists()
+    # the other design's profile is still charted, the skipped one is not
+    assert (run_a / "figures" / "top_sites_naive.png").exists()
+    assert not (run_a / "figures" / "top_sites_optimized.png").exists()
     assert html.count("data:image/png;base64,") == len(list((run_a / "figures").glob("*.png")))
 
 
@@ -260,10 +261,11 @@ def test_compare_out_dir(run_a: Path, run_b: Path, tmp_path: Path) -> None:
     assert (out / "compare.md").is_file() and (out / "compare.html").is_file()
 
 
-def test_headline_table_on_fixture_has_every_design(run_a: Path) -> None:
-    table = headline_table(summary_frame(summary_of(run_a)), list(DESIGNS))
-    assert not table.empty
-    assert table[list(DESIGNS)].notna().all(axis=None)
+def test_headline_table_on_fixture_has_every_design() -> None:
+    table = headline_table(summary_frame(summary_of(RUNS / "small-a")), list(DESIGNS))
+    load = table[table["phase"] == "load"]
+    assert not load.empty
+    assert load[list(DESIGNS)].notna().all(axis=None)
 
 
 # --- the command line ------------------------------------------------------------------------

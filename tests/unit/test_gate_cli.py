@@ -85,6 +85,10 @@ def test_update_then_pass_then_regress(tmp_path: Path, capsys: pytest.CaptureFix
     assert gate("--run", worse, "--baseline", baseline) == 1
     out = capsys.readouterr().out
     assert "REGRESSION" in out
+    assert (
+        "regression: alloc_peak_bytes{design=optimized,endpoint=chat,history_len=1000} "
+        "+58.6 KiB (+30.0%) > limit +19.5 KiB"
+    ) in out
     assert str(worse / "gate.md") in out and str(worse / "gate-junit.xml") in out
     junit = ET.parse(worse / "gate-junit.xml").getroot()
     assert junit.get("failures") == "1"

@@ -49,7 +49,7 @@ def test_byte_scale_picks_the_unit_that_fits() -> None:
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [(0.42, "0.420 ms"), (12.5, "12.5 ms"), (850, "850 ms"), (2500, "2500 ms"), (32_000, "32.0 s")],
+    [(0.42, "0.420 ms"), (12.5, "12.5 ms"), (850, "850 ms"), (2500, "2.50 s"), (32_000, "32.0 s")],
 )
 def test_ms(value: float, text: str) -> None:
     assert format_ms(value) == text
