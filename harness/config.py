@@ -105,7 +105,7 @@ def resolve(raw: Mapping[str, Any], path: Path, overrides: Mapping[str, Any]) ->
     seed = SeedConfig(
         users=v.integer(seed_t, "seed.users", 200, minimum=1),
         whales=v.integer(seed_t, "seed.whales", 5, minimum=0),
-        whale_history=v.integer(seed_t, "seed.whale_history", 5000, minimum=0),
+        whale_history=v.integer(seed_t, "seed.whale_history", 5000, minimum=1),
         seed=v.integer(seed_t, "seed.seed", 1),
     )
 

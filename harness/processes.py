@@ -14,7 +14,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -155,6 +155,48 @@ def wait_healthy(proc: ManagedProcess, url: str, timeout: float = 30.0, phase: s
                     f"stderr tail:\n{proc.stderr_tail()}",
                 )
             time.sleep(0.1)
+
+
+PORT_ATTEMPTS = 3
+_BIND_FAILURES = ("address already in use", "errno 98", "eaddrinuse")
+
+
+def _lost_port_race(proc: ManagedProcess) -> bool:
+    return proc.poll() is not None and any(
+        marker in proc.stderr_tail(40).lower() for marker in _BIND_FAILURES
+    )
+
+
+def start_on_free_port(
+    group: ProcessGroup,
+    name: str,
+    argv_for_port: Callable[[int], Sequence[str]],
+    health_path: str = "/healthz",
+    timeout: float = 30.0,
+    phase: str = "",
+    env: Mapping[str, str] | None = None,
+    host: str = LOOPBACK,
+) -> tuple[ManagedProcess, str]:
+    """Start a server on a free loopback port and wait until it is healthy.
+
+    A port that was free when picked can be taken before the server binds it (another
+    process, another test): then the server exits with EADDRINUSE and another port is tried.
+    Returns the process and its base URL.
+    """
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        port = free_port(host)
+        proc = group.start(name, argv_for_port(port), env=env)
+        base_url = f"http://{host}:{port}"
+        try:
+            wait_healthy(proc, f"{base_url}{health_path}", timeout, phase=phase)
+        except PhaseFailed:
+            if attempt < PORT_ATTEMPTS and _lost_port_race(proc):
+                group.processes.remove(proc)
+                proc.stop()
+                continue
+            raise
+        return proc, base_url
+    raise AssertionError("unreachable")
 
 
 class ProcessGroup:

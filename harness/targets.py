@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from harness.config import SeedConfig, UpstreamConfig
-from harness.processes import LOOPBACK, ManagedProcess, ProcessGroup, free_port, wait_healthy
+from harness.processes import LOOPBACK, ManagedProcess, ProcessGroup, start_on_free_port
 from harness.results import read_json
 
 Mode = Literal["plain", "probe", "memray"]
@@ -112,22 +112,25 @@ def running_stack(
 ) -> Iterator[Stack]:
     """Start the LLM emulator and the app on free loopback ports; stop both on exit."""
     with ProcessGroup(log_dir) as group:
-        up_port = free_port()
-        upstream = group.start("upstream", upstream_argv(up_port, upstream_cfg))
-        upstream_url = f"http://{LOOPBACK}:{up_port}"
-        wait_healthy(upstream, f"{upstream_url}/healthz", HEALTH_TIMEOUT_S, phase=phase)
+        if mode == "memray" and capture is None:
+            raise ValueError("memray mode needs a capture path")
+        upstream, upstream_url = start_on_free_port(
+            group,
+            "upstream",
+            lambda port: upstream_argv(port, upstream_cfg),
+            timeout=HEALTH_TIMEOUT_S,
+            phase=phase,
+        )
 
-        port = free_port()
-        args = serve_args(design, port, data_dir, upstream_url, workers, probe=(mode == "probe"))
-        if mode == "memray":
-            if capture is None:
-                raise ValueError("memray mode needs a capture path")
-            argv = memray_argv(capture, "reference_app", args)
-        else:
-            argv = python_module("reference_app", *args)
-        app = group.start("app", argv, env=env)
-        base_url = f"http://{LOOPBACK}:{port}"
-        wait_healthy(app, f"{base_url}/healthz", HEALTH_TIMEOUT_S, phase=phase)
+        def app_argv(port: int) -> list[str]:
+            args = serve_args(design, port, data_dir, upstream_url, workers, mode == "probe")
+            if mode == "memray" and capture is not None:
+                return memray_argv(capture, "reference_app", args)
+            return python_module("reference_app", *args)
+
+        app, base_url = start_on_free_port(
+            group, "app", app_argv, timeout=HEALTH_TIMEOUT_S, phase=phase, env=env
+        )
         yield Stack(design, base_url, upstream_url, app, upstream, group)
 
 

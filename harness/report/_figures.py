@@ -380,7 +380,7 @@ def probe_chart(data: RunData) -> Chart | None:
     lens = sorted({float(h) for p in points.values() for h in p["history_len"]})
     largest = max(float(p["max"].max()) for p in points.values())
     with _style():
-        fig = _figure(11, 4.0)
+        fig = _figure(11, 4.6)
         axes = fig.subplots(1, len(endpoints), squeeze=False, sharey=True)[0]
         div = _bytes_axis(axes[0], largest, "peak allocated per request")
         for ax, endpoint in zip(axes, endpoints, strict=True):
@@ -423,9 +423,9 @@ def probe_chart(data: RunData) -> Chart | None:
                     ax.annotate(
                         f"{design}: no 2xx\n(HTTP {rec['status']})",
                         (float(rec["history_len"]), 0),
-                        xytext=(0, 8),
+                        xytext=(4, 8),
                         textcoords="offset points",
-                        ha="center",
+                        ha="left",
                         va="bottom",
                         fontsize=7.5,
                         color=design_colour(design),
@@ -437,7 +437,15 @@ def probe_chart(data: RunData) -> Chart | None:
             ax.set_title(endpoint)
             ax.set_xlabel("history length (messages)")
             ax.set_ylim(bottom=0, top=largest / div * 1.12)
-            ax.legend(title="slope", loc="upper left", fontsize=8, title_fontsize=8)
+            # below the axes: the points may sit anywhere in the panel
+            ax.legend(
+                title="fitted slope",
+                loc="upper center",
+                bbox_to_anchor=(0.5, -0.17),
+                fontsize=8,
+                title_fontsize=8,
+                frameon=False,
+            )
         png = _png(fig)
     caption = (
         "Peak bytes allocated by one request (tracemalloc, median over repetitions; bars show "

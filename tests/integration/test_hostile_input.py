@@ -134,7 +134,9 @@ def _tree(root: Path) -> set[str]:
 
 
 @pytest.fixture(params=["naive", "optimized"])
-def live_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Path, list[str]]]:
+def live_app(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[str, Path, list[str]]]:
     design = request.param
     sandbox = tmp_path / "sandbox"
     data_dir = sandbox / "a" / "b" / "data"

@@ -67,7 +67,9 @@ def test_top_sites_name_the_history_loading_code(
         assert 0 < len(part) <= 20
         assert part["bytes"].is_monotonic_decreasing
         top5 = part.head(5)
-        names = " ".join(f"{f} {loc}" for f, loc in zip(top5["function"], top5["location"], strict=True))
+        names = " ".join(
+            f"{f} {loc}" for f, loc in zip(top5["function"], top5["location"], strict=True)
+        )
         assert any(fn in names for fn in HISTORY_LOADING), (kind, top5.to_string())
     allocated = table[table["kind"] == "allocated"]
     # The top allocated site is in json decoding or the naive store itself.

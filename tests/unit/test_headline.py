@@ -212,7 +212,7 @@ def test_warnings() -> None:
     assert not any("optimized load: the load generator" in w for w in out)
     assert any("naive probe: allocation varies 8.0%" in w for w in out)
     assert not any("optimized probe" in w for w in out)
-    assert any("3 acknowledged writes lost" in w for w in out)
+    assert any("naive integrity: 3 acknowledged messages lost" in w for w in out)
 
 
 def test_warnings_do_not_repeat_the_runs_own() -> None:
