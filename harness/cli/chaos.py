@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -47,7 +47,9 @@ class ChaosCommand:
                 for design in cfg.designs:
                     table = _trial_table(design)
 
-                    def show(result: TrialResult, table: Table = table) -> None:
+                    def show(
+                        result: TrialResult, table: Table = table, design: str = design
+                    ) -> None:
                         _add_trial(table, result)
                         c = result.counts
                         console.print(

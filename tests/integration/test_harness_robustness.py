@@ -63,7 +63,10 @@ def test_a_server_on_a_busy_port_fails_with_its_stderr(busy_port: int, tmp_path:
 
 
 def test_an_app_that_never_becomes_healthy_fails_within_the_timeout(tmp_path: Path) -> None:
-    script = "import sys, time; print('stuck loading the model', file=sys.stderr, flush=True); time.sleep(60)"
+    script = (
+        "import sys, time; print('stuck loading the model', file=sys.stderr, flush=True); "
+        "time.sleep(60)"
+    )
     with ProcessGroup(tmp_path) as group:
         proc = group.start("stuck", [sys.executable, "-c", script])
         started = time.monotonic()
@@ -125,7 +128,7 @@ def test_sigint_to_the_harness_stops_every_child_and_marks_the_run(tmp_path: Pat
         harness.send_signal(signal.SIGINT)
         started = time.monotonic()
         code = harness.wait(timeout=30)
-        gone, alive = psutil.wait_procs(
+        _gone, alive = psutil.wait_procs(
             children, timeout=max(0.1, 5 - (time.monotonic() - started))
         )
         assert not alive, f"survived SIGINT: {[p.pid for p in alive]}"
