@@ -13,9 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from harness._errors import ConfigError
+from harness.target_spec import REFERENCE_TARGETS, TargetSpec, parse_targets
 
 DEFAULT_CONFIG = Path("loadtest.toml")
-KNOWN_PHASES = ("load", "profile", "probe", "integrity")
+# "ceiling" runs once per run, before the designs (see harness.phases.ceiling).
+KNOWN_PHASES = ("load", "profile", "probe", "integrity", "ceiling")
+DEFAULT_PHASES = ("load", "profile", "probe", "integrity")
 KNOWN_SCENARIOS = ("chat", "whales", "spike")
 
 
@@ -37,7 +40,7 @@ class UpstreamConfig:
 @dataclass(frozen=True)
 class ProfileConfig:
     name: str = "quick"
-    phases: tuple[str, ...] = KNOWN_PHASES
+    phases: tuple[str, ...] = DEFAULT_PHASES
     scenario: str = "spike"
     users: int = 20
     spawn_rate: float = 10.0
@@ -46,6 +49,20 @@ class ProfileConfig:
     probe_history_lens: tuple[int, ...] = (0, 100, 1000, 5000)
     probe_reps: int = 5
     probe_warmup: int = 2
+    load_workers: int = 1  # Locust processes on this machine (`locust --processes N`)
+    app_workers: int = 1  # server processes in the load phase (the target's {workers})
+    ceiling_duration_s: float = 20.0  # the ceiling phase's load, seconds
+
+
+@dataclass(frozen=True)
+class LocustConfig:
+    """Distributed load: this side runs the Locust master; workers connect from elsewhere."""
+
+    master: bool = False
+    expect_workers: int = 1
+    master_bind_host: str = "127.0.0.1"
+    master_bind_port: int = 5557
+    expect_workers_max_wait_s: float = 120.0
 
 
 @dataclass(frozen=True)
@@ -68,9 +85,20 @@ class Config:
     upstream: UpstreamConfig = field(default_factory=UpstreamConfig)
     sample_interval_s: float = 0.1
     gate: GateConfig = field(default_factory=GateConfig)
+    locust: LocustConfig = field(default_factory=LocustConfig)
+    targets: tuple[TargetSpec, ...] = REFERENCE_TARGETS
+    ceiling_target: str = ""  # the target the ceiling phase serves; "" when no ceiling runs
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["targets"] = [t.to_json() for t in self.targets]
+        return data
+
+    def target(self, name: str) -> TargetSpec:
+        for spec in self.targets:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
 
 
 def load(path: Path | None = None, overrides: Mapping[str, Any] | None = None) -> Config:
@@ -89,16 +117,36 @@ def resolve(raw: Mapping[str, Any], path: Path, overrides: Mapping[str, Any]) ->
     """Validate the parsed TOML and apply overrides.
 
     overrides keys: profile, designs, out, users, spawn_rate, duration_s, and any other
-    ProfileConfig field name; None values are ignored.
+    ProfileConfig field name (load_workers, app_workers, ...); target_files (TOML files of
+    [[target]] tables: their targets are added and, without designs, are the ones run);
+    locust_master, expect_workers, master_bind (HOST or HOST:PORT). None values are ignored.
     """
     v = _Validator(path)
-    v.only_keys(raw, "", {"run", "seed", "upstream", "sampling", "profiles", "gate"})
+    v.only_keys(
+        raw, "", {"run", "seed", "upstream", "sampling", "profiles", "gate", "locust", "target"}
+    )
 
     run = v.table(raw, "run")
-    v.only_keys(run, "run", {"designs", "out", "profile"})
+    v.only_keys(run, "run", {"designs", "out", "profile", "ceiling_target"})
     designs = tuple(v.str_list(run, "run.designs", ["naive", "optimized"]))
     out = v.string(run, "run.out", "reports")
     profile_name = v.string(run, "run.profile", "quick")
+    ceiling_raw = run.get("ceiling_target")
+    if ceiling_raw is not None:
+        ceiling_raw = v.string(run, "run.ceiling_target", "")
+
+    targets = parse_targets(raw["target"], path) if "target" in raw else REFERENCE_TARGETS
+    file_targets: list[TargetSpec] = []
+    for target_file in overrides.get("target_files") or ():
+        for spec in _target_file(Path(target_file)):
+            if any(t.name == spec.name for t in (*targets, *file_targets)):
+                raise ConfigError(
+                    target_file,
+                    f"target.{spec.name}.name",
+                    f"target {spec.name!r} is already defined",
+                )
+            file_targets.append(spec)
+    targets = (*targets, *file_targets)
 
     seed_t = v.table(raw, "seed")
     v.only_keys(seed_t, "seed", {"users", "whales", "whale_history", "seed"})
@@ -149,6 +197,9 @@ def resolve(raw: Mapping[str, Any], path: Path, overrides: Mapping[str, Any]) ->
     if overrides.get("designs"):
         designs = tuple(str(d) for d in overrides["designs"])
         designs_where = ("command line", "--design")
+    elif file_targets:
+        designs = tuple(t.name for t in file_targets)
+        designs_where = ("command line", "--target")
     if overrides.get("out"):
         out = str(overrides["out"])
     if not designs:
@@ -156,6 +207,65 @@ def resolve(raw: Mapping[str, Any], path: Path, overrides: Mapping[str, Any]) ->
     duplicates = sorted({d for d in designs if designs.count(d) > 1})
     if duplicates:
         raise ConfigError(*designs_where, f"design {duplicates[0]!r} is listed twice")
+    target_names = [t.name for t in targets]
+    for design in designs:
+        if design not in target_names:
+            raise ConfigError(
+                *designs_where, f"unknown design {design!r} (known: {', '.join(target_names)})"
+            )
+        spec = next(t for t in targets if t.name == design)
+        if profile.app_workers > 1 and not spec.takes_workers:
+            raise ConfigError(
+                spec.source,
+                f"target.{design}.command",
+                f"app_workers = {profile.app_workers} needs a {{workers}} placeholder",
+            )
+
+    ceiling_target = ""
+    if "ceiling" in profile.phases:
+        if ceiling_raw:
+            if ceiling_raw not in target_names:
+                raise ConfigError(
+                    path,
+                    "run.ceiling_target",
+                    f"unknown target {ceiling_raw!r} (known: {', '.join(target_names)})",
+                )
+            ceiling_target = ceiling_raw
+        else:
+            ceiling_target = "optimized" if "optimized" in designs else designs[0]
+
+    locust_t = v.table(raw, "locust")
+    v.only_keys(
+        locust_t,
+        "locust",
+        {
+            "master",
+            "expect_workers",
+            "master_bind_host",
+            "master_bind_port",
+            "expect_workers_max_wait_s",
+        },
+    )
+    master = locust_t.get("master", False)
+    if not isinstance(master, bool):
+        raise ConfigError(path, "locust.master", f"must be true or false, got {master!r}")
+    locust = LocustConfig(
+        master=master,
+        expect_workers=v.integer(locust_t, "locust.expect_workers", 1, minimum=1),
+        master_bind_host=v.string(locust_t, "locust.master_bind_host", "127.0.0.1"),
+        master_bind_port=v.integer(locust_t, "locust.master_bind_port", 5557, minimum=1),
+        expect_workers_max_wait_s=v.number(
+            locust_t, "locust.expect_workers_max_wait_s", 120.0, minimum=1
+        ),
+    )
+    locust = _locust_overrides(locust, overrides)
+    if locust.master and profile.load_workers > 1:
+        raise ConfigError(
+            "command line" if overrides.get("locust_master") else path,
+            "locust.master",
+            "a Locust master takes its workers from other machines: "
+            "use load_workers = 1 with it (locust refuses --master with --processes)",
+        )
 
     gate_t = v.table(raw, "gate")
     v.only_keys(
@@ -187,7 +297,44 @@ def resolve(raw: Mapping[str, Any], path: Path, overrides: Mapping[str, Any]) ->
         upstream=upstream,
         sample_interval_s=interval,
         gate=gate,
+        locust=locust,
+        targets=targets,
+        ceiling_target=ceiling_target,
     )
+
+
+def _target_file(path: Path) -> tuple[TargetSpec, ...]:
+    """A `--target FILE`: one or more [[target]] tables and nothing else."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(path, "-", "file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, "-", f"not valid TOML: {exc}") from None
+    for key in raw:
+        if key != "target":
+            raise ConfigError(path, key, "unknown key (a target file holds only [[target]] tables)")
+    if "target" not in raw:
+        raise ConfigError(path, "target", "no [[target]] table")
+    return parse_targets(raw["target"], path)
+
+
+def _locust_overrides(locust: LocustConfig, overrides: Mapping[str, Any]) -> LocustConfig:
+    if overrides.get("locust_master"):
+        locust = replace(locust, master=True)
+    if overrides.get("expect_workers") is not None:
+        locust = replace(locust, expect_workers=int(overrides["expect_workers"]))
+    bind = overrides.get("master_bind")
+    if bind:
+        host, _, port = str(bind).partition(":")
+        if port and not port.isdigit():
+            raise ConfigError("command line", "--master-bind", f"not HOST[:PORT]: {bind!r}")
+        locust = replace(
+            locust,
+            master_bind_host=host or locust.master_bind_host,
+            master_bind_port=int(port) if port else locust.master_bind_port,
+        )
+    return locust
 
 
 def _profile(v: _Validator, name: str, t: Mapping[str, Any]) -> ProfileConfig:
@@ -207,6 +354,9 @@ def _profile(v: _Validator, name: str, t: Mapping[str, Any]) -> ProfileConfig:
         ),
         probe_reps=v.integer(t, f"{p}.probe_reps", d.probe_reps, minimum=1),
         probe_warmup=v.integer(t, f"{p}.probe_warmup", d.probe_warmup, minimum=0),
+        load_workers=v.integer(t, f"{p}.load_workers", d.load_workers, minimum=1),
+        app_workers=v.integer(t, f"{p}.app_workers", d.app_workers, minimum=1),
+        ceiling_duration_s=v.number(t, f"{p}.ceiling_duration_s", d.ceiling_duration_s, minimum=1),
     )
     _check_profile(v, profile, str(v.path))
     return profile
@@ -229,7 +379,11 @@ def _check_profile(v: _Validator, profile: ProfileConfig, where: str) -> None:
             f"{p}.scenario",
             f"unknown scenario {profile.scenario!r} (known: {', '.join(KNOWN_SCENARIOS)})",
         )
-    for name in ("users", "duration_s", "profile_duration_s", "spawn_rate"):
+    for name in ("load_workers", "app_workers"):
+        value = getattr(profile, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(where, f"{p}.{name}", f"must be an integer >= 1, got {value!r}")
+    for name in ("users", "duration_s", "profile_duration_s", "spawn_rate", "ceiling_duration_s"):
         value = getattr(profile, name)
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
             raise ConfigError(where, f"{p}.{name}", f"must be a positive number, got {value!r}")

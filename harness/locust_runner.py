@@ -7,6 +7,18 @@ HARNESS_MANIFEST and HARNESS_ACKS.
 
 Locust's exit status 1 only means that some requests failed; a run is *crashed* when no
 statistics were written (locust could not start, or died before the first CSV flush).
+
+Three ways to generate the load, with the same files at the end:
+
+- one process (default);
+- `processes=N`: `locust --processes N` forks N worker processes on this machine, the
+  parent is their master (it writes the CSVs and the HTML report);
+- `master=MasterMode(...)`: `locust --master --expect-workers K`; the workers run on other
+  machines (`locust -f <locustfile> --worker --master-host <this host>`), the master waits
+  for K of them (at most `max_wait_s`) before it starts.
+
+The acknowledged-writes files of several processes are merged into one when locust exits
+(harness.acks).
 """
 
 from __future__ import annotations
@@ -23,6 +35,7 @@ from pathlib import Path
 
 import psutil
 
+from harness import acks
 from harness.phases import ProgressFn, no_progress
 from harness.processes import ManagedProcess, ProcessGroup
 
@@ -43,6 +56,25 @@ ABORT_GRACE_S = 15.0  # after SIGINT, how long locust may take to write its repo
 
 
 @dataclass(frozen=True)
+class MasterMode:
+    """This side is a Locust master; `expect_workers` workers connect from elsewhere."""
+
+    expect_workers: int = 1
+    bind_host: str = "127.0.0.1"
+    bind_port: int = 5557
+    max_wait_s: float = 120.0
+
+    def argv(self) -> list[str]:
+        return [
+            "--master",
+            "--expect-workers", str(self.expect_workers),
+            "--expect-workers-max-wait", f"{max(1, math.ceil(self.max_wait_s))}",
+            "--master-bind-host", self.bind_host,
+            "--master-bind-port", str(self.bind_port),
+        ]  # fmt: skip
+
+
+@dataclass(frozen=True)
 class LocustResult:
     """What one locust run produced. `stats_csv` is None when locust wrote no statistics."""
 
@@ -58,6 +90,8 @@ class LocustResult:
     timed_out: bool = False
     aborted: str = ""
     stderr_tail: str = ""
+    cpu_total_max_percent: float = 0.0  # the whole locust process tree's, every worker
+    processes: int = 1  # local locust worker processes (0: a master with remote workers)
 
     @property
     def crashed(self) -> bool:
@@ -95,11 +129,17 @@ def scenarios_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
+def is_locustfile_path(scenario: str) -> bool:
+    """A scenario given as a file (`.py`, or a path), not a name in scenarios/."""
+    return scenario.endswith(".py") or os.sep in scenario or "/" in scenario
+
+
 def locustfile(scenario: str) -> Path:
-    path = scenarios_dir() / f"{scenario}.py"
+    """A scenario name in scenarios/ (chat, spike, ...) or the path of any locustfile."""
+    path = Path(scenario) if is_locustfile_path(scenario) else scenarios_dir() / f"{scenario}.py"
     if not path.is_file():
         raise FileNotFoundError(f"no locustfile for scenario {scenario!r} at {path}")
-    return path
+    return path.resolve()
 
 
 def locust_argv(
@@ -110,9 +150,17 @@ def locust_argv(
     duration_s: float,
     out_dir: Path,
     csv_prefix: str = "locust",
+    processes: int = 1,
+    master: MasterMode | None = None,
 ) -> list[str]:
+    distributed: list[str] = []
+    if master is not None:
+        distributed = master.argv()
+    elif processes > 1:
+        distributed = ["--processes", str(processes)]
     return [
         sys.executable, "-m", "locust",
+        *distributed,
         "-f", str(scenario_file),
         "--headless",
         "-H", base_url,
@@ -150,31 +198,36 @@ def request_counts(stats_csv: Path | None) -> tuple[int, int]:
 
 
 class _CpuMeter:
-    """CPU of a process tree (percent of one core) over windows of CPU_WINDOW_S, counted only
-    while the test runs: Locust's imports before it and its report writing after it are
-    busy moments that say nothing about saturation during the load."""
+    """CPU of the busiest process of a tree (percent of one core) over windows of
+    CPU_WINDOW_S, counted only while the test runs: Locust's imports before it and its report
+    writing after it are busy moments that say nothing about saturation during the load.
+
+    With `--processes N` every worker is its own process, bound to one core: the busiest one
+    tells whether the load generator saturated. `max_total_percent` is the whole tree's.
+    """
 
     def __init__(self, pid: int, history_csv: Path, duration_s: float) -> None:
         self.pid = pid
         self.history_csv = history_csv
         self.duration_s = duration_s
         self.max_percent = 0.0
+        self.max_total_percent = 0.0
         self.test_started: float | None = None
         self._last_t = time.monotonic()
         self._last_cpu = self._cpu_seconds()
 
-    def _cpu_seconds(self) -> float:
+    def _cpu_seconds(self) -> dict[int, float]:
         try:
             root = psutil.Process(self.pid)
             procs = [root, *root.children(recursive=True)]
         except psutil.Error:
-            return math.nan
-        total = 0.0
+            return {}
+        seconds: dict[int, float] = {}
         for proc in procs:
             with contextlib.suppress(psutil.Error):
                 t = proc.cpu_times()
-                total += t.user + t.system
-        return total
+                seconds[proc.pid] = t.user + t.system
+        return seconds
 
     def _started(self, now: float) -> bool:
         if self.test_started is None and csv_with_rows(self.history_csv) is not None:
@@ -190,11 +243,13 @@ class _CpuMeter:
             return
         cpu = self._cpu_seconds()
         was_running = self.test_started is not None
-        measurable = not math.isnan(cpu) and not math.isnan(self._last_cpu)
         # The first window after the test started still holds Locust's imports: skip it.
-        if measurable and was_running and self._elapsed(now) <= self.duration_s:
-            percent = 100.0 * (cpu - self._last_cpu) / (now - self._last_t)
-            self.max_percent = max(self.max_percent, percent)
+        if cpu and was_running and self._elapsed(now) <= self.duration_s:
+            window = now - self._last_t
+            deltas = [cpu[pid] - before for pid, before in self._last_cpu.items() if pid in cpu]
+            if deltas:
+                self.max_percent = max(self.max_percent, 100.0 * max(deltas) / window)
+                self.max_total_percent = max(self.max_total_percent, 100.0 * sum(deltas) / window)
         self._started(now)
         self._last_t, self._last_cpu = now, cpu
 
@@ -214,6 +269,8 @@ def run_locust(
     abort_if: Callable[[], str] | None = None,
     progress: ProgressFn | None = None,
     log_dir: Path | None = None,
+    processes: int = 1,
+    master: MasterMode | None = None,
 ) -> LocustResult:
     """Run one headless locust test against base_url; never longer than duration + a margin.
 
@@ -221,11 +278,20 @@ def run_locust(
     locust early (SIGINT, so it still writes its statistics). The result's `aborted` says why.
     Files: <out_dir>/<csv_prefix>_stats.csv, _stats_history.csv, _failures.csv,
     _exceptions.csv, <csv_prefix>.html; locust's own output goes to log_dir (default out_dir).
+    processes > 1 forks that many local workers; master waits for remote ones (module doc).
     """
     report = progress or no_progress
     out_dir.mkdir(parents=True, exist_ok=True)
     argv = locust_argv(
-        base_url, locustfile(scenario), users, spawn_rate, duration_s, out_dir, csv_prefix
+        base_url,
+        locustfile(scenario),
+        users,
+        spawn_rate,
+        duration_s,
+        out_dir,
+        csv_prefix,
+        processes=processes,
+        master=master,
     )
     package_root = str(scenarios_dir().parent)
     env = {
@@ -237,13 +303,15 @@ def run_locust(
     stale = [out_dir / f"{csv_prefix}{suffix}" for suffix in OUTPUT_SUFFIXES]
     if acks_path is not None:
         env[ACKS_ENV] = str(acks_path)
-        stale.append(acks_path)
+        stale += acks.stale_files(acks_path)
     for path in stale:  # a file left by an earlier run must not pass for this run's
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
     env.update(extra_env or {})
 
     limit_s = duration_s + STOP_TIMEOUT_S + START_MARGIN_S
+    if master is not None:
+        limit_s += master.max_wait_s  # the master waits for its workers before it starts
     timed_out = False
     aborted = ""
     started_unix = time.time()
@@ -270,6 +338,8 @@ def run_locust(
         stderr_tail = proc.stderr_tail(30)
     elapsed = time.monotonic() - started
     report(duration_s, duration_s, "locust finished")
+    if acks_path is not None:
+        acks.merge_parts(acks_path)  # several locust processes: one file, as with one
 
     stats_csv = csv_with_rows(out_dir / f"{csv_prefix}_stats.csv")
     history_csv = csv_with_rows(out_dir / f"{csv_prefix}_stats_history.csv")
@@ -283,6 +353,8 @@ def run_locust(
         history_csv=history_csv,
         html=html if html.exists() else None,
         cpu_max_percent=round(meter.max_percent, 1),
+        cpu_total_max_percent=round(meter.max_total_percent, 1),
+        processes=processes if master is None else 0,
         duration_s=round(elapsed, 3),
         started_unix=started_unix,
         timed_out=timed_out,

@@ -59,6 +59,7 @@ class ManagedProcess:
     stdout_path: Path
     stderr_path: Path
     started_at: float = field(default_factory=time.monotonic)
+    stop_signal: int = signal.SIGINT  # the first signal of stop(); SIGTERM, SIGKILL follow
 
     @property
     def pid(self) -> int:
@@ -81,13 +82,14 @@ class ManagedProcess:
             return None
 
     def stop(self, timeout: float = 10.0) -> int:
-        """SIGINT, then SIGTERM, then SIGKILL to the process group; returns the exit status.
+        """SIGINT (or the process's stop_signal), then SIGTERM, then SIGKILL to the process
+        group; returns the exit status.
 
         The group is killed at the end in any case, so stray grandchildren go too.
         """
         code = self.popen.poll()
         if code is None:
-            for sig, wait_s in ((signal.SIGINT, timeout), (signal.SIGTERM, 5.0)):
+            for sig, wait_s in ((self.stop_signal, timeout), (signal.SIGTERM, 5.0)):
                 self.signal_group(sig)
                 waited = self.wait(wait_s)
                 if waited is not None:
@@ -106,6 +108,7 @@ def start(
     log_dir: Path,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    stop_signal: int = signal.SIGINT,
 ) -> ManagedProcess:
     """Start argv in a new session (its own process group); output goes to log files."""
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -125,7 +128,9 @@ def start(
             cwd=cwd,
             start_new_session=True,
         )
-    return ManagedProcess(name, list(argv), popen, stdout_path, stderr_path)
+    return ManagedProcess(
+        name, list(argv), popen, stdout_path, stderr_path, stop_signal=stop_signal
+    )
 
 
 def wait_healthy(proc: ManagedProcess, url: str, timeout: float = 30.0, phase: str = "") -> float:
@@ -176,6 +181,8 @@ def start_on_free_port(
     phase: str = "",
     env: Mapping[str, str] | None = None,
     host: str = LOOPBACK,
+    cwd: Path | None = None,
+    stop_signal: int = signal.SIGINT,
 ) -> tuple[ManagedProcess, str]:
     """Start a server on a free loopback port and wait until it is healthy.
 
@@ -185,7 +192,7 @@ def start_on_free_port(
     """
     for attempt in range(1, PORT_ATTEMPTS + 1):
         port = free_port(host)
-        proc = group.start(name, argv_for_port(port), env=env)
+        proc = group.start(name, argv_for_port(port), env=env, cwd=cwd, stop_signal=stop_signal)
         base_url = f"http://{host}:{port}"
         try:
             wait_healthy(proc, f"{base_url}{health_path}", timeout, phase=phase)
@@ -212,8 +219,9 @@ class ProcessGroup:
         argv: Sequence[str],
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
+        stop_signal: int = signal.SIGINT,
     ) -> ManagedProcess:
-        proc = start(name, argv, self.log_dir, env=env, cwd=cwd)
+        proc = start(name, argv, self.log_dir, env=env, cwd=cwd, stop_signal=stop_signal)
         self.processes.append(proc)
         return proc
 
@@ -232,12 +240,12 @@ class ProcessGroup:
         leaves nothing running within seconds.
         """
         procs = list(reversed(self.processes))
-        for sig, wait_s in ((signal.SIGINT, grace_s), (signal.SIGTERM, grace_s / 2)):
+        for first, wait_s in ((True, grace_s), (False, grace_s / 2)):
             alive = [p for p in procs if p.poll() is None]
             if not alive:
                 break
             for proc in alive:
-                proc.signal_group(sig)
+                proc.signal_group(proc.stop_signal if first else signal.SIGTERM)
             deadline = time.monotonic() + wait_s
             for proc in alive:
                 proc.wait(max(0.0, deadline - time.monotonic()))

@@ -1,26 +1,66 @@
-"""How to seed, start and reach the reference designs (and the LLM emulator).
+"""How to seed, start and reach a target (a reference design or any configured service),
+and the LLM emulator.
 
-All phases start servers through `running_stack`, so the command lines live in one place.
-Modes: "plain" (load phase), "probe" (tracemalloc middleware, `serve --probe`),
-"memray" (the app under `memray run --trace-python-allocators`).
+All phases start servers through `running_stack`, so the command lines live in one place:
+the target's description (harness.target_spec.TargetSpec, a `[[target]]` table). Modes:
+"plain" (load phase), "probe" (the target's probe_command: the tracemalloc middleware),
+"memray" (the target's command under `memray run --trace-python-allocators`).
+
+Phases name their target by its name (a design). Names resolve through the targets the
+running command registered (`registered_targets(cfg.targets)`), else through the built-in
+reference designs, which are exactly those the default loadtest.toml spells out.
 """
 
 from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from harness._errors import PhaseFailed
 from harness.config import SeedConfig, UpstreamConfig
 from harness.processes import LOOPBACK, ManagedProcess, ProcessGroup, start_on_free_port
 from harness.results import read_json
+from harness.target_spec import (
+    REFERENCE_TARGETS,
+    TargetSpec,
+    fill,
+    start_values,
+    stop_signal_number,
+)
 
 Mode = Literal["plain", "probe", "memray"]
 REFERENCE_DESIGNS = ("naive", "optimized")
 HEALTH_TIMEOUT_S = 30.0
+SEED_TIMEOUT_S = 600.0
+
+_registry: dict[str, TargetSpec] = {t.name: t for t in REFERENCE_TARGETS}
+
+
+@contextlib.contextmanager
+def registered_targets(targets: Iterable[TargetSpec]) -> Iterator[None]:
+    """Within the block, target names resolve to `targets` (then to the built-in ones)."""
+    global _registry
+    previous = _registry
+    _registry = {**{t.name: t for t in REFERENCE_TARGETS}, **{t.name: t for t in targets}}
+    try:
+        yield
+    finally:
+        _registry = previous
+
+
+def resolve_target(design: str | TargetSpec) -> TargetSpec:
+    """A target by name (see `registered_targets`), or the target itself."""
+    if isinstance(design, TargetSpec):
+        return design
+    try:
+        return _registry[design]
+    except KeyError:
+        known = ", ".join(_registry)
+        raise PhaseFailed("setup", f"unknown target {design!r} (known: {known})") from None
 
 
 def python_module(module: str, *args: str) -> list[str]:
@@ -92,15 +132,35 @@ def read_manifest(data_dir: Path) -> dict[str, Any]:
 class Stack:
     design: str
     base_url: str
-    upstream_url: str
+    upstream_url: str  # "" when the target needs no upstream
     app: ManagedProcess
-    upstream: ManagedProcess
+    upstream: ManagedProcess | None
     group: ProcessGroup
+    target: TargetSpec | None = None
+
+
+def app_argv(
+    target: TargetSpec, mode: Mode, values: Mapping[str, object], capture: Path | None = None
+) -> list[str]:
+    """The command line that starts `target` in `mode`, placeholders filled from values."""
+    if mode == "probe":
+        if target.probe_command is None:
+            raise PhaseFailed("probe", target.not_applicable("probe") or "no probe_command")
+        return fill(target.probe_command, values)
+    argv = fill(target.command, values)
+    if mode == "memray":
+        if capture is None:
+            raise ValueError("memray mode needs a capture path")
+        if target.python_module is None:
+            raise PhaseFailed("profile", target.not_applicable("profile"))
+        # the command is [{python}, -m, module, *args]: checked when the target was parsed
+        return memray_argv(capture, target.python_module, argv[3:])
+    return argv
 
 
 @contextlib.contextmanager
 def running_stack(
-    design: str,
+    design: str | TargetSpec,
     data_dir: Path,
     log_dir: Path,
     upstream_cfg: UpstreamConfig,
@@ -110,45 +170,80 @@ def running_stack(
     env: Mapping[str, str] | None = None,
     phase: str = "",
 ) -> Iterator[Stack]:
-    """Start the LLM emulator and the app on free loopback ports; stop both on exit."""
+    """Start the LLM emulator (when the target needs it) and the target on free loopback
+    ports; stop both on exit. `workers` fills the target's {workers}: the probe and profile
+    phases leave it at 1 (tracemalloc and memray see one process)."""
+    target = resolve_target(design)
+    if mode == "memray" and capture is None:
+        raise ValueError("memray mode needs a capture path")
+    if workers > 1 and not target.takes_workers:
+        raise PhaseFailed(phase or "setup", f"target {target.name} has no {{workers}} placeholder")
     with ProcessGroup(log_dir) as group:
-        if mode == "memray" and capture is None:
-            raise ValueError("memray mode needs a capture path")
-        upstream, upstream_url = start_on_free_port(
-            group,
-            "upstream",
-            lambda port: upstream_argv(port, upstream_cfg),
-            timeout=HEALTH_TIMEOUT_S,
-            phase=phase,
-        )
+        upstream: ManagedProcess | None = None
+        upstream_url = ""
+        if target.needs_upstream:
+            upstream, upstream_url = start_on_free_port(
+                group,
+                "upstream",
+                lambda port: upstream_argv(port, upstream_cfg),
+                timeout=HEALTH_TIMEOUT_S,
+                phase=phase,
+            )
 
-        def app_argv(port: int) -> list[str]:
-            args = serve_args(design, port, data_dir, upstream_url, workers, mode == "probe")
-            if mode == "memray" and capture is not None:
-                return memray_argv(capture, "reference_app", args)
-            return python_module("reference_app", *args)
+        def argv_for(port: int) -> list[str]:
+            values = start_values(port, LOOPBACK, data_dir, upstream_url, workers)
+            return app_argv(target, mode, values, capture)
 
         app, base_url = start_on_free_port(
-            group, "app", app_argv, timeout=HEALTH_TIMEOUT_S, phase=phase, env=env
+            group,
+            "app",
+            argv_for,
+            health_path=target.health,
+            timeout=HEALTH_TIMEOUT_S,
+            phase=phase,
+            env={**target.env, **(env or {})},
+            cwd=Path(target.cwd) if target.cwd else None,
+            stop_signal=stop_signal_number(target.stop_signal),
         )
-        yield Stack(design, base_url, upstream_url, app, upstream, group)
+        yield Stack(target.name, base_url, upstream_url, app, upstream, group, target)
 
 
-def seed_store(design: str, data_dir: Path, cfg: SeedConfig, log_dir: Path) -> dict[str, Any]:
-    """Seed a fresh store for `design` into data_dir (a subprocess); return its manifest."""
+def seed_store(
+    design: str | TargetSpec, data_dir: Path, cfg: SeedConfig, log_dir: Path
+) -> dict[str, Any]:
+    """Seed a fresh store for the target into data_dir (its seed command, a subprocess);
+    return its manifest ({} when the target has no seed command or writes no manifest)."""
     import subprocess
 
-    from harness._errors import PhaseFailed
-
+    target = resolve_target(design)
     data_dir.mkdir(parents=True, exist_ok=True)
     log_dir.mkdir(parents=True, exist_ok=True)
+    if target.seed is None:
+        return {}
+    values = {
+        "python": sys.executable,
+        "data_dir": data_dir,
+        "users": cfg.users,
+        "whales": cfg.whales,
+        "whale_history": cfg.whale_history,
+        "seed": cfg.seed,
+    }
     log = log_dir / "seed.log"
     with log.open("wb") as out:
-        done = subprocess.run(
-            seed_argv(design, data_dir, cfg), stdout=out, stderr=subprocess.STDOUT, timeout=600
-        )
+        try:
+            done = subprocess.run(
+                fill(target.seed, values),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=SEED_TIMEOUT_S,
+                cwd=target.cwd,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise PhaseFailed("seed", f"seeding {target.name} failed: {exc}") from None
     if done.returncode != 0:
         from harness.processes import tail
 
-        raise PhaseFailed("seed", f"seeding {design} exited {done.returncode}:\n{tail(log)}")
+        raise PhaseFailed("seed", f"seeding {target.name} exited {done.returncode}:\n{tail(log)}")
+    if not (data_dir / "manifest.json").exists():
+        return {}
     return read_manifest(data_dir)

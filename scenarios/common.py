@@ -11,6 +11,14 @@ it through environment variables and files:
   phase compares these with what the store holds.
 - HARNESS_SEED: seeds each simulated user's random choices (default 1).
 
+With several Locust processes (`--processes N`, or `--master` and `--worker`s elsewhere) the
+users run in the workers: each worker writes its own `<HARNESS_ACKS>.worker-<pid>` and also
+attaches its counts to its statistics reports, which the master writes to
+`<HARNESS_ACKS>.master` (for workers on other machines); the harness merges them
+(harness.acks). The master sends the seed manifest to its workers when the test starts, so
+a worker on another machine needs no HARNESS_MANIFEST. Each worker seeds its users' random
+generators apart (by worker index), so that two workers do not replay the same choices.
+
 Requests are named by endpoint so that Locust's statistics group per endpoint. Streamed
 requests fire one extra event, request_type "TTFT", timed by hand from the request's start
 to the first `event: token` line (Locust's own response time stops at the headers); the
@@ -35,6 +43,8 @@ from typing import Any, ClassVar
 
 import gevent
 from locust import FastHttpUser, between, events, task
+from locust.env import Environment
+from locust.runners import MasterRunner, Runner, WorkerRunner
 
 MANIFEST_ENV = "HARNESS_MANIFEST"
 ACKS_ENV = "HARNESS_ACKS"
@@ -75,21 +85,62 @@ def pools_from_manifest(manifest: dict[str, Any]) -> Pools:
     return Pools(tuple(ordinary), tuple(whales))
 
 
+MANIFEST_MESSAGE = "harness_manifest"  # master -> workers: the seed manifest
+_received_manifest: dict[str, Any] | None = None
+
+
+def read_manifest() -> dict[str, Any] | None:
+    """The manifest HARNESS_MANIFEST names, or None when it is not set or not there."""
+    path = os.environ.get(MANIFEST_ENV)
+    if not path or not Path(path).is_file():
+        return None
+    manifest: dict[str, Any] = json.loads(Path(path).read_text(encoding="utf-8"))
+    return manifest
+
+
 @functools.cache
 def pools() -> Pools:
-    path = os.environ.get(MANIFEST_ENV)
-    if not path:
-        raise RuntimeError(f"{MANIFEST_ENV} is not set: the harness passes the seed manifest")
-    return pools_from_manifest(json.loads(Path(path).read_text(encoding="utf-8")))
+    manifest = read_manifest() or _received_manifest
+    if manifest is None:
+        raise RuntimeError(
+            f"{MANIFEST_ENV} is not set (or not a file) and no master sent the seed manifest"
+        )
+    return pools_from_manifest(manifest)
 
 
 _user_numbers = itertools.count()
+WORKER_STRIDE = 100_019  # user numbers of worker k start at k * WORKER_STRIDE
 
 
-def next_rng() -> random.Random:
-    """A random generator per simulated user, reproducible from HARNESS_SEED."""
+def next_rng(worker_index: int = 0) -> random.Random:
+    """A random generator per simulated user, reproducible from HARNESS_SEED; each Locust
+    worker (index 0, 1, ...) gets its own sequence."""
     base = int(os.environ.get(SEED_ENV, "1"))
-    return random.Random(base * 1_000_003 + next(_user_numbers))
+    number = max(0, worker_index) * WORKER_STRIDE + next(_user_numbers)
+    return random.Random(base * 1_000_003 + number)
+
+
+@events.init.add_listener
+def _receive_manifest_from_master(environment: Environment, **_kwargs: Any) -> None:
+    if not isinstance(environment.runner, WorkerRunner):
+        return
+
+    def on_manifest(msg: Any, **_kw: Any) -> None:
+        global _received_manifest
+        _received_manifest = dict(msg.data)
+        pools.cache_clear()
+
+    environment.runner.register_message(MANIFEST_MESSAGE, on_manifest)
+
+
+@events.test_start.add_listener
+def _send_manifest_to_workers(environment: Environment, **_kwargs: Any) -> None:
+    # test_start fires on the master before it dispatches users: the message arrives first.
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        manifest = read_manifest()
+        if manifest is not None:
+            runner.send_message(MANIFEST_MESSAGE, manifest)
 
 
 # --- acknowledged writes -------------------------------------------------------------------
@@ -108,48 +159,109 @@ class AckLedger:
     def ack(self, user_id: str) -> None:
         self.acknowledged[user_id] += 1
 
-    def to_json(self) -> dict[str, Any]:
+    def counts(self) -> dict[str, dict[str, int]]:
         return {
             "acknowledged": dict(sorted(self.acknowledged.items())),
             "attempted": dict(sorted(self.attempted.items())),
-            "written_at": time.time(),
         }
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.counts(), "written_at": time.time()}
 
     def write(self, path: Path) -> None:
         """Write atomically: a reader never sees half a file."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(self.to_json(), handle, indent=1)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        write_json(path, self.to_json())
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    """Write atomically: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(payload, handle, indent=1)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def merge_counts(snapshots: Iterable[dict[str, dict[str, int]]]) -> dict[str, Any]:
+    """The sum of several ledgers' counts (one per worker)."""
+    acknowledged: Counter[str] = Counter()
+    attempted: Counter[str] = Counter()
+    for snap in snapshots:
+        acknowledged.update(snap.get("acknowledged", {}))
+        attempted.update(snap.get("attempted", {}))
+    return {
+        "acknowledged": dict(sorted(acknowledged.items())),
+        "attempted": dict(sorted(attempted.items())),
+    }
 
 
 LEDGER = AckLedger()
+WORKER_ACKS: dict[str, dict[str, dict[str, int]]] = {}  # on a master: client id -> counts
+ACKS_REPORT_KEY = "harness_acks"
+
+
+def ack_file(runner: Runner | None) -> Path | None:
+    """Where this process writes its acknowledged writes (None: nowhere).
+
+    One process: HARNESS_ACKS. A worker: HARNESS_ACKS.worker-<pid>. A master runs no users;
+    it writes HARNESS_ACKS.master from its workers' reports (see `_write_master_acks`).
+    """
+    path = os.environ.get(ACKS_ENV)
+    if not path or isinstance(runner, MasterRunner):
+        return None
+    if isinstance(runner, WorkerRunner):
+        return Path(f"{path}.worker-{os.getpid()}")
+    return Path(path)
+
+
+def _write_master_acks(runner: Runner | None) -> None:
+    path = os.environ.get(ACKS_ENV)
+    if path and isinstance(runner, MasterRunner) and WORKER_ACKS:
+        payload = merge_counts(WORKER_ACKS.values())
+        payload["workers"] = sorted(WORKER_ACKS)
+        payload["written_at"] = time.time()
+        write_json(Path(f"{path}.master"), payload)
 
 
 CSV_SETTLE_S = 1.2  # > locust's CSV_STATS_INTERVAL_SEC (1 s)
 
 
+@events.report_to_master.add_listener
+def _acks_to_master(client_id: str, data: dict[str, Any], **_kwargs: Any) -> None:
+    data[ACKS_REPORT_KEY] = LEDGER.counts()  # cumulative: the last report holds them all
+
+
+@events.worker_report.add_listener
+def _acks_from_worker(client_id: str, data: dict[str, Any], **_kwargs: Any) -> None:
+    if ACKS_REPORT_KEY in data:
+        WORKER_ACKS[client_id] = data[ACKS_REPORT_KEY]
+
+
 @events.test_stop.add_listener
-def _write_acks(**_kwargs: Any) -> None:
-    path = os.environ.get(ACKS_ENV)
-    if path:
-        LEDGER.write(Path(path))
-    # Locust rewrites <prefix>_stats.csv once a second and not at exit: give its writer one
-    # more turn now that every user has stopped, so the file counts the last requests too.
-    gevent.sleep(CSV_SETTLE_S)
+def _write_acks(environment: Environment, **_kwargs: Any) -> None:
+    runner = environment.runner
+    target = ack_file(runner)
+    if target is not None:
+        LEDGER.write(target)
+    _write_master_acks(runner)
+    if not isinstance(runner, WorkerRunner):
+        # Locust rewrites <prefix>_stats.csv once a second and not at exit: give its writer
+        # one more turn now that every user has stopped, so the file counts the last
+        # requests too. (A worker writes no CSV.)
+        gevent.sleep(CSV_SETTLE_S)
 
 
 @events.quitting.add_listener
-def _write_acks_on_quit(**_kwargs: Any) -> None:
-    path = os.environ.get(ACKS_ENV)
-    if path:
-        LEDGER.write(Path(path))
+def _write_acks_on_quit(environment: Environment, **_kwargs: Any) -> None:
+    target = ack_file(environment.runner)
+    if target is not None:
+        LEDGER.write(target)
+    _write_master_acks(environment.runner)
 
 
 # --- server-sent events --------------------------------------------------------------------
@@ -195,7 +307,7 @@ class ChatBehaviour(FastHttpUser):
     pool: ClassVar[str] = "ordinary"
 
     def on_start(self) -> None:
-        self.rng = next_rng()
+        self.rng = next_rng(int(getattr(self.environment.runner, "worker_index", 0) or 0))
         self.user_ids = pools().get(self.pool)
         self.sent = 0
 

@@ -249,6 +249,66 @@ def load_summary(
     return rows
 
 
+# --- the ceiling and the worker counts ------------------------------------------------------
+
+CEILING = "ceiling"  # the design and the phase of the ceiling's rows
+
+
+def ceiling_summary(stats: pd.DataFrame | None, loadgen_cpu_max: float | None) -> list[SummaryRow]:
+    """The ceiling phase's rows (design and phase "ceiling"): rps, requests, failures,
+    failure_ratio, latency_p50_ms/p95_ms (of the trivial endpoint), loadgen_cpu_max."""
+    rows: list[SummaryRow] = []
+    if stats is not None and not stats.empty:
+        requests, failures = request_totals(stats)
+        endpoints = endpoint_rows(stats)
+        rps = float(endpoints["Requests/s"].sum()) if not endpoints.empty else 0.0
+        rows += [
+            SummaryRow(CEILING, CEILING, "rps", rps, "req/s"),
+            SummaryRow(CEILING, CEILING, "requests", float(requests), "count"),
+            SummaryRow(CEILING, CEILING, "failures", float(failures), "count"),
+        ]
+        if requests:
+            rows.append(SummaryRow(CEILING, CEILING, "failure_ratio", failures / requests, "ratio"))
+        if len(endpoints) == 1:
+            record = endpoints.iloc[0]
+            for column, metric in LATENCY_PERCENTILES[:2]:
+                value = _number(record.get(column))
+                if not math.isnan(value):
+                    rows.append(SummaryRow(CEILING, CEILING, metric, value, "ms"))
+    if loadgen_cpu_max is not None:
+        rows.append(SummaryRow(CEILING, CEILING, "loadgen_cpu_max", loadgen_cpu_max, "percent"))
+    return rows
+
+
+def ceiling_rps(rows: Iterable[SummaryRow]) -> float | None:
+    """The ceiling's RPS among summary rows, or None (no ceiling ran, or it served nothing)."""
+    for row in rows:
+        if (row.design, row.phase, row.metric) == (CEILING, CEILING, "rps") and not row.labels:
+            return row.value if row.value > 0 else None
+    return None
+
+
+def ceiling_fraction(
+    design: str, load_rows: Iterable[SummaryRow], ceiling: float | None
+) -> list[SummaryRow]:
+    """`rps_ceiling_fraction` (phase load): the design's RPS over the ceiling's; [] without one."""
+    if ceiling is None or ceiling <= 0:
+        return []
+    for row in load_rows:
+        if row.phase == PHASE and row.metric == "rps" and not row.labels:
+            return [SummaryRow(design, PHASE, "rps_ceiling_fraction", row.value / ceiling, "ratio")]
+    return []
+
+
+def worker_summary(design: str, load_workers: int, app_workers: int) -> list[SummaryRow]:
+    """How many processes generated the load and served it (phase load, unit count).
+    load_workers 0: a Locust master whose workers ran elsewhere."""
+    return [
+        SummaryRow(design, PHASE, "load_workers", float(load_workers), "count"),
+        SummaryRow(design, PHASE, "app_workers", float(app_workers), "count"),
+    ]
+
+
 def load_warnings(rows: Iterable[SummaryRow]) -> list[str]:
     """What a reader must know before trusting the load figures."""
     out: list[str] = []
@@ -274,7 +334,8 @@ def ratio_designs(designs: Sequence[str]) -> tuple[str, str] | None:
 
 
 def console_specs() -> tuple[HeadlineMetric, ...]:
-    """The report's headline metrics, plus TTFT p50, Locust's CPU and acknowledged writes."""
+    """The report's headline metrics, plus the throughput as a fraction of the ceiling,
+    TTFT p50, Locust's CPU and acknowledged writes."""
     extra_before = {
         "ttft_p95_ms": HeadlineMetric("ttft_p50_ms", "load", "Time to first token p50", "lower"),
         "lost": HeadlineMetric(
@@ -282,6 +343,9 @@ def console_specs() -> tuple[HeadlineMetric, ...]:
         ),
     }
     extra_after = {
+        "rps": HeadlineMetric(
+            "rps_ceiling_fraction", "load", "Throughput / ceiling", "higher", labels="none"
+        ),
         "connections_max": HeadlineMetric(
             "loadgen_cpu_max", "load", "Load generator CPU, max", "lower", labels="none"
         ),

@@ -8,6 +8,12 @@ within seconds and leaves run.json with status "interrupted" (exit 130).
 
 Phases owned by other modules (profile, probe) and the report are imported lazily; when a
 module is not there, the phase is recorded as skipped with the reason.
+
+Designs are targets (`[[target]]` tables, or `--target FILE`; the reference designs by
+default): a phase that does not apply to a target (the probe without the chat API, memray
+without a Python command) is recorded as skipped, "not applicable". The ceiling phase, when
+the profile lists it, runs once before the designs (design and phase "ceiling"); each
+design's load rows then carry `rps_ceiling_fraction`.
 """
 
 from __future__ import annotations
@@ -20,23 +26,30 @@ import signal
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from harness import config as config_mod
-from harness._errors import EXIT_FAILED, EXIT_OK, ConfigError, PhaseFailed
-from harness.analysis.load import comparison_frame, load_warnings
+from harness._errors import EXIT_FAILED, EXIT_OK, PhaseFailed
+from harness.analysis.load import (
+    CEILING,
+    ceiling_fraction,
+    ceiling_rps,
+    comparison_frame,
+    load_warnings,
+)
 from harness.cli._common import add_config_arguments, positive_float, positive_int
 from harness.config import Config
 from harness.console import Console
 from harness.phases import FailedWithResults, ProgressFn
+from harness.phases.ceiling import run_ceiling
 from harness.phases.integrity import run_integrity, run_integrity_standalone
 from harness.phases.load import LoadSession, data_dir, load_session
 from harness.results import RunDir, SummaryRow
-from harness.targets import REFERENCE_DESIGNS, read_manifest, seed_store
+from harness.targets import read_manifest, registered_targets, seed_store
 
 EXIT_INTERRUPTED = 130
 PhaseFn = Callable[[ProgressFn], list[SummaryRow]]
@@ -50,8 +63,13 @@ class Outcome:
 
 
 def phase_plan(phases: Sequence[str]) -> list[str]:
-    """The profile's phases in order, with integrity moved right after load."""
-    plan = [p for p in dict.fromkeys(phases) if not ("load" in phases and p == "integrity")]
+    """The profile's per-design phases in order, with integrity moved right after load
+    (the ceiling runs once per run, not per design: it is not in the plan)."""
+    plan = [
+        p
+        for p in dict.fromkeys(phases)
+        if p != CEILING and not ("load" in phases and p == "integrity")
+    ]
     if "load" in phases and "integrity" in phases:
         plan.insert(plan.index("load") + 1, "integrity")
     return plan
@@ -92,6 +110,8 @@ class Loadtest:
         self.failed = False
         self.recorded: set[tuple[str, str]] = set()
         self.run_dir: RunDir | None = None
+        self.with_ceiling = CEILING in cfg.profile.phases and bool(cfg.ceiling_target)
+        self.ceiling_rps: float | None = None
 
     @property
     def run(self) -> RunDir:
@@ -103,15 +123,26 @@ class Loadtest:
         cfg = self.cfg
         self.run_dir = RunDir.create(Path(cfg.out))
         self.run.start_run(self.command, cfg.to_json())
+        p = cfg.profile
+        load_side = (
+            f"a Locust master for {cfg.locust.expect_workers} remote worker(s)"
+            if cfg.locust.master
+            else f"{p.load_workers} Locust process(es)"
+        )
         self.console.info(
             f"run {self.run.run_id}: designs {', '.join(cfg.designs)}; profile "
-            f"{cfg.profile.name} ({', '.join(self.plan)}); scenario {cfg.profile.scenario}, "
-            f"{cfg.profile.users} users, {cfg.profile.duration_s:g} s"
+            f"{p.name} ({', '.join(([CEILING] if self.with_ceiling else []) + self.plan)}); "
+            f"scenario {p.scenario}, {p.users} users, {p.duration_s:g} s; "
+            f"{p.app_workers} app worker(s) in the load phase (1 under memray and the probe), "
+            f"{load_side}"
         )
         started = time.monotonic()
         interrupted = False
-        with interrupt_once():
+        with interrupt_once(), registered_targets(cfg.targets):
             try:
+                if self.with_ceiling:
+                    self.console.heading(CEILING)
+                    self.ceiling()
                 for design in cfg.designs:
                     self.console.heading(design)
                     self.design(design)
@@ -133,6 +164,30 @@ class Loadtest:
             return EXIT_INTERRUPTED
         return EXIT_FAILED if self.failed else EXIT_OK
 
+    # --- the ceiling -----------------------------------------------------------------
+    def ceiling(self) -> None:
+        target = self.cfg.ceiling_target
+        outcome = self.step(
+            CEILING,
+            CEILING,
+            lambda progress: run_ceiling(self.run, self.cfg, target=target, progress=progress),
+            self.cfg.profile.ceiling_duration_s,
+        )
+        self.ceiling_rps = ceiling_rps(outcome.rows) if outcome.status == "passed" else None
+        if self.ceiling_rps is not None:
+            self.console.info(
+                f"ceiling: {self.ceiling_rps:.1f} req/s (the same load against "
+                f"{self.cfg.target(target).health} of {target}); each design's throughput "
+                "is shown as a fraction of it"
+            )
+
+    def design_config(self, design: str) -> Config:
+        """The config a phase sees for `design`: the target's own scenario, if it has one."""
+        scenario = self.cfg.target(design).scenario
+        if scenario is None:
+            return self.cfg
+        return replace(self.cfg, profile=replace(self.cfg.profile, scenario=scenario))
+
     # --- one design ------------------------------------------------------------------
     def design(self, design: str) -> None:
         data = data_dir(self.run, design)
@@ -141,9 +196,19 @@ class Loadtest:
             for phase in self.plan:
                 self.skip(design, phase, "seeding failed")
             return
+        target = self.cfg.target(design)
         for phase in self.plan:
+            reason = target.not_applicable(phase)
+            if reason and not (phase == "integrity" and "load" in self.plan):
+                self.skip(design, phase, reason)
+                continue
             if phase == "load":
-                self.load_and_integrity(design, data, with_integrity="integrity" in self.plan)
+                self.load_and_integrity(
+                    design,
+                    data,
+                    with_integrity="integrity" in self.plan,
+                    integrity_skip=target.not_applicable("integrity"),
+                )
             elif phase == "integrity":
                 if "load" not in self.plan:
                     self.step(
@@ -186,8 +251,11 @@ class Loadtest:
         )
         return []
 
-    def load_and_integrity(self, design: str, data: Path, with_integrity: bool) -> None:
-        """The load phase, then (same server, same data) the integrity phase."""
+    def load_and_integrity(
+        self, design: str, data: Path, with_integrity: bool, integrity_skip: str = ""
+    ) -> None:
+        """The load phase, then (same server, same data) the integrity phase; integrity_skip:
+        why integrity does not apply to this design ('' when it does)."""
         with contextlib.ExitStack() as keep_up:
             sessions: list[LoadSession] = []
 
@@ -198,11 +266,10 @@ class Loadtest:
                 sessions.append(session)
                 for text in session.warnings:
                     self.warn(text, design, "load")
+                rows = [*session.rows, *ceiling_fraction(design, session.rows, self.ceiling_rps)]
                 if session.failure:
-                    raise FailedWithResults(
-                        "load", session.failure, session.rows, session.locust.exit_code
-                    )
-                return list(session.rows)
+                    raise FailedWithResults("load", session.failure, rows, session.locust.exit_code)
+                return rows
 
             loaded = self.step(
                 design,
@@ -212,6 +279,9 @@ class Loadtest:
                 exit_code_of=lambda: sessions[0].locust.exit_code if sessions else None,
             )
             if not with_integrity:
+                return
+            if integrity_skip:
+                self.skip(design, "integrity", integrity_skip)
                 return
             if loaded.status != "passed" or not sessions or not sessions[0].app_alive:
                 self.skip(
@@ -258,8 +328,10 @@ class Loadtest:
             self.skip(design, phase, f"{module}.{function} is not available in this checkout")
             return
 
+        cfg = self.design_config(design)
+
         def call(progress: ProgressFn) -> list[SummaryRow]:
-            rows: list[SummaryRow] = fn(self.run, design, self.cfg, progress=progress, **kwargs)
+            rows: list[SummaryRow] = fn(self.run, design, cfg, progress=progress, **kwargs)
             return rows
 
         self.step(design, phase, call, total_s)
@@ -326,6 +398,8 @@ class Loadtest:
         self.record(design, phase, Outcome("skipped", [], reason), _now(), time.monotonic())
 
     def skip_unrecorded(self, reason: str) -> None:
+        if self.with_ceiling and (CEILING, CEILING) not in self.recorded:
+            self.skip(CEILING, CEILING, reason)
         for design in self.cfg.designs:
             for phase in ["seed", *self.plan]:
                 if (design, phase) not in self.recorded:
@@ -367,17 +441,16 @@ def resolve_config(args: argparse.Namespace) -> Config:
         "users": args.users,
         "spawn_rate": args.spawn_rate,
         "duration_s": args.duration,
+        "load_workers": args.load_workers,
+        "app_workers": args.app_workers,
+        "ceiling_duration_s": args.ceiling_duration,
+        "target_files": args.targets,
+        "locust_master": args.locust_master,
+        "expect_workers": args.expect_workers,
+        "master_bind": args.master_bind,
     }
-    cfg = config_mod.load(args.config, overrides)
-    unknown = [d for d in cfg.designs if d not in REFERENCE_DESIGNS]
-    if unknown:
-        key = "--design" if args.designs else "run.designs"
-        raise ConfigError(
-            args.config if not args.designs else "command line",
-            key,
-            f"unknown design {unknown[0]!r} (known: {', '.join(REFERENCE_DESIGNS)})",
-        )
-    return cfg
+    # Unknown designs, targets and conflicting flags are ConfigErrors of config.load.
+    return config_mod.load(args.config, overrides)
 
 
 def command_line(args: argparse.Namespace) -> str:
@@ -389,9 +462,18 @@ def command_line(args: argparse.Namespace) -> str:
         ("--users", args.users),
         ("--spawn-rate", args.spawn_rate),
         ("--duration", args.duration),
+        ("--load-workers", args.load_workers),
+        ("--app-workers", args.app_workers),
+        ("--ceiling-duration", args.ceiling_duration),
+        ("--expect-workers", args.expect_workers),
+        ("--master-bind", args.master_bind),
     ):
         if value is not None:
             words += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
+    if args.locust_master:
+        words.append("--locust-master")
+    for target in args.targets or []:
+        words += ["--target", str(target)]
     for design in args.designs or []:
         words += ["--design", design]
     return shlex.join(words)
@@ -411,6 +493,52 @@ class LoadtestCommand:
         )
         parser.add_argument(
             "--duration", type=positive_float, metavar="S", help="load phase length in seconds"
+        )
+        parser.add_argument(
+            "--load-workers",
+            type=positive_int,
+            metavar="N",
+            help="Locust processes on this machine (locust --processes N; default: the "
+            "profile's load_workers, 1)",
+        )
+        parser.add_argument(
+            "--app-workers",
+            type=positive_int,
+            metavar="N",
+            help="server processes in the load phase (the target's {workers}; the profile "
+            "and probe phases always run one)",
+        )
+        parser.add_argument(
+            "--ceiling-duration",
+            type=positive_float,
+            metavar="S",
+            help="ceiling phase length in seconds (when the profile runs it)",
+        )
+        parser.add_argument(
+            "--target",
+            dest="targets",
+            action="append",
+            type=Path,
+            metavar="FILE",
+            help="a TOML file of [[target]] tables: run those services (repeatable)",
+        )
+        parser.add_argument(
+            "--locust-master",
+            action="store_true",
+            help="run Locust as a master and wait for --expect-workers workers started "
+            "elsewhere (locust -f <locustfile> --worker --master-host <this host>)",
+        )
+        parser.add_argument(
+            "--expect-workers",
+            type=positive_int,
+            metavar="K",
+            help="with --locust-master: how many workers to wait for (default 1)",
+        )
+        parser.add_argument(
+            "--master-bind",
+            metavar="HOST[:PORT]",
+            help="with --locust-master: where the master listens (default 127.0.0.1:5557; "
+            "0.0.0.0 for workers on other machines)",
         )
 
     def run(self, args: argparse.Namespace) -> int:

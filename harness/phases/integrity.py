@@ -17,11 +17,12 @@ from urllib.parse import quote
 
 import httpx
 
+from harness import acks
 from harness._errors import PhaseFailed
 from harness.analysis.integrity import EXAMPLES, integrity_counts, integrity_rows
 from harness.config import Config
 from harness.phases import FailedWithResults, ProgressFn, no_progress
-from harness.results import RunDir, SummaryRow, read_json, write_json_atomic
+from harness.results import RunDir, SummaryRow, write_json_atomic
 from harness.targets import read_manifest, running_stack
 
 PHASE = "integrity"
@@ -34,9 +35,9 @@ def seeded_lengths(manifest: Mapping[str, Any]) -> dict[str, int]:
 
 
 def read_acks(path: Path) -> dict[str, int]:
-    """The acknowledged exchanges per user that the locustfile wrote at test stop."""
-    raw = read_json(path)
-    return {str(k): int(v) for k, v in dict(raw.get("acknowledged") or {}).items()}
+    """The acknowledged exchanges per user that the locustfile wrote at test stop; with
+    several Locust processes, the sum over their files (see harness.acks)."""
+    return acks.read_acks(path)
 
 
 def stored_lengths(
@@ -91,7 +92,7 @@ def run_integrity(
     seeded = seeded_lengths(manifest)
     acknowledged: dict[str, int] = {}
     if acks_path is not None:
-        if not acks_path.exists():
+        if not acks.acks_exist(acks_path):
             raise PhaseFailed(
                 PHASE, f"no acknowledged-writes file at {acks_path}: locust did not write it"
             )

@@ -7,6 +7,11 @@ locust_failures.csv, locust_exceptions.csv, locust.html, process_samples.csv, ac
 
 `load_session` keeps the app up after Locust has finished, so that the integrity phase can
 read the store through the same server; `run_load` is the plain phase.
+
+Scale: the app serves with `profile.app_workers` processes (the target's {workers}; the
+sampler covers the whole process tree, totals and per process) and Locust generates the load
+with `profile.load_workers` local processes, or as a master for workers elsewhere
+(`cfg.locust.master`). The rows `app_workers` and `load_workers` say which ran.
 """
 
 from __future__ import annotations
@@ -21,14 +26,14 @@ from typing import Any
 
 import pandas as pd
 
-from harness.analysis.load import load_summary
+from harness.analysis.load import load_summary, worker_summary
 from harness.config import Config
-from harness.locust_runner import LocustResult, run_locust
+from harness.locust_runner import LocustResult, MasterMode, run_locust
 from harness.phases import FailedWithResults, ProgressFn
 from harness.processes import ManagedProcess
 from harness.results import RunDir, SummaryRow, write_json_atomic
 from harness.sampling.process_sampler import ProcessTreeSampler
-from harness.targets import running_stack
+from harness.targets import resolve_target, running_stack
 
 PHASE = "load"
 SAMPLES_CSV = "process_samples.csv"
@@ -76,6 +81,23 @@ def _read_csv(path: Path | None) -> pd.DataFrame | None:
     return frame if not frame.empty else None
 
 
+def master_mode(cfg: Config) -> MasterMode | None:
+    """The Locust master settings when the load comes from workers elsewhere, else None."""
+    if not cfg.locust.master:
+        return None
+    return MasterMode(
+        expect_workers=cfg.locust.expect_workers,
+        bind_host=cfg.locust.master_bind_host,
+        bind_port=cfg.locust.master_bind_port,
+        max_wait_s=cfg.locust.expect_workers_max_wait_s,
+    )
+
+
+def scenario_for(design: str, cfg: Config) -> str:
+    """The locustfile for `design`: its target's own scenario, else the profile's."""
+    return resolve_target(design).scenario or cfg.profile.scenario
+
+
 def _failure(result: LocustResult, app: ManagedProcess) -> str:
     code = app.poll()
     if code is not None:
@@ -111,8 +133,15 @@ def load_session(
     out = run.phase_dir(design, PHASE)
     manifest_path = store / "manifest.json"
     acks_path = out / ACKS_JSON
+    master = master_mode(cfg)
     with running_stack(
-        design, store, out / "logs", cfg.upstream, mode="plain", phase=PHASE
+        design,
+        store,
+        out / "logs",
+        cfg.upstream,
+        mode="plain",
+        workers=profile.app_workers,
+        phase=PHASE,
     ) as stack:
         started = time.monotonic()
         sampler = ProcessTreeSampler(
@@ -121,7 +150,7 @@ def load_session(
         with sampler:
             result = run_locust(
                 stack.base_url,
-                profile.scenario,
+                scenario_for(design, cfg),
                 profile.users,
                 profile.spawn_rate,
                 profile.duration_s,
@@ -131,6 +160,8 @@ def load_session(
                 abort_if=lambda: _app_exit(stack.app),
                 progress=progress,
                 log_dir=out / "logs",
+                processes=profile.load_workers,
+                master=master,
             )
         sampled_s = time.monotonic() - started
         rows = load_summary(
@@ -140,8 +171,9 @@ def load_session(
             _read_csv(result.history_csv),
             result.cpu_max_percent,
         )
+        rows += worker_summary(design, result.processes, profile.app_workers)
         warnings = _sampler_warnings(sampler, sampled_s, cfg.sample_interval_s)
-        _write_meta(out / "meta.json", cfg, result, sampler, sampled_s)
+        _write_meta(out / "meta.json", cfg, result, sampler, sampled_s, scenario_for(design, cfg))
         yield LoadSession(
             design=design,
             out_dir=out,
@@ -188,13 +220,28 @@ def _sampler_warnings(
 
 
 def _write_meta(
-    path: Path, cfg: Config, result: LocustResult, sampler: ProcessTreeSampler, sampled_s: float
+    path: Path,
+    cfg: Config,
+    result: LocustResult,
+    sampler: ProcessTreeSampler,
+    sampled_s: float,
+    scenario: str,
 ) -> None:
     meta: dict[str, Any] = {
-        "scenario": cfg.profile.scenario,
+        "scenario": scenario,
         "users": cfg.profile.users,
         "spawn_rate": cfg.profile.spawn_rate,
         "duration_s": cfg.profile.duration_s,
+        "app_workers": cfg.profile.app_workers,
+        "load_workers": result.processes,  # 0: a master, its workers elsewhere
+        "locust_master": (
+            {
+                "expect_workers": cfg.locust.expect_workers,
+                "bind": f"{cfg.locust.master_bind_host}:{cfg.locust.master_bind_port}",
+            }
+            if cfg.locust.master
+            else None
+        ),
         "locust": {
             "exit_code": result.exit_code,
             "requests": result.requests,
@@ -202,6 +249,7 @@ def _write_meta(
             "duration_s": result.duration_s,
             "started_unix": result.started_unix,
             "cpu_max_percent": result.cpu_max_percent,
+            "cpu_total_max_percent": result.cpu_total_max_percent,
             "timed_out": result.timed_out,
             "aborted": result.aborted,
         },

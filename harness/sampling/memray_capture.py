@@ -27,10 +27,11 @@ from typing import Any
 
 from harness._errors import PhaseFailed
 from harness.analysis.profile import SiteRecord
-from harness.results import read_json
+from harness.results import read_json, write_json_atomic
 
 UNKNOWN = "<unknown>"
 STATS_SITES = 100_000  # ask `memray stats` for every site, so sizes and counts can be joined
+STATS_KEEP = 100  # sites per ranking kept in memray_stats.json
 READ_TIMEOUT_S = 900.0
 
 
@@ -152,7 +153,8 @@ def read_capture(
 ) -> CaptureSummary:
     """Read a finished capture: stats and flamegraph in subprocesses, high-water mark here.
 
-    Writes ``memray_stats.json`` (and ``flamegraph`` if given) into out_dir, logs beside them.
+    Writes ``memray_stats.json`` (its site rankings cut to STATS_KEEP) and ``flamegraph`` if
+    given into out_dir, logs beside them.
     """
     if not capture.is_file() or capture.stat().st_size == 0:
         raise PhaseFailed("profile", f"memray capture {capture} is missing or empty")
@@ -177,7 +179,12 @@ def read_capture(
             if proc is not None and proc.poll() is None:
                 proc.kill()
                 proc.wait()
-    stats = parse_stats(read_json(stats_json))
+    raw = read_json(stats_json)
+    stats = parse_stats(raw)
+    # Every site was asked for (to join sizes and counts); keep the file readable.
+    for key in ("top_allocations_by_size", "top_allocations_by_count"):
+        raw[key] = raw.get(key, [])[:STATS_KEEP]
+    write_json_atomic(stats_json, raw)
     return CaptureSummary(
         heap_peak_bytes=peak or stats.heap_peak_bytes,
         bytes_allocated=stats.bytes_allocated,

@@ -2,10 +2,12 @@
 
 Every `interval_s` the sampler reads, for the root process and all its descendants: RSS,
 USS (memory_full_info; left empty where the platform or permissions refuse it), open file
-descriptors, threads, inet connections and CPU percent. It appends one row per process and
-one `pid="total"` row per sample to a CSV file, flushed as it goes, so a crash still leaves
-the samples taken so far. Timestamps are seconds since `t0` (the phase start, monotonic
-clock) plus the wall-clock time, to line the samples up with Locust's history.
+descriptors, threads, inet connections and CPU percent. It appends one row per process
+(`processes` = 1; a multi-worker server has one per worker plus its supervisor) and one
+`pid="total"` row per sample (`processes` = how many it sums) to a CSV file, flushed as it
+goes, so a crash still leaves the samples taken so far. Timestamps are seconds since `t0`
+(the phase start, monotonic clock) plus the wall-clock time, to line the samples up with
+Locust's history.
 """
 
 from __future__ import annotations
@@ -173,7 +175,7 @@ class ProcessTreeSampler:
     def _write(self, writer: Any, handle: IO[str], samples: list[ProcessSample]) -> None:
         now = time.monotonic()
         stamp = {"t_s": round(now - self.t0, 3), "unix_s": round(time.time(), 3)}
-        if self.per_process and len(samples) > 1:
+        if self.per_process:  # one row per process, even for one: the same file in every mode
             for s in samples:
                 writer.writerow(
                     {

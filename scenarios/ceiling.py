@@ -1,0 +1,41 @@
+"""The ceiling: the same load as the chat scenarios against a trivial endpoint.
+
+Same users, spawn rate and wait times (ChatBehaviour's, 0.5-1.5 s between tasks) as the
+designs' load, but every task is one `GET` of the target's health path (HARNESS_CEILING_PATH,
+default /healthz), which does no work. The throughput it reaches is what this machine, this
+load generator and this server stack deliver when the application costs nothing: the designs'
+RPS is reported as a fraction of it. With HARNESS_SHAPE=spike the spike shape drives the user
+count, as it does in the designs' load phase.
+"""
+
+from __future__ import annotations
+
+import os
+
+from locust import FastHttpUser, task
+
+from scenarios.common import ChatBehaviour
+
+CEILING_PATH_ENV = "HARNESS_CEILING_PATH"
+SHAPE_ENV = "HARNESS_SHAPE"
+NAME = "GET /healthz [ceiling]"
+
+__all__ = ["CeilingUser"]
+
+
+class CeilingUser(FastHttpUser):
+    """One request to the health path per task, with the chat users' wait time."""
+
+    wait_time = ChatBehaviour.wait_time
+    network_timeout = ChatBehaviour.network_timeout
+    connection_timeout = ChatBehaviour.connection_timeout
+
+    @task
+    def health(self) -> None:
+        self.client.get(os.environ.get(CEILING_PATH_ENV, "/healthz"), name=NAME)
+
+
+if os.environ.get(SHAPE_ENV) == "spike":
+    from scenarios.spike import SpikeShape
+
+    __all__ += ["SpikeShape"]
