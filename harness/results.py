@@ -24,6 +24,7 @@ SCHEMA_VERSION = 1
 TRACKED_PACKAGES = (
     "fastapi",
     "uvicorn",
+    "uvloop",
     "starlette",
     "httpx",
     "locust",
