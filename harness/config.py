@@ -63,6 +63,9 @@ class LocustConfig:
     master_bind_host: str = "127.0.0.1"
     master_bind_port: int = 5557
     expect_workers_max_wait_s: float = 120.0
+    # where the servers of the load and ceiling phases listen, and the address the workers
+    # load them at: the loopback unless the workers run on other machines
+    server_host: str = "127.0.0.1"
 
 
 @dataclass(frozen=True)
@@ -119,7 +122,8 @@ def resolve(raw: Mapping[str, Any], path: Path, overrides: Mapping[str, Any]) ->
     overrides keys: profile, designs, out, users, spawn_rate, duration_s, and any other
     ProfileConfig field name (load_workers, app_workers, ...); target_files (TOML files of
     [[target]] tables: their targets are added and, without designs, are the ones run);
-    locust_master, expect_workers, master_bind (HOST or HOST:PORT). None values are ignored.
+    locust_master, expect_workers, master_bind (HOST or HOST:PORT), server_host. None values
+    are ignored.
     """
     v = _Validator(path)
     v.only_keys(
@@ -244,6 +248,7 @@ def resolve(raw: Mapping[str, Any], path: Path, overrides: Mapping[str, Any]) ->
             "master_bind_host",
             "master_bind_port",
             "expect_workers_max_wait_s",
+            "server_host",
         },
     )
     master = locust_t.get("master", False)
@@ -257,6 +262,7 @@ def resolve(raw: Mapping[str, Any], path: Path, overrides: Mapping[str, Any]) ->
         expect_workers_max_wait_s=v.number(
             locust_t, "locust.expect_workers_max_wait_s", 120.0, minimum=1
         ),
+        server_host=v.string(locust_t, "locust.server_host", "127.0.0.1"),
     )
     locust = _locust_overrides(locust, overrides)
     if locust.master and profile.load_workers > 1:
@@ -322,6 +328,8 @@ def _target_file(path: Path) -> tuple[TargetSpec, ...]:
 def _locust_overrides(locust: LocustConfig, overrides: Mapping[str, Any]) -> LocustConfig:
     if overrides.get("locust_master"):
         locust = replace(locust, master=True)
+    if overrides.get("server_host"):
+        locust = replace(locust, server_host=str(overrides["server_host"]))
     if overrides.get("expect_workers") is not None:
         locust = replace(locust, expect_workers=int(overrides["expect_workers"]))
     bind = overrides.get("master_bind")

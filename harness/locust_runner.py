@@ -281,6 +281,7 @@ def run_locust(
     processes > 1 forks that many local workers; master waits for remote ones (module doc).
     """
     report = progress or no_progress
+    label = Path(scenario).name if is_locustfile_path(scenario) else scenario
     out_dir.mkdir(parents=True, exist_ok=True)
     argv = locust_argv(
         base_url,
@@ -326,7 +327,7 @@ def run_locust(
                 break
             meter.sample()
             elapsed = time.monotonic() - started
-            report(min(elapsed, duration_s), duration_s, f"{scenario}, {users} users")
+            report(min(elapsed, duration_s), duration_s, f"{label}, {users} users")
             if abort_if is not None and (reason := abort_if()):
                 aborted = reason
                 code = _stop(proc)

@@ -169,10 +169,13 @@ def running_stack(
     workers: int = 1,
     env: Mapping[str, str] | None = None,
     phase: str = "",
+    host: str = LOOPBACK,
 ) -> Iterator[Stack]:
     """Start the LLM emulator (when the target needs it) and the target on free loopback
     ports; stop both on exit. `workers` fills the target's {workers}: the probe and profile
-    phases leave it at 1 (tracemalloc and memray see one process)."""
+    phases leave it at 1 (tracemalloc and memray see one process). `host` fills {host} and
+    is where the harness and Locust reach the target (another address than the loopback
+    only for Locust workers on other machines); the emulator stays on the loopback."""
     target = resolve_target(design)
     if mode == "memray" and capture is None:
         raise ValueError("memray mode needs a capture path")
@@ -191,7 +194,7 @@ def running_stack(
             )
 
         def argv_for(port: int) -> list[str]:
-            values = start_values(port, LOOPBACK, data_dir, upstream_url, workers)
+            values = start_values(port, host, data_dir, upstream_url, workers)
             return app_argv(target, mode, values, capture)
 
         app, base_url = start_on_free_port(
@@ -204,6 +207,7 @@ def running_stack(
             env={**target.env, **(env or {})},
             cwd=Path(target.cwd) if target.cwd else None,
             stop_signal=stop_signal_number(target.stop_signal),
+            host=host,
         )
         yield Stack(target.name, base_url, upstream_url, app, upstream, group, target)
 

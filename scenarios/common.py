@@ -15,9 +15,12 @@ With several Locust processes (`--processes N`, or `--master` and `--worker`s el
 users run in the workers: each worker writes its own `<HARNESS_ACKS>.worker-<pid>` and also
 attaches its counts to its statistics reports, which the master writes to
 `<HARNESS_ACKS>.master` (for workers on other machines); the harness merges them
-(harness.acks). The master sends the seed manifest to its workers when the test starts, so
-a worker on another machine needs no HARNESS_MANIFEST. Each worker seeds its users' random
-generators apart (by worker index), so that two workers do not replay the same choices.
+(harness.acks). The master sends the seed manifest (and HARNESS_SEED, HARNESS_CEILING_PATH)
+to its workers when the test starts, so a worker on another machine needs no HARNESS_*
+variable; started as `locust -f - --worker --master-host HOST` it also takes the locustfile
+from the master (the `scenarios` package must be installed there). Each worker seeds its
+users' random generators apart (by worker index), so that two workers do not replay the
+same choices.
 
 Requests are named by endpoint so that Locust's statistics group per endpoint. Streamed
 requests fire one extra event, request_type "TTFT", timed by hand from the request's start
@@ -85,7 +88,8 @@ def pools_from_manifest(manifest: dict[str, Any]) -> Pools:
     return Pools(tuple(ordinary), tuple(whales))
 
 
-MANIFEST_MESSAGE = "harness_manifest"  # master -> workers: the seed manifest
+SETUP_MESSAGE = "harness_setup"  # master -> workers: the seed manifest and HARNESS_* settings
+FORWARDED_ENV = (SEED_ENV, "HARNESS_CEILING_PATH")  # settings a remote worker lacks
 _received_manifest: dict[str, Any] | None = None
 
 
@@ -121,26 +125,29 @@ def next_rng(worker_index: int = 0) -> random.Random:
 
 
 @events.init.add_listener
-def _receive_manifest_from_master(environment: Environment, **_kwargs: Any) -> None:
+def _receive_setup_from_master(environment: Environment, **_kwargs: Any) -> None:
     if not isinstance(environment.runner, WorkerRunner):
         return
 
-    def on_manifest(msg: Any, **_kw: Any) -> None:
+    def on_setup(msg: Any, **_kw: Any) -> None:
         global _received_manifest
-        _received_manifest = dict(msg.data)
-        pools.cache_clear()
+        data = dict(msg.data or {})
+        if data.get("manifest") is not None:
+            _received_manifest = dict(data["manifest"])
+            pools.cache_clear()
+        for key, value in dict(data.get("env") or {}).items():
+            os.environ.setdefault(str(key), str(value))  # a local worker has them already
 
-    environment.runner.register_message(MANIFEST_MESSAGE, on_manifest)
+    environment.runner.register_message(SETUP_MESSAGE, on_setup)
 
 
 @events.test_start.add_listener
-def _send_manifest_to_workers(environment: Environment, **_kwargs: Any) -> None:
+def _send_setup_to_workers(environment: Environment, **_kwargs: Any) -> None:
     # test_start fires on the master before it dispatches users: the message arrives first.
     runner = environment.runner
     if isinstance(runner, MasterRunner):
-        manifest = read_manifest()
-        if manifest is not None:
-            runner.send_message(MANIFEST_MESSAGE, manifest)
+        env = {key: os.environ[key] for key in FORWARDED_ENV if key in os.environ}
+        runner.send_message(SETUP_MESSAGE, {"manifest": read_manifest(), "env": env})
 
 
 # --- acknowledged writes -------------------------------------------------------------------

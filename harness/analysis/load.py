@@ -61,7 +61,7 @@ def endpoint_rows(stats: pd.DataFrame) -> pd.DataFrame:
     """The request rows of a stats frame: no "Aggregated" row, no TTFT events."""
     if stats.empty:
         return stats
-    kind = stats["Type"].fillna("").astype(str)
+    kind = stats["Type"].astype(object).fillna("").astype(str)  # all-NaN: float64
     name = stats["Name"].astype(str)
     return stats[(name != AGGREGATED) & (kind != TTFT_TYPE) & (kind != "")]
 
@@ -69,7 +69,7 @@ def endpoint_rows(stats: pd.DataFrame) -> pd.DataFrame:
 def ttft_rows(stats: pd.DataFrame) -> pd.DataFrame:
     if stats.empty:
         return stats
-    return stats[stats["Type"].fillna("").astype(str) == TTFT_TYPE]
+    return stats[stats["Type"].astype(object).fillna("").astype(str) == TTFT_TYPE]
 
 
 def request_totals(stats: pd.DataFrame) -> tuple[int, int]:

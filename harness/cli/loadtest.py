@@ -129,10 +129,11 @@ class Loadtest:
             if cfg.locust.master
             else f"{p.load_workers} Locust process(es)"
         )
+        scenarios = sorted({Path(cfg.target(d).scenario or p.scenario).stem for d in cfg.designs})
         self.console.info(
             f"run {self.run.run_id}: designs {', '.join(cfg.designs)}; profile "
             f"{p.name} ({', '.join(([CEILING] if self.with_ceiling else []) + self.plan)}); "
-            f"scenario {p.scenario}, {p.users} users, {p.duration_s:g} s; "
+            f"scenario {', '.join(scenarios)}, {p.users} users, {p.duration_s:g} s; "
             f"{p.app_workers} app worker(s) in the load phase (1 under memray and the probe), "
             f"{load_side}"
         )
@@ -244,6 +245,9 @@ class Loadtest:
 
     def seed(self, design: str, data: Path) -> list[SummaryRow]:
         manifest = seed_store(design, data, self.cfg.seed, self.run.design_dir(design) / "logs")
+        if self.cfg.target(design).seed is None:
+            self.console.info(f"{design} has no seed command: nothing to seed")
+            return []
         users = manifest.get("users", [])
         self.console.info(
             f"seeded {len(users)} users ({sum(1 for u in users if u.get('whale'))} whales, "
@@ -448,6 +452,7 @@ def resolve_config(args: argparse.Namespace) -> Config:
         "locust_master": args.locust_master,
         "expect_workers": args.expect_workers,
         "master_bind": args.master_bind,
+        "server_host": args.server_host,
     }
     # Unknown designs, targets and conflicting flags are ConfigErrors of config.load.
     return config_mod.load(args.config, overrides)
@@ -467,6 +472,7 @@ def command_line(args: argparse.Namespace) -> str:
         ("--ceiling-duration", args.ceiling_duration),
         ("--expect-workers", args.expect_workers),
         ("--master-bind", args.master_bind),
+        ("--server-host", args.server_host),
     ):
         if value is not None:
             words += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
@@ -526,7 +532,7 @@ class LoadtestCommand:
             "--locust-master",
             action="store_true",
             help="run Locust as a master and wait for --expect-workers workers started "
-            "elsewhere (locust -f <locustfile> --worker --master-host <this host>)",
+            "elsewhere (locust -f - --worker --master-host <this host>)",
         )
         parser.add_argument(
             "--expect-workers",
@@ -539,6 +545,12 @@ class LoadtestCommand:
             metavar="HOST[:PORT]",
             help="with --locust-master: where the master listens (default 127.0.0.1:5557; "
             "0.0.0.0 for workers on other machines)",
+        )
+        parser.add_argument(
+            "--server-host",
+            metavar="ADDR",
+            help="with --locust-master: the address of this machine that the workers load "
+            "the servers at (they listen on it; default 127.0.0.1)",
         )
 
     def run(self, args: argparse.Namespace) -> int:

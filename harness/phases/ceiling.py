@@ -23,7 +23,7 @@ from harness.analysis.load import CEILING, ceiling_summary
 from harness.config import Config
 from harness.locust_runner import run_locust
 from harness.phases import FailedWithResults, ProgressFn
-from harness.phases.load import _read_csv, master_mode
+from harness.phases.load import _read_csv, master_mode, server_host
 from harness.results import RunDir, SummaryRow, write_json_atomic
 from harness.targets import resolve_target, running_stack, seed_store
 
@@ -48,10 +48,16 @@ def run_ceiling(
     # The health path reads no data: the smallest store the target's seed command makes.
     seed_store(spec, data, replace(cfg.seed, users=1, whales=0, whale_history=1), logs)
     env = {"HARNESS_CEILING_PATH": spec.health}
-    if profile.scenario in SHAPED_SCENARIOS:
-        env["HARNESS_SHAPE"] = profile.scenario
+    if spec.scenario is None and profile.scenario in SHAPED_SCENARIOS:
+        env["HARNESS_SHAPE"] = profile.scenario  # the designs' load has this shape too
     with running_stack(
-        spec, data, logs, cfg.upstream, workers=profile.app_workers, phase=PHASE
+        spec,
+        data,
+        logs,
+        cfg.upstream,
+        workers=profile.app_workers,
+        phase=PHASE,
+        host=server_host(cfg),
     ) as stack:
 
         def app_gone() -> str:

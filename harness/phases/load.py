@@ -30,7 +30,7 @@ from harness.analysis.load import load_summary, worker_summary
 from harness.config import Config
 from harness.locust_runner import LocustResult, MasterMode, run_locust
 from harness.phases import FailedWithResults, ProgressFn
-from harness.processes import ManagedProcess
+from harness.processes import LOOPBACK, ManagedProcess
 from harness.results import RunDir, SummaryRow, write_json_atomic
 from harness.sampling.process_sampler import ProcessTreeSampler
 from harness.targets import resolve_target, running_stack
@@ -93,6 +93,12 @@ def master_mode(cfg: Config) -> MasterMode | None:
     )
 
 
+def server_host(cfg: Config) -> str:
+    """Where the load phase's server listens and is loaded: the loopback, unless a Locust
+    master's workers on other machines must reach it ([locust] server_host)."""
+    return cfg.locust.server_host if cfg.locust.master else LOOPBACK
+
+
 def scenario_for(design: str, cfg: Config) -> str:
     """The locustfile for `design`: its target's own scenario, else the profile's."""
     return resolve_target(design).scenario or cfg.profile.scenario
@@ -142,6 +148,7 @@ def load_session(
         mode="plain",
         workers=profile.app_workers,
         phase=PHASE,
+        host=server_host(cfg),
     ) as stack:
         started = time.monotonic()
         sampler = ProcessTreeSampler(
