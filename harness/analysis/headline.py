@@ -24,6 +24,7 @@ import pandas as pd
 from harness.results import SummaryRow
 
 PHASES = ("load", "profile", "probe", "integrity")
+CEILING = "ceiling"  # the pseudo-design (and phase) of the machine-ceiling run
 ENDPOINT_ORDER = ("chat", "chat_stream", "history")
 LOADGEN_CPU_LIMIT = 90.0  # percent; above it the load generator, not the server, is the limit
 PROBE_CV_LIMIT = 0.05  # 5 % coefficient of variation across probe repetitions
@@ -47,6 +48,9 @@ class HeadlineMetric:
 
 HEADLINE: tuple[HeadlineMetric, ...] = (
     HeadlineMetric("rps", "load", "Throughput", "higher", labels="none"),
+    HeadlineMetric(
+        "rps_ceiling_fraction", "load", "Throughput / machine ceiling", "higher", labels="none"
+    ),
     HeadlineMetric("failure_ratio", "load", "Failed requests", "lower", labels="none"),
     HeadlineMetric("latency_p95_ms", "load", "Latency p95", "lower"),
     HeadlineMetric("ttft_p95_ms", "load", "Time to first token p95", "lower"),
@@ -139,8 +143,12 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def designs_in(frame: pd.DataFrame, preferred: Sequence[str] = ()) -> list[str]:
-    """Designs in `preferred` order first, then any others in order of appearance."""
+    """Designs in `preferred` order first, then any others in order of appearance.
+
+    The ceiling run is a reference for the machine, not a design: it is left out."""
     seen = [str(d) for d in pd.unique(frame["design"])] if not frame.empty else []
+    seen = [d for d in seen if d != CEILING]
+    preferred = [d for d in preferred if d != CEILING]
     ordered = [d for d in preferred if d in seen or not seen]
     return ordered + [d for d in seen if d not in ordered]
 
@@ -399,6 +407,37 @@ class PhaseState:
         if self.status == "not run":
             return f"{self.phase}: not run ({self.detail or 'no record in run.json'})"
         return f"{self.phase}: not run ({self.status}{detail})"
+
+
+def scale_notes(frame: pd.DataFrame, phases: Sequence[Mapping[str, Any]] = ()) -> list[str]:
+    """What a reader must know about the machine ceiling and the process counts."""
+    notes: list[str] = []
+    for record in phases:
+        if record.get("phase") == CEILING and record.get("status") != "passed":
+            notes.append(
+                f"Machine ceiling: {record.get('status')} ({record.get('detail') or 'no detail'})."
+            )
+    if frame.empty:
+        return notes
+    ceiling = frame[(frame["design"] == CEILING) & (frame["metric"] == "rps")]
+    if not ceiling.empty:
+        notes.append(
+            f"Machine ceiling: the same load against the health endpoint of the same server "
+            f"stack reached {float(ceiling['value'].iloc[0]):.1f} req/s; each design's "
+            "throughput is also shown as a fraction of it."
+        )
+    workers = frame[
+        (frame["phase"] == "load") & frame["metric"].isin(["app_workers", "load_workers"])
+    ]
+    if not workers.empty:
+        app = int(workers[workers["metric"] == "app_workers"]["value"].max() or 1)
+        load = int(workers[workers["metric"] == "load_workers"]["value"].max() or 1)
+        notes.append(
+            f"The load phase ran {app} app worker process(es) and {load} Locust process(es); "
+            "the profile and probe phases always run one app process (tracemalloc and memray "
+            "see one process)."
+        )
+    return notes
 
 
 def phase_status(

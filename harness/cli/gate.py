@@ -129,7 +129,7 @@ class GateCommand:
             run, rows, current_env, designs, probe = _read_run(args.run, cfg.designs)
             own_run = False
         else:
-            designs = list(cfg.designs)
+            designs = probe_designs(cfg, console)
             if baseline is not None and not args.update_baseline:
                 problem = settings_mismatch(baseline, designs, cfg.gate.history_lens)
                 if problem:
@@ -232,6 +232,21 @@ COMMAND = GateCommand()
 
 
 # --- helpers (I/O at the edges) ------------------------------------------------------------
+
+
+def probe_designs(cfg: config_mod.Config, console: Console) -> list[str]:
+    """The configured designs the probe applies to (a target without the reference chat API, or
+    without a probe command, has no probe figures to gate)."""
+    designs: list[str] = []
+    for design in cfg.designs:
+        reason = cfg.target(design).not_applicable("probe")
+        if reason:
+            _warn(console, f"{design} is not gated: {reason}")
+        else:
+            designs.append(design)
+    if not designs:
+        raise UsageError(f"{cfg.path}: none of run.designs can be probed, nothing to gate")
+    return designs
 
 
 def app_env_overrides(env: Mapping[str, str]) -> dict[str, str]:

@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from harness._errors import HarnessError
-from harness.analysis.headline import designs_in, summary_frame
+from harness.analysis.headline import CEILING, designs_in, summary_frame
 from harness.results import RunDir, check_schema, read_json
 
 
@@ -105,7 +105,7 @@ def load_run(run_dir: Path) -> RunData:
     config = run.get("config") if isinstance(run.get("config"), Mapping) else {}
     configured = [str(d) for d in (config or {}).get("designs", []) or []]
     phases = [p for p in run.get("phases", []) or [] if isinstance(p, Mapping)]
-    from_phases = [str(p.get("design")) for p in phases]
+    from_phases = [str(p.get("design")) for p in phases if p.get("design") != CEILING]
     preferred = list(dict.fromkeys(configured + from_phases))
     designs = designs_in(frame, preferred)
     designs += [d for d in preferred if d not in designs]

@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from harness.analysis.headline import (
+    CEILING,
     PHASES,
     PhaseState,
     compare_table,
@@ -33,6 +34,7 @@ from harness.analysis.headline import (
     ratio_column,
     records,
     run_warnings,
+    scale_notes,
     verdict,
 )
 from harness.report._figures import Chart, all_charts, design_colour
@@ -279,7 +281,11 @@ class RunReport:
     @classmethod
     def build(cls, run_dir: Path) -> RunReport:
         data = load_run(run_dir)
-        phases = [p for p in data.run.get("phases", []) or [] if isinstance(p, Mapping)]
+        phases = [
+            p
+            for p in data.run.get("phases", []) or []
+            if isinstance(p, Mapping) and p.get("design") != CEILING
+        ]
         states = phase_status(
             phases,
             data.frame,
@@ -447,6 +453,7 @@ class RunReport:
             "warnings": self.warnings,
             "phase_table": self.phase_table(),
             "headline": self.headline_view(),
+            "scale_notes": scale_notes(self.data.frame, self.data.run.get("phases") or []),
             "sections": self.sections(),
         }
 

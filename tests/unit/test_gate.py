@@ -499,8 +499,9 @@ def test_settings_mismatch() -> None:
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [(0, "0 B"), (0.123456, "0.123 B"), (12.34, "12.3 B"), (512, "512 B"), (1023.5, "1023.5 B"), (16 * KiB, "16 KiB"), (1536, "1.5 KiB"),
-     (123_456, "121 KiB"), (5 * 1024**2 + 300 * KiB, "5.29 MiB"), (-2048, "-2 KiB")],
+    [(0, "0 B"), (0.123456, "0.123 B"), (12.34, "12.3 B"), (512, "512 B"), (1023.5, "1023.5 B"),
+     (16 * KiB, "16 KiB"), (1536, "1.5 KiB"), (123_456, "121 KiB"),
+     (5 * 1024**2 + 300 * KiB, "5.29 MiB"), (-2048, "-2 KiB")],
 )  # fmt: skip
 def test_format_size(value: float, text: str) -> None:
     assert format_size(value) == text

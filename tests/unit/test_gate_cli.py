@@ -156,3 +156,23 @@ def test_refuses_a_baseline_with_app_overrides(
 def test_not_a_run_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert gate("--run", tmp_path, "--baseline", tmp_path / "b.json", "--update-baseline") == 2
     assert "not a run directory" in capsys.readouterr().err
+
+
+def test_designs_without_a_probe_are_not_gated(capsys: pytest.CaptureFixture[str]) -> None:
+    from dataclasses import replace
+
+    from rich.console import Console
+
+    from harness import config as config_mod
+    from harness._errors import UsageError
+    from harness.cli.gate import probe_designs
+
+    cfg = config_mod.load(CONFIG)
+    console = Console(width=200)
+    assert probe_designs(cfg, console) == ["naive", "optimized"]
+    targets = tuple(replace(t, chat_api=False) if t.name == "naive" else t for t in cfg.targets)
+    assert probe_designs(replace(cfg, targets=targets), console) == ["optimized"]
+    assert "naive is not gated" in capsys.readouterr().out
+    none = tuple(replace(t, chat_api=False) for t in cfg.targets)
+    with pytest.raises(UsageError, match="nothing to gate"):
+        probe_designs(replace(cfg, targets=none), console)
