@@ -251,3 +251,46 @@ def test_harness_serve_wraps_any_asgi_app_in_the_probe(tmp_path: Path) -> None:
         assert record["path"] == "/hello" and record["status"] == 200
         assert record["alloc_peak_bytes"] > 0
         assert app.stop() == 0
+
+
+RACE = """
+[run]
+designs = ["naive"]
+out = "reports"
+profile = "race"
+[seed]
+users = 40
+whales = 2
+whale_history = 3000
+seed = 1
+[upstream]
+first_token_ms = 5
+tokens_per_s = 0
+reply_tokens = 20
+[profiles.race]
+phases = ["load", "integrity"]
+scenario = "chat"
+users = 16
+spawn_rate = 16
+duration_s = 12
+"""
+
+
+@pytest.mark.timeout(240)
+def test_naive_with_two_app_workers_loses_writes_and_integrity_catches_it(
+    tmp_path: Path,
+) -> None:
+    """Two uvicorn workers each hold their own `_history_lock`: their read-modify-write cycles
+    of the one (here ~1 MB) JSON file interleave, and acknowledged messages disappear."""
+    config = tmp_path / "race.toml"
+    config.write_text(RACE, encoding="utf-8")
+    out = tmp_path / "reports"
+    code = main(["loadtest", "--config", str(config), "--out", str(out), "--app-workers", "2"])
+    run_dir = the_run(out)
+    phases = {(p["design"], p["phase"]): p for p in read(run_dir / "run.json")["phases"]}
+    assert phases[("naive", "load")]["status"] == "passed"
+    integrity = read(run_dir / "naive" / "integrity.json")
+    assert integrity["acknowledged_exchanges"] > 0
+    assert integrity["lost_messages"] > 0, integrity
+    assert phases[("naive", "integrity")]["status"] == "failed"
+    assert code == 1
