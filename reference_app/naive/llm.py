@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from typing import Any
 
 import httpx
 
 from reference_app.model import UpstreamError
-
-COMPLETIONS_PATH = "/v1/chat/completions"
+from reference_app.wire import COMPLETIONS_PATH, completion_text
 
 
 class NaiveLLM:
@@ -33,16 +31,7 @@ class NaiveLLM:
                 response = await client.post(self.url, json={"messages": messages, "stream": False})
         except httpx.HTTPError as exc:
             raise UpstreamError(f"upstream request failed: {type(exc).__name__}") from exc
-        if response.status_code != 200:
-            raise UpstreamError(f"upstream answered {response.status_code}")
-        try:
-            body: Any = response.json()
-            content = body["choices"][0]["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise UpstreamError("upstream answered an unreadable body") from exc
-        if not isinstance(content, str):
-            raise UpstreamError("upstream reply is not a string")
-        return content
+        return completion_text(response)
 
     async def stream(self, messages: list[dict[str, str]]) -> AsyncGenerator[str, None]:
         # No streaming: the client that asked for a stream gets the whole reply as one token.

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 
 from reference_app.model import UpstreamError
+from reference_app.wire import COMPLETIONS_PATH, completion_text
 
-COMPLETIONS_PATH = "/v1/chat/completions"
 CONNECT_TIMEOUT_S = 5.0
 MAX_CONNECTIONS = 100
 MAX_KEEPALIVE = 20
@@ -40,16 +40,7 @@ class PooledLLM:
             )
         except httpx.HTTPError as exc:
             raise UpstreamError(f"upstream request failed: {type(exc).__name__}") from exc
-        if response.status_code != 200:
-            raise UpstreamError(f"upstream answered {response.status_code}")
-        try:
-            body: Any = response.json()
-            content = body["choices"][0]["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise UpstreamError("upstream answered an unreadable body") from exc
-        if not isinstance(content, str):
-            raise UpstreamError("upstream reply is not a string")
-        return content
+        return completion_text(response)
 
     async def stream(self, messages: list[dict[str, str]]) -> AsyncGenerator[str, None]:
         request = {"messages": messages, "stream": True}
