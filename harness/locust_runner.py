@@ -282,6 +282,10 @@ def run_locust(
     """
     report = progress or no_progress
     label = Path(scenario).name if is_locustfile_path(scenario) else scenario
+    # Locust runs with its working directory in out_dir: every path it is given is absolute.
+    out_dir = out_dir.resolve()
+    manifest_path = manifest_path.resolve()
+    acks_path = acks_path.resolve() if acks_path is not None else None
     out_dir.mkdir(parents=True, exist_ok=True)
     argv = locust_argv(
         base_url,

@@ -147,7 +147,8 @@ class RunDir:
     """Paths inside one run directory, and the few files every phase shares."""
 
     def __init__(self, root: Path) -> None:
-        self.root = Path(root)
+        # Absolute, so that children started in other working directories find its files.
+        self.root = Path(root).absolute()
 
     @classmethod
     def create(cls, out: Path, run_id: str | None = None) -> RunDir:

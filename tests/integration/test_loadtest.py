@@ -53,8 +53,10 @@ def read(path: Path) -> Any:
 
 
 @pytest.mark.timeout(240)
-def test_tiny_loadtest_of_both_designs(tmp_path: Path) -> None:
-    out = tmp_path / "reports"
+def test_tiny_loadtest_of_both_designs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A relative --out, as `make loadtest` uses (locust runs in another working directory).
+    monkeypatch.chdir(tmp_path)
+    out = Path("reports")
     assert our_children() == []
     code = main(["loadtest", "--config", str(TINY), "--out", str(out), "--duration", "10"])
     assert our_children() == [], "a child process survived the run"
