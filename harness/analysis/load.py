@@ -334,8 +334,7 @@ def ratio_designs(designs: Sequence[str]) -> tuple[str, str] | None:
 
 
 def console_specs() -> tuple[HeadlineMetric, ...]:
-    """The report's headline metrics, plus the throughput as a fraction of the ceiling,
-    TTFT p50, Locust's CPU and acknowledged writes."""
+    """The report's headline metrics, plus TTFT p50, Locust's CPU and acknowledged writes."""
     extra_before = {
         "ttft_p95_ms": HeadlineMetric("ttft_p50_ms", "load", "Time to first token p50", "lower"),
         "lost": HeadlineMetric(
@@ -343,9 +342,6 @@ def console_specs() -> tuple[HeadlineMetric, ...]:
         ),
     }
     extra_after = {
-        "rps": HeadlineMetric(
-            "rps_ceiling_fraction", "load", "Throughput / ceiling", "higher", labels="none"
-        ),
         "connections_max": HeadlineMetric(
             "loadgen_cpu_max", "load", "Load generator CPU, max", "lower", labels="none"
         ),
