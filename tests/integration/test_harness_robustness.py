@@ -93,10 +93,17 @@ def test_a_locustfile_that_cannot_start_is_reported(
     assert "this locustfile is broken" in result.problem()
 
 
+def _cmdline(proc: psutil.Process) -> str:
+    try:
+        return " ".join(proc.cmdline())
+    except psutil.Error:  # gone, or a zombie between exit and reaping
+        return ""
+
+
 def _descendants(pid: int) -> list[psutil.Process]:
     try:
         return psutil.Process(pid).children(recursive=True)
-    except psutil.NoSuchProcess:
+    except psutil.Error:
         return []
 
 
@@ -116,7 +123,7 @@ def test_sigint_to_the_harness_stops_every_child_and_marks_the_run(tmp_path: Pat
         # wait until locust is running under the harness
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
-            names = " ".join(" ".join(p.cmdline()) for p in _descendants(harness.pid))
+            names = " ".join(_cmdline(p) for p in _descendants(harness.pid))
             if "locust" in names:
                 break
             time.sleep(0.25)
@@ -136,6 +143,7 @@ def test_sigint_to_the_harness_stops_every_child_and_marks_the_run(tmp_path: Pat
     finally:
         if harness.poll() is None:
             os.killpg(harness.pid, signal.SIGKILL)
+            harness.wait(10)
     assert code == 130
     (run_dir,) = [p for p in out.iterdir() if p.is_dir() and not p.is_symlink()]
     run = json.loads((run_dir / "run.json").read_text())
