@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
+from config_helpers import error_of, write
 
 from harness import config
-from harness._errors import ConfigError
 from harness.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,18 +29,6 @@ duration_s = 180
 """
 DESIGNS = 'designs = ["naive", "optimized"]'
 PHASES = 'phases = ["load", "integrity"]'
-
-
-def write(tmp_path: Path, text: str, name: str = "cfg.toml") -> Path:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def error_of(path: Path, overrides: dict[str, Any] | None = None) -> ConfigError:
-    with pytest.raises(ConfigError) as info:
-        config.load(path, overrides)
-    return info.value
 
 
 def test_repository_config_resolves() -> None:

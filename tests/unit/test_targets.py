@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from config_helpers import error_of, write
 
 from harness import acks, config
-from harness._errors import ConfigError
 from harness.analysis.load import (
     ceiling_fraction,
     ceiling_rps,
@@ -51,18 +51,6 @@ command = "{python} -m harness.serve app:app --host {host} --port {port} --worke
 python_module = "harness.serve"
 health = "/healthz"
 """
-
-
-def write(tmp_path: Path, text: str, name: str = "cfg.toml") -> Path:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def error_of(path: Path, overrides: dict[str, object] | None = None) -> ConfigError:
-    with pytest.raises(ConfigError) as info:
-        config.load(path, overrides)
-    return info.value
 
 
 # --- the new profile keys -------------------------------------------------------------------
