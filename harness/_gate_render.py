@@ -6,14 +6,16 @@ Pure: every function returns an object or a string; the CLI prints and writes th
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from rich.table import Table
 from rich.text import Text
 
 from harness.gate import (
+    Explanation,
     GateResult,
+    SeriesKey,
     Status,
     Verdict,
     format_change,
@@ -36,8 +38,9 @@ __all__ = [
 
 UPDATE_HINT = "make gate ARGS=--update-baseline"
 RULE_TEXT = (
-    "A series regresses when current - baseline > max(|baseline| x tolerance, floor); "
-    "thresholds come from [gate.thresholds] in loadtest.toml."
+    "A series regresses when current - baseline > max(|baseline| x tolerance, "
+    "noise_k x noise, floor), or when it exceeds its cap; noise is the series' own measured "
+    "spread; thresholds come from [gate] in loadtest.toml (docs/gate.md)."
 )
 
 _VERDICT_TEXT: dict[Status, str] = {
@@ -164,7 +167,25 @@ def _md_table(verdicts: Sequence[Verdict]) -> list[str]:
     return lines
 
 
-def markdown(result: GateResult, ctx: RenderContext) -> str:
+def _md_explanations(
+    result: GateResult, explanations: Mapping[SeriesKey, Explanation]
+) -> list[str]:
+    lines: list[str] = []
+    for v in result.regressions:
+        explanation = explanations.get(v.key)
+        if explanation is None:
+            continue
+        what = "retained per request" if explanation.kind == "retained" else "at the peak"
+        lines.append(f"- `{v.key}` {format_change(v)}, {what}:")
+        lines += [f"  - `{line}`" for line in explanation.lines()] or ["  - no site grew"]
+    return ["### Where it came from", "", *lines, ""] if lines else []
+
+
+def markdown(
+    result: GateResult,
+    ctx: RenderContext,
+    explanations: Mapping[SeriesKey, Explanation] | None = None,
+) -> str:
     """A PR comment / job summary: verdict first, the series that need a look, all in <details>."""
     title = {
         "passed": "✅ Memory gate passed",
@@ -187,6 +208,7 @@ def markdown(result: GateResult, ctx: RenderContext) -> str:
     notable = [v for v in result.verdicts if v.status not in ("pass", "off")]
     if notable:
         lines += ["### Needs a look", "", *_md_table(notable), ""]
+    lines += _md_explanations(result, explanations or {})
     lines += [
         f"<details><summary>All {len(result.verdicts)} series</summary>",
         "",
@@ -201,7 +223,11 @@ def markdown(result: GateResult, ctx: RenderContext) -> str:
     return "\n".join(lines)
 
 
-def junit_xml(result: GateResult, suite: str = "memory-gate") -> str:
+def junit_xml(
+    result: GateResult,
+    suite: str = "memory-gate",
+    explanations: Mapping[SeriesKey, Explanation] | None = None,
+) -> str:
     """JUnit XML: one testcase per gated series; <failure> for a regression, <error> for a
     series missing from the current run, <skipped> for a threshold set to off."""
     failures = result.count("regression")
@@ -233,11 +259,12 @@ def junit_xml(result: GateResult, suite: str = "memory-gate") -> str:
             f"{v.threshold.describe() if v.threshold else '-'})"
         )
         if v.status == "regression":
-            failure = ET.SubElement(
-                case,
-                "failure",
-                {"type": "regression", "message": f"{cells['change']} > limit {cells['limit']}"},
-            )
+            message = f"{cells['change']} > limit {cells['limit']}"
+            explanation = (explanations or {}).get(v.key)
+            if explanation is not None:
+                message += f": {explanation.summary()}"
+                detail += "\n" + "\n".join(explanation.lines())
+            failure = ET.SubElement(case, "failure", {"type": "regression", "message": message})
             failure.text = detail
         elif v.status == "missing":
             error = ET.SubElement(

@@ -68,14 +68,19 @@ class LocustConfig:
     server_host: str = "127.0.0.1"
 
 
+MIN_LEAK_REQUESTS = 8  # two checkpoints of harness.phases.probe.LEAK_EVERY requests
+
+
 @dataclass(frozen=True)
 class GateConfig:
     baseline: str = "baselines/ci.json"
     history_lens: tuple[int, ...] = (0, 100, 1000, 5000)
     reps: int = 3
     warmup: int = 1
-    default: str = "+10% floor 16KiB"
+    default: str = "+5% floor 1KiB"
     thresholds: Mapping[str, str] = field(default_factory=dict)
+    noise_k: float = 4.0  # a series may move by noise_k x its measured noise (docs/gate.md)
+    leak_requests: int = 40  # requests per leak run (retained_bytes_per_request); 0: none
 
 
 @dataclass(frozen=True)
@@ -275,7 +280,18 @@ def resolve(raw: Mapping[str, Any], path: Path, overrides: Mapping[str, Any]) ->
 
     gate_t = v.table(raw, "gate")
     v.only_keys(
-        gate_t, "gate", {"baseline", "history_lens", "reps", "warmup", "default", "thresholds"}
+        gate_t,
+        "gate",
+        {
+            "baseline",
+            "history_lens",
+            "reps",
+            "warmup",
+            "default",
+            "thresholds",
+            "noise_k",
+            "leak_requests",
+        },
     )
     thresholds_t = v.table(gate_t, "thresholds", prefix="gate")
     thresholds: dict[str, str] = {}
@@ -290,9 +306,17 @@ def resolve(raw: Mapping[str, Any], path: Path, overrides: Mapping[str, Any]) ->
         history_lens=tuple(v.int_list(gate_t, "gate.history_lens", [0, 100, 1000, 5000])),
         reps=v.integer(gate_t, "gate.reps", 3, minimum=1),
         warmup=v.integer(gate_t, "gate.warmup", 1, minimum=0),
-        default=v.string(gate_t, "gate.default", "+10% floor 16KiB"),
+        default=v.string(gate_t, "gate.default", "+5% floor 1KiB"),
         thresholds=thresholds,
+        noise_k=v.number(gate_t, "gate.noise_k", 4.0, minimum=0.0),
+        leak_requests=v.integer(gate_t, "gate.leak_requests", 40, minimum=0),
     )
+    if 0 < gate.leak_requests < MIN_LEAK_REQUESTS:
+        raise ConfigError(
+            path,
+            "gate.leak_requests",
+            f"must be 0 (no leak run) or at least {MIN_LEAK_REQUESTS}, got {gate.leak_requests}",
+        )
 
     return Config(
         path=str(path),

@@ -5,11 +5,15 @@ Vocabulary
   alloc_peak_bytes{design=optimized,endpoint=chat,history_len=1000}.
 - A *selector* picks series: a metric name plus optional labels,
   `alloc_peak_bytes{design=optimized,endpoint=chat}`; `design` counts as a label.
-- A *threshold* is an expression in the spirit of k6 thresholds: `+10%`, `+10% floor 16KiB`,
-  `+5% floor 1MiB`, or `off`. A series regresses when
-  `current - baseline > max(|baseline| * tolerance, floor)`: an increase beyond both the relative
-  tolerance and the absolute floor. The floor keeps near-zero figures (alloc_net_bytes) and
-  zero baselines (where the relative limit is 0) from failing on a few bytes of noise.
+- A *threshold* is an expression in the spirit of k6 thresholds: `+5%`, `+5% floor 1KiB`,
+  `+50% floor 128 cap 256`, or `off`. A series regresses when
+  `current - baseline > max(|baseline| * tolerance, noise_k * noise, floor)`: an increase beyond
+  the relative tolerance, beyond what the series' own measured noise explains, and beyond the
+  absolute floor; or, with a cap, when `current > cap` whatever the baseline says (retained
+  memory per request is a bug at any baseline).
+- A series' *noise* is its companion figure (NOISE_METRICS): the robust spread of a peak across
+  reps, the standard error of a retained-memory slope; the larger of the baseline's and the
+  current run's is used, so a noisy series gets a wider limit and a steady one a tight limit.
 - The most specific matching selector (most labels) wins; `[gate] default` applies to a gated
   metric no selector matches. Two selectors that could both win for one series are a config
   error, so the choice never depends on the order of keys in the file.
@@ -28,21 +32,30 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from harness._errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ConfigError, HarnessError
+from harness.analysis.sites import Site, SiteChange, growth
 from harness.results import SummaryRow
 
 BASELINE_KIND = "memload-gate-baseline"
-BASELINE_SCHEMA_VERSION = 1
+BASELINE_SCHEMA_VERSION = 2
 PROBE_PHASE = "probe"
 
 # The figures the gate compares, with the unit the probe reports them in. Their order is the
 # order of the tables.
 GATED_METRICS: dict[str, str] = {
     "alloc_peak_bytes": "bytes",
-    "alloc_net_bytes": "bytes",
+    "retained_bytes_per_request": "bytes/request",
     "alloc_slope_bytes_per_message": "bytes/message",
 }
-# Shown, never gated: the coefficient of variation of a probe figure across reps.
-INFORMATIONAL_METRICS = ("alloc_cv",)
+# A gated metric's noise: the probe figure that says how much it moves by chance.
+NOISE_METRICS: dict[str, str] = {
+    "alloc_peak_bytes": "alloc_peak_spread_bytes",
+    "retained_bytes_per_request": "retained_stderr_bytes",
+}
+DEFAULT_NOISE_K = 4.0
+# Shown, never gated: the variation of a peak across reps, what one request left allocated (a
+# single request's net figure swings with deferred frees; the leak run's slope is the leak
+# figure), blocks retained per request (the bytes figure is gated).
+INFORMATIONAL_METRICS = ("alloc_cv", "alloc_net_bytes", "retained_blocks_per_request")
 CV_WARN_RATIO = 0.05
 # Labels a selector may name. `design` is a field of a summary row, matched like a label.
 KNOWN_LABELS = ("design", "endpoint", "history_len")
@@ -71,22 +84,28 @@ _SIZE_UNITS: dict[str, int] = {
 _NUMBER = r"\d+(?:\.\d+)?"
 _SIZE_RE = re.compile(rf"^({_NUMBER})\s*([a-z]*)$", re.IGNORECASE)
 _EXPR_RE = re.compile(
-    rf"^\+?\s*(?P<tol>{_NUMBER})\s*%(?:\s+floor\s+(?P<floor>{_NUMBER}\s*[a-z]*))?$",
+    rf"^\+?\s*(?P<tol>{_NUMBER})\s*%(?:\s+floor\s+(?P<floor>{_NUMBER}\s*[a-z]*))?"
+    rf"(?:\s+cap\s+(?P<cap>{_NUMBER}\s*[a-z]*))?$",
     re.IGNORECASE,
 )
-EXPRESSION_HELP = "expected '+N%', '+N% floor SIZE' (SIZE like 16KiB, 1MiB, 4096) or 'off'"
+EXPRESSION_HELP = (
+    "expected '+N%', '+N% floor SIZE', '+N% floor SIZE cap SIZE' (SIZE like 16KiB, 1MiB, 256) "
+    "or 'off'"
+)
 
 
 @dataclass(frozen=True)
 class Threshold:
-    """Allowed increase: max(|baseline| * tolerance, floor); floor is in the metric's unit."""
+    """Allowed increase: max(|baseline| * tolerance, noise_k * noise, floor), in the metric's
+    unit; with a cap, a current value above it fails whatever the baseline."""
 
     tolerance: float = 0.10
     floor: float = 0.0
     enabled: bool = True
+    cap: float | None = None
 
-    def limit(self, baseline: float) -> float:
-        return max(abs(baseline) * self.tolerance, self.floor)
+    def limit(self, baseline: float, noise: float = 0.0, noise_k: float = 0.0) -> float:
+        return max(abs(baseline) * self.tolerance, noise_k * noise, self.floor)
 
     def describe(self) -> str:
         if not self.enabled:
@@ -94,6 +113,8 @@ class Threshold:
         text = f"+{_trim(self.tolerance * 100)}%"
         if self.floor:
             text += f" floor {format_size(self.floor)}"
+        if self.cap is not None:
+            text += f" cap {format_size(self.cap)}"
         return text
 
 
@@ -116,12 +137,13 @@ def parse_threshold(text: str) -> Threshold:
     match = _EXPR_RE.match(expr)
     if not match:
         raise ValueError(f"bad expression {text!r}: {EXPRESSION_HELP}")
-    floor_text = match.group("floor")
+    floor_text, cap_text = match.group("floor"), match.group("cap")
     try:
         floor = parse_size(floor_text) if floor_text else 0.0
+        cap = parse_size(cap_text) if cap_text else None
     except ValueError as exc:
         raise ValueError(f"bad expression {text!r}: {exc}") from None
-    return Threshold(tolerance=float(match.group("tol")) / 100.0, floor=floor)
+    return Threshold(tolerance=float(match.group("tol")) / 100.0, floor=floor, cap=cap)
 
 
 # --- selectors ----------------------------------------------------------------------------
@@ -283,6 +305,13 @@ class Verdict:
     current: float | None
     threshold: Threshold | None
     rule: str  # the selector that set the threshold, or "default"
+    noise: float = 0.0  # the larger of the baseline's and the current run's noise figure
+    noise_k: float = 0.0
+
+    @property
+    def over_cap(self) -> bool:
+        cap = self.threshold.cap if self.threshold is not None else None
+        return cap is not None and self.current is not None and self.current > cap
 
     @property
     def change(self) -> float | None:
@@ -302,7 +331,19 @@ class Verdict:
     def limit(self) -> float | None:
         if self.baseline is None or self.threshold is None or not self.threshold.enabled:
             return None
-        return self.threshold.limit(self.baseline)
+        return self.threshold.limit(self.baseline, self.noise, self.noise_k)
+
+    @property
+    def limit_source(self) -> str:
+        """Which term set the limit: 'tolerance', 'noise' or 'floor' ('' without a limit)."""
+        if self.baseline is None or self.threshold is None or not self.threshold.enabled:
+            return ""
+        terms = {
+            "tolerance": abs(self.baseline) * self.threshold.tolerance,
+            "noise": self.noise_k * self.noise,
+            "floor": self.threshold.floor,
+        }
+        return max(terms, key=lambda k: terms[k])
 
     @property
     def large_improvement(self) -> bool:
@@ -317,11 +358,17 @@ class Verdict:
 
 
 def judge(
-    baseline: float, current: float, threshold: Threshold
+    baseline: float,
+    current: float,
+    threshold: Threshold,
+    noise: float = 0.0,
+    noise_k: float = 0.0,
 ) -> Literal["pass", "regression", "improved", "off"]:
     if not threshold.enabled:
         return "off"
-    limit = threshold.limit(baseline)
+    if threshold.cap is not None and current > threshold.cap:
+        return "regression"
+    limit = threshold.limit(baseline, noise, noise_k)
     change = current - baseline
     if change > limit:
         return "regression"
@@ -374,13 +421,19 @@ def compare(
     current: Iterable[SummaryRow],
     thresholds: Thresholds,
     designs: Sequence[str] | None = None,
+    noise_k: float = DEFAULT_NOISE_K,
 ) -> GateResult:
     """Verdict for every gated series in the baseline or the current rows.
 
     designs: compare only these designs (None: all). Non-finite values are treated as absent.
+    A series' noise is the larger of the baseline's and the current run's NOISE_METRICS figure.
     """
+    baseline, current = list(baseline), list(current)
     base = _index(baseline, designs)
     cur = _index(current, designs)
+    noise = _noise_index(baseline, designs)
+    for key, value in _noise_index(current, designs).items():
+        noise[key] = max(value, noise.get(key, 0.0))
     order = {d: i for i, d in enumerate(designs or ())}
     verdicts: list[Verdict] = []
     for key in sorted(
@@ -391,6 +444,7 @@ def compare(
         threshold, rule = thresholds.lookup(key.metric, key.selector_labels())
         bv = b.value if b is not None else None
         cv = c.value if c is not None else None
+        series_noise = noise.get(key, 0.0)
         status: Status
         if not threshold.enabled:
             status = "off"
@@ -399,12 +453,32 @@ def compare(
         elif cv is None:
             status = "missing"
         else:
-            status = judge(bv, cv, threshold)
-        verdicts.append(Verdict(key, unit, status, bv, cv, threshold, rule))
+            status = judge(bv, cv, threshold, series_noise, noise_k)
+        verdicts.append(Verdict(key, unit, status, bv, cv, threshold, rule, series_noise, noise_k))
     return GateResult(tuple(verdicts), tuple(cv_warnings(current, designs)))
 
 
 _UNKNOWN_ROW = SummaryRow("", PROBE_PHASE, "", 0.0, "")
+_NOISE_OF = {noise: gated for gated, noise in NOISE_METRICS.items()}
+
+
+def noise_rows(rows: Iterable[SummaryRow]) -> list[SummaryRow]:
+    """The probe rows that measure a gated series' noise (kept in the baseline beside it)."""
+    return [r for r in rows if r.phase == PROBE_PHASE and r.metric in _NOISE_OF]
+
+
+def _noise_index(
+    rows: Iterable[SummaryRow], designs: Sequence[str] | None
+) -> dict[SeriesKey, float]:
+    """Gated series -> its noise figure (rows of NOISE_METRICS, keyed as the series they serve)."""
+    out: dict[SeriesKey, float] = {}
+    for row in noise_rows(rows):
+        if designs is not None and row.design not in designs:
+            continue
+        if math.isfinite(row.value):
+            key = SeriesKey(_NOISE_OF[row.metric], row.design, tuple(sorted(row.labels.items())))
+            out[key] = abs(row.value)
+    return out
 
 
 def _index(
@@ -467,7 +541,9 @@ def build_baseline(
     git_dirty: bool | None = None,
 ) -> dict[str, Any]:
     """The JSON payload of a baseline: the gated rows with where and how they were measured."""
+    rows = list(rows)
     kept = sorted(gated_rows(rows), key=lambda r: _sort_key(SeriesKey.of(r)))
+    kept += sorted(noise_rows(rows), key=lambda r: (r.metric, _sort_key(SeriesKey.of(r))))
     return {
         "schema_version": BASELINE_SCHEMA_VERSION,
         "kind": BASELINE_KIND,
@@ -573,6 +649,8 @@ def format_value(value: float, unit: str) -> str:
         return format_size(value)
     if unit == "bytes/message":
         return f"{format_size(value)}/msg"
+    if unit == "bytes/request":
+        return f"{format_size(value)}/req"
     if unit == "ratio":
         return f"{value:.1%}"
     return f"{_sig(value)} {unit}".strip()
@@ -608,3 +686,116 @@ def _sig(value: float) -> str:
 def _trim(value: float) -> str:
     text = f"{value:.6f}".rstrip("0").rstrip(".")
     return "0" if text in ("", "-0") else text
+
+
+# --- where a regression came from -----------------------------------------------------------
+
+SITES_KIND = "memload-gate-sites"
+SITES_SCHEMA_VERSION = 1
+# design -> {"peak": [site rows], "retained": [site rows]}; a site row is a Site's JSON plus the
+# endpoint and history_len of the request it was measured on (harness.phases.probe.SITES_JSON).
+DesignSites = Mapping[str, Mapping[str, Sequence[Mapping[str, Any]]]]
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """The allocation sites that grew the most in one regressed series."""
+
+    key: SeriesKey
+    kind: Literal["peak", "retained"]
+    changes: tuple[SiteChange, ...]
+
+    def lines(self) -> list[str]:
+        unit = "/req" if self.kind == "retained" else ""
+        out = []
+        for c in self.changes:
+            via = f" (via {c.via})" if c.via else ""
+            name = f" in {c.function}" if c.function else ""
+            out.append(f"+{format_size(c.change)}{unit} at {c.location}{name}{via}")
+        return out
+
+    def summary(self) -> str:
+        """'+13.9 KiB at reference_app/optimized/store.py:88', the largest growth."""
+        return self.lines()[0] if self.changes else "no allocation site grew"
+
+
+def _sites_for(
+    sites: DesignSites, design: str, kind: str, endpoint: str, history_len: str | None
+) -> list[Site]:
+    rows = (sites.get(design) or {}).get(kind) or []
+    return [
+        Site.from_json(r)
+        for r in rows
+        if str(r.get("endpoint")) == endpoint
+        and (history_len is None or str(r.get("history_len")) == history_len)
+    ]
+
+
+def _nearest_history_len(
+    sites: DesignSites, design: str, endpoint: str, wanted: str | None
+) -> str | None:
+    """The history length with peak sites nearest to `wanted` (None: the largest)."""
+    lens = {
+        int(r["history_len"])
+        for r in (sites.get(design) or {}).get("peak") or []
+        if str(r.get("endpoint")) == endpoint and str(r.get("history_len", "")).isdigit()
+    }
+    if not lens:
+        return None
+    if wanted is None or not wanted.isdigit():
+        return str(max(lens))
+    return str(min(lens, key=lambda n: (abs(n - int(wanted)), -n)))
+
+
+def explain(
+    result: GateResult, baseline_sites: DesignSites, current_sites: DesignSites, top: int = 3
+) -> dict[SeriesKey, Explanation]:
+    """For each regressed series, the sites that grew the most between the baseline and now.
+
+    A peak is explained by the peak sites (what the request held at its high-water mark) at the
+    nearest history length that has them; a slope by those at the largest; retained memory by
+    the retained sites (per request).
+    """
+    out: dict[SeriesKey, Explanation] = {}
+    for v in result.regressions:
+        labels = dict(v.key.labels)
+        endpoint = labels.get("endpoint", "")
+        kind: Literal["peak", "retained"] = (
+            "retained" if v.key.metric == "retained_bytes_per_request" else "peak"
+        )
+        history_len: str | None = None
+        if kind == "peak":
+            history_len = _nearest_history_len(
+                current_sites, v.key.design, endpoint, labels.get("history_len")
+            )
+        before = _sites_for(baseline_sites, v.key.design, kind, endpoint, history_len)
+        after = _sites_for(current_sites, v.key.design, kind, endpoint, history_len)
+        if after:
+            out[v.key] = Explanation(v.key, kind, tuple(growth(before, after, top)))
+    return out
+
+
+def build_sites(sites: DesignSites, *, created_at: str, git_sha: str) -> dict[str, Any]:
+    """The JSON payload stored beside a baseline: every design's probe sites."""
+    return {
+        "schema_version": SITES_SCHEMA_VERSION,
+        "kind": SITES_KIND,
+        "created_at": created_at,
+        "git_sha": git_sha,
+        "designs": {d: dict(s) for d, s in sites.items()},
+    }
+
+
+def parse_sites(raw: Any, where: object) -> DesignSites:
+    """The designs' sites of a sites file; BaselineError when it cannot be used."""
+    if not isinstance(raw, Mapping) or raw.get("kind") != SITES_KIND:
+        raise BaselineError(f"{where}: not a gate sites file")
+    if raw.get("schema_version") != SITES_SCHEMA_VERSION:
+        raise BaselineError(
+            f"{where}: sites schema_version {raw.get('schema_version')!r} is not "
+            f"{SITES_SCHEMA_VERSION}; re-create it with `make gate ARGS=--update-baseline`"
+        )
+    designs = raw.get("designs")
+    if not isinstance(designs, Mapping):
+        raise BaselineError(f"{where}: malformed designs section")
+    return designs

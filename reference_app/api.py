@@ -33,6 +33,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from reference_app import planted
 from reference_app.corpus import history_for
 from reference_app.designs import open_llm, open_store
 from reference_app.limits import BodySizeLimit
@@ -93,6 +94,7 @@ def create_app(
     if settings.design != design:
         settings = replace(settings, design=design)
     runtime = _Runtime()
+    leak, transient = settings.leak_plan, settings.transient_plan
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -124,6 +126,7 @@ def create_app(
     async def chat(body: ChatRequest) -> Response:
         _check_user_id(body.user_id)
         _check_message(body.message, settings.max_message_bytes)
+        held = planted.on_request("chat_stream" if body.stream else "chat", leak, transient)
         context = await runtime.store.context(body.user_id)
         messages = _upstream_messages(context, body.message)
         if not body.stream:
@@ -132,7 +135,9 @@ def create_app(
             except UpstreamError as exc:
                 raise _upstream_error(exc) from exc
             history_len = await runtime.store.append_exchange(body.user_id, body.message, reply)
-            return JSONResponse({"reply": reply, "history_len": history_len})
+            response = JSONResponse({"reply": reply, "history_len": history_len})
+            del held  # a planted transient (reference_app.planted) lives until the answer is built
+            return response
 
         tokens = runtime.llm.stream(messages)
         try:
@@ -157,10 +162,11 @@ def create_app(
     ) -> Response:
         _check_user_id(user_id)
         cursor = _parse_cursor(before)
+        held = planted.on_request("history", leak, transient)
         page = await runtime.store.page(user_id, limit, cursor)
         if page is None:
             raise ApiError(404, "unknown_user", f"no history for user {user_id!r}")
-        return JSONResponse(
+        response = JSONResponse(
             {
                 "user_id": user_id,
                 "messages": [
@@ -170,6 +176,8 @@ def create_app(
                 "history_len": page.history_len,
             }
         )
+        del held  # a planted transient (reference_app.planted) lives until the answer is built
+        return response
 
     @app.delete("/history/{user_id}")
     async def delete_history(user_id: str) -> Response:

@@ -2,8 +2,9 @@
 
 `uvicorn --workers N` imports the app by name in fresh processes, so whatever `serve` parsed
 must travel through the environment (`to_env` / `from_env`). Of these variables only
-REFAPP_CONTEXT_WINDOW is a documented knob (docs/internals.md); REFAPP_MAX_*_BYTES and
-REFAPP_UPSTREAM_TIMEOUT_S exist for tests; the rest are internal plumbing.
+REFAPP_CONTEXT_WINDOW is a documented knob (docs/internals.md); REFAPP_MAX_*_BYTES,
+REFAPP_UPSTREAM_TIMEOUT_S and REFAPP_PLANT_* (reference_app.planted) exist for tests; the rest
+are internal plumbing.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from reference_app import planted
 
 DESIGNS = ("naive", "optimized")
 DEFAULT_CONTEXT_WINDOW = 20
@@ -27,6 +30,8 @@ ENV_CONTEXT_WINDOW = "REFAPP_CONTEXT_WINDOW"
 ENV_MAX_MESSAGE_BYTES = "REFAPP_MAX_MESSAGE_BYTES"
 ENV_MAX_BODY_BYTES = "REFAPP_MAX_BODY_BYTES"
 ENV_UPSTREAM_TIMEOUT_S = "REFAPP_UPSTREAM_TIMEOUT_S"
+ENV_PLANT_LEAK = "REFAPP_PLANT_LEAK"
+ENV_PLANT_TRANSIENT = "REFAPP_PLANT_TRANSIENT"
 
 
 class SettingsError(ValueError):
@@ -43,6 +48,8 @@ class Settings:
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     upstream_timeout_s: float = DEFAULT_UPSTREAM_TIMEOUT_S
+    plant_leak: str = ""  # test-only: reference_app.planted
+    plant_transient: str = ""
 
     def __post_init__(self) -> None:
         if self.design not in DESIGNS:
@@ -52,6 +59,19 @@ class Settings:
                 raise SettingsError(f"{name} must be at least 1")
         if self.upstream_timeout_s <= 0:
             raise SettingsError("upstream_timeout_s must be positive")
+        try:
+            planted.parse_plan(self.plant_leak, ENV_PLANT_LEAK)
+            planted.parse_plan(self.plant_transient, ENV_PLANT_TRANSIENT)
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
+
+    @property
+    def leak_plan(self) -> dict[str, int]:
+        return planted.parse_plan(self.plant_leak, ENV_PLANT_LEAK)
+
+    @property
+    def transient_plan(self) -> dict[str, int]:
+        return planted.parse_plan(self.plant_transient, ENV_PLANT_TRANSIENT)
 
     def to_env(self) -> dict[str, str]:
         return {
@@ -63,6 +83,8 @@ class Settings:
             ENV_MAX_MESSAGE_BYTES: str(self.max_message_bytes),
             ENV_MAX_BODY_BYTES: str(self.max_body_bytes),
             ENV_UPSTREAM_TIMEOUT_S: str(self.upstream_timeout_s),
+            ENV_PLANT_LEAK: self.plant_leak,
+            ENV_PLANT_TRANSIENT: self.plant_transient,
         }
 
     @classmethod
@@ -84,6 +106,8 @@ class Settings:
             max_message_bytes=_int(env, ENV_MAX_MESSAGE_BYTES, DEFAULT_MAX_MESSAGE_BYTES),
             max_body_bytes=_int(env, ENV_MAX_BODY_BYTES, DEFAULT_MAX_BODY_BYTES),
             upstream_timeout_s=_float(env, ENV_UPSTREAM_TIMEOUT_S, DEFAULT_UPSTREAM_TIMEOUT_S),
+            plant_leak=env.get(ENV_PLANT_LEAK, ""),
+            plant_transient=env.get(ENV_PLANT_TRANSIENT, ""),
         )
 
     @classmethod
@@ -106,6 +130,8 @@ class Settings:
             max_message_bytes=_int(env, ENV_MAX_MESSAGE_BYTES, DEFAULT_MAX_MESSAGE_BYTES),
             max_body_bytes=_int(env, ENV_MAX_BODY_BYTES, DEFAULT_MAX_BODY_BYTES),
             upstream_timeout_s=_float(env, ENV_UPSTREAM_TIMEOUT_S, DEFAULT_UPSTREAM_TIMEOUT_S),
+            plant_leak=env.get(ENV_PLANT_LEAK, ""),
+            plant_transient=env.get(ENV_PLANT_TRANSIENT, ""),
         )
 
 

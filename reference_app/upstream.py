@@ -169,13 +169,22 @@ def create_upstream_app(config: UpstreamConfig | None = None) -> Starlette:
     async def _stream(
         loop: asyncio.AbstractEventLoop, started: float, tokens: list[str], complete: bool
     ) -> AsyncIterator[bytes]:
-        for index, token in enumerate(tokens):
+        chunks = (
+            _chunk({"role": "assistant", "content": token} if index == 0 else {"content": token})
+            for index, token in enumerate(tokens)
+        )
+        ending = [_chunk({}, finish_reason="stop"), b"data: [DONE]\n\n"] if complete else []
+        if cfg.token_due_s(len(tokens) - 1) == 0:
+            # An instant schedule (the probe's) sends the stream in one write, so the app reads
+            # it the same way every time: token-sized writes coalesce on the socket by chance,
+            # and the app's read buffers (its allocations) followed that chance.
+            yield b"".join([*chunks, *ending])
+            return
+        for index, chunk in enumerate(chunks):
             await _sleep_until(loop, started + cfg.token_due_s(index))
-            delta = {"role": "assistant", "content": token} if index == 0 else {"content": token}
-            yield _chunk(delta)
-        if complete:
-            yield _chunk({}, finish_reason="stop")
-            yield b"data: [DONE]\n\n"
+            yield chunk
+        for chunk in ending:
+            yield chunk
 
     return Starlette(
         routes=[

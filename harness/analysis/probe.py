@@ -9,11 +9,29 @@ Input: one row per measured request (the columns of ``probe_requests.csv``). Out
 - ``alloc_slope_bytes_per_message{endpoint}``: least-squares slope of the median alloc_peak_bytes
   against history_len, one point per history length (medians, so one odd rep does not tilt the
   line); left out when fewer than two distinct history lengths were probed.
+- ``alloc_peak_spread_bytes{endpoint,history_len}``: the robust spread of alloc_peak_bytes across
+  the reps (1.4826 x the median absolute deviation: the standard deviation for normal noise, and
+  one odd rep does not inflate it); the gate scales its limits by it.
+
+From the leak runs (input: one row per checkpoint, ``probe_retained.csv``):
+
+- ``retained_bytes_per_request{endpoint,history_len}``: the least-squares slope of traced memory
+  (after a collection) against the number of requests sent: what each request leaves behind for
+  good. Requests that reset the history afterwards have the slope of the resets alone (their own
+  run, endpoint ``RESET``) subtracted, so the probe's bookkeeping does not count;
+- ``retained_blocks_per_request{endpoint,history_len}``: the same for allocated blocks;
+- ``retained_stderr_bytes{endpoint,history_len}``: the standard error of that slope (both runs'
+  combined when one is subtracted): how finely the run resolved it.
+
+A slope, not one request's net figure: a one-off allocation (a cache filled once, an object built
+on first use) lands in the warm-up or shows as one step, which a line through many checkpoints
+barely tilts, while a leak adds the same bytes at every step.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
@@ -23,6 +41,10 @@ from harness.results import SummaryRow
 
 PHASE = "probe"
 ENDPOINTS = ("chat", "chat_stream", "history")
+RESET = "reset"  # the leak run of the probe's own history resets, subtracted from the others
+RESETS_AFTER = ("chat", "chat_stream")  # endpoints whose requests are followed by a reset
+MAD_TO_SIGMA = 1.4826
+CHECKPOINT_COLUMNS = ("endpoint", "history_len", "requests", "traced_bytes", "blocks")
 REQUEST_COLUMNS = (
     "endpoint",
     "history_len",
@@ -62,6 +84,63 @@ def coefficient_of_variation(values: Iterable[float]) -> float:
     return std / abs(mean)
 
 
+def robust_spread(values: Iterable[float]) -> float:
+    """1.4826 x the median absolute deviation (0 for equal values; needs one value)."""
+    v = np.asarray(list(values), dtype=float)
+    if v.size == 0:
+        raise ValueError("a spread needs at least one value")
+    return MAD_TO_SIGMA * float(np.median(np.abs(v - np.median(v))))
+
+
+def slope_with_stderr(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float]:
+    """Least-squares slope and its standard error (0 with two points: the line is exact)."""
+    x = np.asarray(xs, dtype=float)
+    y = np.asarray(ys, dtype=float)
+    slope = least_squares_slope(xs, ys)
+    if x.size <= 2:
+        return slope, 0.0
+    intercept = float(y.mean() - slope * x.mean())
+    residuals = y - (slope * x + intercept)
+    sxx = float(((x - x.mean()) ** 2).sum())
+    stderr = float(np.sqrt((residuals**2).sum() / (x.size - 2) / sxx))
+    return slope, stderr
+
+
+@dataclass(frozen=True)
+class Retention:
+    bytes_per_request: float
+    blocks_per_request: float
+    stderr_bytes: float
+
+
+def retention(checkpoints: pd.DataFrame) -> dict[tuple[str, int], Retention]:
+    """(endpoint, history_len) -> what each request left behind, from its leak run.
+
+    Endpoints in RESETS_AFTER have the reset run's slopes subtracted (same history length).
+    """
+    raw: dict[tuple[str, int], Retention] = {}
+    for key, group in checkpoints.groupby(["endpoint", "history_len"], sort=False):
+        endpoint, history_len = cast(tuple[str, int], key)
+        if group["requests"].nunique() < 2:
+            continue
+        b, se = slope_with_stderr(group["requests"].tolist(), group["traced_bytes"].tolist())
+        k = least_squares_slope(group["requests"].tolist(), group["blocks"].tolist())
+        raw[(str(endpoint), int(history_len))] = Retention(b, k, se)
+    out: dict[tuple[str, int], Retention] = {}
+    for (endpoint, history_len), r in raw.items():
+        if endpoint == RESET:
+            continue
+        reset = raw.get((RESET, history_len)) if endpoint in RESETS_AFTER else None
+        if reset is not None:
+            r = Retention(
+                r.bytes_per_request - reset.bytes_per_request,
+                r.blocks_per_request - reset.blocks_per_request,
+                float(np.hypot(r.stderr_bytes, reset.stderr_bytes)),
+            )
+        out[(endpoint, history_len)] = r
+    return dict(sorted(out.items(), key=lambda kv: (_endpoint_order(kv[0][0]), kv[0][1])))
+
+
 def _endpoint_order(endpoint: str) -> tuple[int, str]:
     return (ENDPOINTS.index(endpoint) if endpoint in ENDPOINTS else len(ENDPOINTS), endpoint)
 
@@ -83,6 +162,7 @@ def per_point(requests: pd.DataFrame) -> pd.DataFrame:
                 "alloc_peak_bytes": float(peaks.median()),
                 "alloc_net_bytes": float(group["alloc_net_bytes"].astype(float).median()),
                 "alloc_cv": coefficient_of_variation(peaks) if len(group) >= 2 else float("nan"),
+                "alloc_peak_spread": robust_spread(peaks),
             }
         )
     rows.sort(key=lambda r: (_endpoint_order(str(r["endpoint"])), int(r["history_len"])))
@@ -95,6 +175,7 @@ def per_point(requests: pd.DataFrame) -> pd.DataFrame:
             "alloc_peak_bytes",
             "alloc_net_bytes",
             "alloc_cv",
+            "alloc_peak_spread",
         ],
     )
 
@@ -110,7 +191,9 @@ def slopes(points: pd.DataFrame) -> dict[str, float]:
     return dict(sorted(out.items(), key=lambda kv: _endpoint_order(kv[0])))
 
 
-def summary_rows(design: str, requests: pd.DataFrame) -> list[SummaryRow]:
+def summary_rows(
+    design: str, requests: pd.DataFrame, checkpoints: pd.DataFrame | None = None
+) -> list[SummaryRow]:
     """The probe phase's summary rows for one design (labels are strings)."""
     points = per_point(requests)
     rows: list[SummaryRow] = []
@@ -121,8 +204,10 @@ def summary_rows(design: str, requests: pd.DataFrame) -> list[SummaryRow]:
             float(p["alloc_net_bytes"]),
             float(p["alloc_cv"]),
         )
+        spread = float(p["alloc_peak_spread"])
         rows.append(SummaryRow(design, PHASE, "alloc_peak_bytes", peak, "bytes", labels))
         rows.append(SummaryRow(design, PHASE, "alloc_net_bytes", net, "bytes", labels))
+        rows.append(SummaryRow(design, PHASE, "alloc_peak_spread_bytes", spread, "bytes", labels))
         if not np.isnan(cv):
             rows.append(SummaryRow(design, PHASE, "alloc_cv", cv, "ratio", labels))
     for endpoint, slope in slopes(points).items():
@@ -136,4 +221,28 @@ def summary_rows(design: str, requests: pd.DataFrame) -> list[SummaryRow]:
                 {"endpoint": endpoint},
             )
         )
+    if checkpoints is not None and not checkpoints.empty:
+        for (endpoint, history_len), r in retention(checkpoints).items():
+            labels = {"endpoint": endpoint, "history_len": str(history_len)}
+            rows += [
+                SummaryRow(
+                    design,
+                    PHASE,
+                    "retained_bytes_per_request",
+                    r.bytes_per_request,
+                    "bytes/request",
+                    labels,
+                ),
+                SummaryRow(
+                    design,
+                    PHASE,
+                    "retained_blocks_per_request",
+                    r.blocks_per_request,
+                    "blocks/request",
+                    labels,
+                ),
+                SummaryRow(
+                    design, PHASE, "retained_stderr_bytes", r.stderr_bytes, "bytes/request", labels
+                ),
+            ]
     return rows

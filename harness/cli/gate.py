@@ -43,14 +43,20 @@ from harness.cli._common import positive_int
 from harness.gate import (
     Baseline,
     BaselineError,
+    DesignSites,
+    Explanation,
     GateResult,
+    SeriesKey,
     Verdict,
     build_baseline,
+    build_sites,
     compare,
     compile_thresholds,
     environment_warnings,
+    explain,
     gated_rows,
     parse_baseline,
+    parse_sites,
     settings_mismatch,
 )
 from harness.phases import ProgressFn
@@ -155,7 +161,9 @@ class GateCommand:
                 run.finish_run("failed")
             raise BaselineError(f"{run.root}: no probe figures to gate (summary.json)")
 
-        result = compare(baseline.rows if baseline else (), rows, thresholds, designs)
+        result = compare(
+            baseline.rows if baseline else (), rows, thresholds, designs, cfg.gate.noise_k
+        )
         warnings = list(result.warnings)
         if baseline is not None:
             warnings += environment_warnings(baseline.provenance, current_env)
@@ -169,8 +177,12 @@ class GateCommand:
             run_dir=str(run.root),
             current_sha=str(current_env.get("git_sha", "unknown")),
         )
+        current_sites = read_run_sites(run, designs)
+        explanations = explain(
+            result, load_sites(sites_path(baseline_path), console), current_sites
+        )
         if baseline is not None:
-            self._report(console, run, result, ctx, updating=args.update_baseline)
+            self._report(console, run, result, ctx, explanations, updating=args.update_baseline)
 
         code = EXIT_OK if args.update_baseline else result.exit_code
         if args.update_baseline:
@@ -183,6 +195,14 @@ class GateCommand:
                 git_dirty=_git_dirty() if own_run else None,
             )
             write_json_atomic(baseline_path, payload)
+            write_json_atomic(
+                sites_path(baseline_path),
+                build_sites(
+                    current_sites,
+                    created_at=payload["created_at"],
+                    git_sha=str(payload["provenance"]["git_sha"]),
+                ),
+            )
             console.print(
                 f"wrote baseline {baseline_path}: {len(payload['rows'])} series "
                 f"(git {payload['provenance']['git_sha']}); commit it with the change",
@@ -199,6 +219,7 @@ class GateCommand:
         run: RunDir,
         result: GateResult,
         ctx: render.RenderContext,
+        explanations: Mapping[SeriesKey, Explanation],
         updating: bool = False,
     ) -> None:
         title = "Changes vs the previous baseline" if updating else "Memory gate"
@@ -215,14 +236,17 @@ class GateCommand:
             else:
                 continue
             console.print(f"[bold red]{v.status}:[/] {escape(f'{v.key} {detail}')}")
+            if v.key in explanations:
+                for line in explanations[v.key].lines():
+                    console.print(f"    {line}", markup=False, highlight=False)
         for line in render.outcome_lines(result):
             console.print(line, markup=False, highlight=False)
         md = run.root / GATE_MD
         junit = run.root / GATE_JUNIT
         summary = run.root / GATE_JSON
-        _write_text(md, render.markdown(result, ctx))
-        _write_text(junit, render.junit_xml(result))
-        write_json_atomic(summary, gate_json(result, ctx))
+        _write_text(md, render.markdown(result, ctx, explanations))
+        _write_text(junit, render.junit_xml(result, explanations=explanations))
+        write_json_atomic(summary, gate_json(result, ctx, explanations))
         verdict = {0: "[green]passed[/]", 1: "[bold red]REGRESSION[/]", 2: "[bold red]ERROR[/]"}
         console.print(f"memory gate {verdict[result.exit_code]}: {render.headline(result)}")
         console.print(f"  {md}\n  {junit}\n  {summary}", markup=False, highlight=False)
@@ -252,6 +276,36 @@ def probe_designs(cfg: config_mod.Config, console: Console) -> list[str]:
 def app_env_overrides(env: Mapping[str, str]) -> dict[str, str]:
     """The REFAPP_* variables of this process: settings for the reference app under test."""
     return {k: v for k, v in env.items() if k.startswith(APP_ENV_PREFIX)}
+
+
+def sites_path(baseline_path: Path) -> Path:
+    """Where a baseline's allocation sites live: baselines/ci.json -> baselines/ci.sites.json."""
+    return baseline_path.with_name(f"{baseline_path.stem}.sites.json")
+
+
+def load_sites(path: Path, console: Console | None = None) -> DesignSites:
+    """The sites stored beside the baseline; empty (with a warning) when absent or unusable:
+    they explain a regression, they never decide one."""
+    if not path.exists():
+        return {}
+    try:
+        return parse_sites(read_json(path), path)
+    except (OSError, ValueError, BaselineError) as exc:
+        if console is not None:
+            _warn(console, f"{path}: allocation sites not used ({exc})")
+        return {}
+
+
+def read_run_sites(run: RunDir, designs: Sequence[str]) -> dict[str, Any]:
+    """Each design's probe sites in a run directory (designs without them are left out)."""
+    from harness.phases.probe import PHASE, SITES_JSON
+
+    out: dict[str, Any] = {}
+    for design in designs:
+        path = run.root / design / PHASE / SITES_JSON
+        if path.exists():
+            out[design] = read_json(path)
+    return out
 
 
 def load_baseline(path: Path, *, required: bool, console: Console | None = None) -> Baseline | None:
@@ -344,6 +398,7 @@ def _probe_one(
             warmup=cfg.gate.warmup,
             env=dict(app_env) or None,
             progress=progress,
+            leak_requests=cfg.gate.leak_requests,
         )
     except FailedWithResults as exc:
         outcome.rows, outcome.error = list(exc.rows), exc
@@ -448,10 +503,16 @@ def _probe_warnings(base: Mapping[str, Any], now: Mapping[str, Any]) -> list[str
     return ["probe settings differ from the baseline's: " + ", ".join(diffs)]
 
 
-def gate_json(result: GateResult, ctx: render.RenderContext) -> dict[str, Any]:
-    """Machine-readable verdicts (gate.json), for scripts and the noise study."""
+def gate_json(
+    result: GateResult,
+    ctx: render.RenderContext,
+    explanations: Mapping[SeriesKey, Explanation] | None = None,
+) -> dict[str, Any]:
+    """Machine-readable verdicts (gate.json), for scripts and the sensitivity study."""
+    explanations = explanations or {}
 
     def one(v: Verdict) -> dict[str, Any]:
+        sites = explanations.get(v.key)
         return {
             "metric": v.key.metric,
             "design": v.key.design,
@@ -464,6 +525,19 @@ def gate_json(result: GateResult, ctx: render.RenderContext) -> dict[str, Any]:
             "threshold": v.threshold.describe() if v.threshold else None,
             "rule": v.rule,
             "status": v.status,
+            "noise": v.noise,
+            "limit_source": v.limit_source,
+            "sites": [
+                {
+                    "location": c.location,
+                    "function": c.function,
+                    "via": c.via,
+                    "baseline_bytes": c.baseline_bytes,
+                    "current_bytes": c.current_bytes,
+                    "change": c.change,
+                }
+                for c in (sites.changes if sites else ())
+            ],
         }
 
     return {

@@ -29,8 +29,8 @@ measures memory, not waiting, and the reply keeps cfg.upstream.reply_tokens toke
 from __future__ import annotations
 
 import shutil
-from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ from harness._errors import PhaseFailed
 from harness.analysis import probe as analysis
 from harness.config import Config, SeedConfig, UpstreamConfig
 from harness.phases import ProgressFn, no_progress
-from harness.results import RunDir, SummaryRow
+from harness.results import RunDir, SummaryRow, write_json_atomic
 from harness.targets import running_stack, seed_store
 
 PHASE = "probe"
@@ -50,6 +50,8 @@ PROBE_SEED_USERS = 10
 CHAT_MESSAGE = "How much memory does one request of mine cost?"
 REQUEST_TIMEOUT_S = 120.0
 REQUESTS_CSV = "probe_requests.csv"
+CHECKPOINTS_CSV = "probe_retained.csv"
+SITES_JSON = "probe_sites.json"
 
 
 def probe_seed(cfg: SeedConfig) -> SeedConfig:
@@ -88,6 +90,32 @@ class _Prober:
         if not response.is_success:
             raise self._fail(f"PUT /__probe/history/{PROBE_USER} length={history_len}", response)
 
+    def checkpoint(self) -> dict[str, Any]:
+        """Traced memory and blocks now, after a collection (GET /__probe/retained)."""
+        response = self.client.get("/__probe/retained")
+        if response.status_code != 200:
+            raise self._fail("GET /__probe/retained", response)
+        body: dict[str, Any] = response.json()
+        if int(body["seq"]) != self.seq:
+            raise PhaseFailed(PHASE, "a request reached the server between probe checkpoints")
+        return body
+
+    def arm_peak_sites(self) -> None:
+        response = self.client.post("/__probe/sites/peak")
+        if response.status_code != 200:
+            raise self._fail("POST /__probe/sites/peak", response)
+
+    def start_retained_sites(self) -> None:
+        response = self.client.post("/__probe/sites/retained")
+        if response.status_code != 200:
+            raise self._fail("POST /__probe/sites/retained", response)
+
+    def retained_sites(self) -> list[dict[str, Any]]:
+        response = self.client.get("/__probe/sites/retained")
+        if response.status_code != 200:
+            raise self._fail("GET /__probe/sites/retained", response)
+        return list(response.json()["sites"])
+
     def request(self, endpoint: str, history_len: int) -> dict[str, Any]:
         """One request of `endpoint`; returns its probe record (history restored after a POST)."""
         if endpoint == "chat":
@@ -107,6 +135,9 @@ class _Prober:
                 raise PhaseFailed(
                     PHASE, f"streamed POST /chat ended without a done event: {content[-300:]!r}"
                 )
+        elif endpoint == analysis.RESET:
+            self.reset(history_len)
+            return {}
         elif endpoint == "history":
             path = f"/history/{PROBE_USER}"
             response = self.client.get(path)
@@ -121,7 +152,7 @@ class _Prober:
         else:
             raise ValueError(f"unknown probe endpoint {endpoint!r}")
         record = self._record(path)
-        if endpoint != "history":
+        if endpoint in analysis.RESETS_AFTER:
             self.reset(history_len)
         return record
 
@@ -145,6 +176,16 @@ class _Prober:
 
 
 PROCESS_WARMUP = 30
+# The leak run: consecutive requests at one history length, traced memory read every
+# LEAK_EVERY requests. 40 requests put a 256 B/request leak 10 KiB above the start, far above
+# the wobble of a steady server's traced memory (docs/gate.md, "Leak rate").
+LEAK_REQUESTS = 40
+LEAK_EVERY = 4
+# Retained sites are looked for only where a leak run kept more than this per request, over
+# SITES_REQUESTS requests traced with deep stacks (several times slower than the figures).
+SITES_TRIGGER_BYTES = 64
+SITES_REQUESTS = 10
+SITES_WARMUP = 3
 
 
 def warm_process(prober: _Prober, history_len: int, progress: ProgressFn = no_progress) -> None:
@@ -164,16 +205,125 @@ def warm_process(prober: _Prober, history_len: int, progress: ProgressFn = no_pr
         progress(0, 1, f"warming the process up ({i + 1}/{PROCESS_WARMUP})")
 
 
+def leak_history_len(history_lens: Sequence[int]) -> int:
+    """Where the leak run goes: the smallest history length above 0 (a request at 0 may take
+    another path: GET /history answers 404), else 0."""
+    positive = [h for h in history_lens if h > 0]
+    return min(positive) if positive else 0
+
+
+def checkpointed(
+    send: Callable[[], object],
+    checkpoint: Callable[[], Mapping[str, Any]],
+    requests: int,
+    every: int,
+) -> list[dict[str, int]]:
+    """`requests` calls of `send`, with traced memory read before the first and after every
+    `every`-th: rows {"requests", "traced_bytes", "blocks"} (the leak run's raw material)."""
+    if requests < 2 * every or every < 1:
+        raise ValueError(f"a leak run needs at least 2 checkpoints: {requests} requests / {every}")
+    rows: list[dict[str, int]] = []
+
+    def read(done: int) -> None:
+        point = checkpoint()
+        rows.append(
+            {
+                "requests": done,
+                "traced_bytes": int(point["traced_bytes"]),
+                "blocks": int(point["blocks"]),
+            }
+        )
+
+    read(0)
+    for i in range(1, requests + 1):
+        send()
+        if i % every == 0:
+            read(i)
+    return rows
+
+
+def leak_run(
+    prober: _Prober, endpoint: str, history_len: int, requests: int, every: int
+) -> list[dict[str, Any]]:
+    """`requests` consecutive requests of `endpoint` at `history_len`; the checkpoint rows."""
+    prober.reset(history_len)
+    points = checkpointed(
+        lambda: prober.request(endpoint, history_len), prober.checkpoint, requests, every
+    )
+    return [{"endpoint": endpoint, "history_len": history_len, **p} for p in points]
+
+
+def retained_sites(
+    prober: _Prober, endpoint: str, history_len: int, requests: int = SITES_REQUESTS
+) -> list[dict[str, Any]]:
+    """The lines whose memory grew over `requests` requests of `endpoint`, per request.
+
+    The middleware restarts tracing with deep stacks for this (slower), so it runs after every
+    figure has been measured, and only for endpoints whose leak run retained something.
+    """
+    prober.reset(history_len)
+    # The first start restarts tracing with deep stacks, which forgets every block traced so
+    # far: the next requests re-trace what the server replaces as it goes (records, buffers)
+    # and would read as retained. A few requests, then the snapshot that counts.
+    prober.start_retained_sites()
+    for _ in range(SITES_WARMUP):
+        prober.request(endpoint, history_len)
+    prober.start_retained_sites()
+    for _ in range(requests):
+        prober.request(endpoint, history_len)
+    return [
+        {"endpoint": endpoint, "history_len": history_len, **site}
+        for site in prober.retained_sites()
+    ]
+
+
+def peak_sites(prober: _Prober, endpoint: str, history_len: int) -> list[dict[str, Any]]:
+    """What one request of `endpoint` held at its high-water mark, per site (memray)."""
+    prober.reset(history_len)
+    prober.arm_peak_sites()
+    record = prober.request(endpoint, history_len)
+    return [
+        {"endpoint": endpoint, "history_len": history_len, **site}
+        for site in record.get("peak_sites", [])
+    ]
+
+
+@dataclass
+class ProbeResult:
+    """Everything one probe run measured (one design)."""
+
+    requests: pd.DataFrame  # one row per measured request (REQUEST_COLUMNS)
+    checkpoints: pd.DataFrame  # the leak runs' traced memory (CHECKPOINT_COLUMNS)
+    sites: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # peak, retained
+
+
 def measure(
     client: httpx.Client,
     history_lens: Sequence[int],
     reps: int,
     warmup: int,
     progress: ProgressFn = no_progress,
-) -> pd.DataFrame:
-    """Run the probe's request plan against a probe-mode app; one row per measured request."""
+    *,
+    leak_requests: int = LEAK_REQUESTS,
+    sites: bool = True,
+) -> ProbeResult:
+    """Run the probe's request plan against a probe-mode app.
+
+    Per history length and endpoint, warmup + reps requests (their figures, one row each); then
+    per endpoint a leak run at leak_history_len (and one of the resets alone, which the analysis
+    subtracts: the probe's own resets must not count); then, with `sites`, the retained sites
+    of endpoints whose leak run kept more than SITES_TRIGGER_BYTES per request, and one request
+    per endpoint at the smallest and the largest history length under memray for its peak
+    sites (a memray capture costs about a second; the gate explains a peak at another length
+    with the nearest of these).
+    """
     prober = _Prober(client)
-    total = len(history_lens) * len(analysis.ENDPOINTS) * (warmup + reps)
+    leak_endpoints = (*analysis.ENDPOINTS, analysis.RESET) if leak_requests else ()
+    total = (
+        len(history_lens) * len(analysis.ENDPOINTS) * (warmup + reps)
+        + len(leak_endpoints) * leak_requests
+        + (2 * len(analysis.ENDPOINTS) if sites else 0)
+    )
     done = 0
     rows: list[dict[str, Any]] = []
     warm_process(prober, min(history_lens), progress)
@@ -198,7 +348,31 @@ def measure(
                         "status": int(record["status"]),
                     }
                 )
-    return pd.DataFrame(rows, columns=list(analysis.REQUEST_COLUMNS))
+    checkpoints: list[dict[str, Any]] = []
+    leak_len = leak_history_len(history_lens)
+    for endpoint in leak_endpoints:
+        progress(done, total, f"leak run: {endpoint} x {leak_requests} at history_len={leak_len}")
+        checkpoints += leak_run(prober, endpoint, leak_len, leak_requests, LEAK_EVERY)
+        done += leak_requests
+    frame = pd.DataFrame(checkpoints, columns=list(analysis.CHECKPOINT_COLUMNS))
+    retained: list[dict[str, Any]] = []
+    if sites and not frame.empty:
+        for (endpoint, history_len), r in analysis.retention(frame).items():
+            if r.bytes_per_request > SITES_TRIGGER_BYTES:
+                progress(done, total, f"retained sites: {endpoint}")
+                retained += retained_sites(prober, endpoint, history_len)
+    peaks: list[dict[str, Any]] = []
+    if sites:
+        for history_len in sorted({min(history_lens), max(history_lens)}):
+            for endpoint in analysis.ENDPOINTS:
+                peaks += peak_sites(prober, endpoint, history_len)
+                done += 1
+                progress(done, total, f"peak sites: {endpoint} history_len={history_len}")
+    return ProbeResult(
+        requests=pd.DataFrame(rows, columns=list(analysis.REQUEST_COLUMNS)),
+        checkpoints=frame,
+        sites={"peak": peaks, "retained": retained},
+    )
 
 
 def run_probe(
@@ -211,8 +385,11 @@ def run_probe(
     warmup: int,
     env: Mapping[str, str] | None = None,
     progress: ProgressFn | None = None,
+    leak_requests: int = LEAK_REQUESTS,
+    sites: bool = True,
 ) -> list[SummaryRow]:
-    """Probe `design`; writes <design>/probe/probe_requests.csv and returns the summary rows."""
+    """Probe `design`; writes <design>/probe/ (REQUESTS_CSV, CHECKPOINTS_CSV, SITES_JSON) and
+    returns the summary rows."""
     if reps < 1 or warmup < 0 or not history_lens:
         raise ValueError("run_probe needs reps >= 1, warmup >= 0 and at least one history length")
     if any(h < 0 for h in history_lens):
@@ -234,9 +411,19 @@ def run_probe(
         ) as stack,
         httpx.Client(base_url=stack.base_url, timeout=REQUEST_TIMEOUT_S) as client,
     ):
-        requests = measure(client, history_lens, reps, warmup, progress or no_progress)
-    requests.to_csv(phase_dir / REQUESTS_CSV, index=False)
-    return analysis.summary_rows(design, requests)
+        result = measure(
+            client,
+            history_lens,
+            reps,
+            warmup,
+            progress or no_progress,
+            leak_requests=leak_requests,
+            sites=sites,
+        )
+    result.requests.to_csv(phase_dir / REQUESTS_CSV, index=False)
+    result.checkpoints.to_csv(phase_dir / CHECKPOINTS_CSV, index=False)
+    write_json_atomic(phase_dir / SITES_JSON, result.sites)
+    return analysis.summary_rows(design, result.requests, result.checkpoints)
 
 
 def _fresh(path: Path) -> None:

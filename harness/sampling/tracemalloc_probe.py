@@ -35,8 +35,20 @@ A record is ``{"method", "path", "status", "alloc_peak_bytes", "alloc_net_bytes"
 next one) and ``"overlapped"``.
 
 ``GET /__probe/last`` answers the last record as JSON (404 before the first request), after any
-measurement in flight has finished: the client has the response before the record is stored. Other
-``/__probe/*`` paths go to the wrapped app unmeasured (the reference app's
+measurement in flight has finished: the client has the response before the record is stored.
+
+Leaks and allocation sites (the gate's figures, harness.analysis.probe and .sites):
+
+- ``GET /__probe/retained``: traced memory and allocated blocks now, after the loop settled and a
+  collection (``{"seq", "traced_bytes", "blocks"}``). Read at checkpoints of a run of requests,
+  its slope is the bytes each request leaves behind for good.
+- ``POST /__probe/sites/peak``: the next measured request runs under memray; its record then has
+  ``"peak_sites"`` (what was held at its high-water mark, per line of the service's code) and
+  ``"sited": true`` (its figures include memray's bookkeeping: never use them as a rep).
+- ``POST /__probe/sites/retained``: a tracemalloc snapshot now; ``GET /__probe/sites/retained``
+  later answers the lines that grew since, per request measured in between.
+
+Other ``/__probe/*`` paths go to the wrapped app unmeasured (the reference app's
 ``PUT /__probe/history/{user_id}``). Non-HTTP scopes (lifespan, websocket) pass through.
 
 Nothing here runs at import time: tracemalloc starts only when a probe is created.
@@ -54,6 +66,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from harness.sampling.probe_sites import PeakSites, RetainedSites
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -62,7 +76,17 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 PROBE_PREFIX = "/__probe/"
 LAST_PATH = "/__probe/last"
-DEFAULT_KEEP = 64
+RETAINED_PATH = "/__probe/retained"
+PEAK_SITES_PATH = "/__probe/sites/peak"
+RETAINED_SITES_PATH = "/__probe/sites/retained"
+# Only the last record is ever read. Keeping more would make the probe itself grow by a record
+# per request until the deque is full, which a leak run would charge to the service.
+DEFAULT_KEEP = 1
+# Frames kept per allocation. One is enough for the figures and is cheapest: tracemalloc walks
+# the stack at every allocation, and 16 frames made the naive design's requests 3-4x slower.
+# Retained sites need the service's own line under a library call (json, sqlite3, pydantic),
+# so a retained-sites run restarts tracing with SITES_NFRAME (harness.sampling.probe_sites).
+DEFAULT_NFRAME = 1
 LAST_WAIT_S = 30.0  # how long GET /__probe/last waits for a measurement in flight
 
 
@@ -78,8 +102,12 @@ class _Status:
 class TracemallocProbe:
     """ASGI middleware that records tracemalloc figures for each HTTP request."""
 
-    def __init__(self, app: ASGIApp, nframe: int = 1, keep: int = DEFAULT_KEEP) -> None:
+    def __init__(
+        self, app: ASGIApp, nframe: int = DEFAULT_NFRAME, keep: int = DEFAULT_KEEP
+    ) -> None:
         self.app = app
+        self.peak_sites = PeakSites()
+        self.retained_sites = RetainedSites()
         if not tracemalloc.is_tracing():
             tracemalloc.start(nframe)
         self.records: deque[dict[str, Any]] = deque(maxlen=keep)
@@ -98,8 +126,10 @@ class TracemallocProbe:
             return
         path = str(scope.get("path", ""))
         if path.startswith(PROBE_PREFIX):
-            if path == LAST_PATH and scope.get("method") == "GET":
-                await self._send_last(send)
+            handler = self._own_endpoint(path, str(scope.get("method", "")))
+            if handler is not None:
+                code, body = await handler()
+                await _send_json(send, code, body)
             else:
                 await self.app(scope, receive, send)
             return
@@ -118,8 +148,14 @@ class TracemallocProbe:
             await send(message)
 
         await _settle()
+        sited = self.peak_sites.armed
         try:
-            peak, net, blocks, duration = await _measured(self.app(scope, receive, send_and_watch))
+            request = self.app(scope, receive, send_and_watch)
+            if sited:
+                with self.peak_sites.tracking():
+                    peak, net, blocks, duration = await _measured(request)
+            else:
+                peak, net, blocks, duration = await _measured(request)
         finally:
             self._inflight -= 1
         overlapped = overlapped or self._started != started_as
@@ -135,33 +171,85 @@ class TracemallocProbe:
                 "blocks": blocks - self.overhead[2],
                 "duration_s": round(duration, 6),
                 "overlapped": overlapped,
+                **self._sites_of_request(sited),
             }
         )
 
-    async def _send_last(self, send: Send) -> None:
+    def _sites_of_request(self, sited: bool) -> dict[str, Any]:
+        if not sited or self.peak_sites.sites is None:
+            return {}
+        return {"sited": True, "peak_sites": [s.to_json() for s in self.peak_sites.sites]}
+
+    def _own_endpoint(
+        self, path: str, method: str
+    ) -> Callable[[], Awaitable[tuple[int, dict[str, Any]]]] | None:
+        routes = {
+            (LAST_PATH, "GET"): self._last_record,
+            (RETAINED_PATH, "GET"): self._retained,
+            (PEAK_SITES_PATH, "POST"): self._arm_peak_sites,
+            (RETAINED_SITES_PATH, "POST"): self._start_retained_sites,
+            (RETAINED_SITES_PATH, "GET"): self._finish_retained_sites,
+        }
+        return routes.get((path, method))
+
+    async def _wait_for_inflight(self) -> None:
         # A client sees the response before the middleware has read the net figure and stored
         # the record (one event-loop turn later): wait for measurements in flight to finish.
         deadline = time.monotonic() + LAST_WAIT_S
         while self._inflight and time.monotonic() < deadline:
             await asyncio.sleep(0.001)
+
+    async def _last_record(self) -> tuple[int, dict[str, Any]]:
+        await self._wait_for_inflight()
         record = self.last
         if record is None:
-            code, body = 404, {"error": "no request measured yet"}
-        else:
-            code, body = 200, record
-        payload = json.dumps(body).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": code,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(payload)).encode()),
-                    (b"cache-control", b"no-store"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
+            return 404, {"error": "no request measured yet"}
+        return 200, record
+
+    async def _retained(self) -> tuple[int, dict[str, Any]]:
+        await self._wait_for_inflight()
+        await _settle()
+        gc.collect()
+        traced = tracemalloc.get_traced_memory()[0]
+        return 200, {"seq": self.seq, "traced_bytes": traced, "blocks": sys.getallocatedblocks()}
+
+    async def _arm_peak_sites(self) -> tuple[int, dict[str, Any]]:
+        if not PeakSites.available():
+            return 501, {"error": "memray is not installed in the service's environment"}
+        self.peak_sites.armed = True
+        return 200, {"armed": True}
+
+    async def _start_retained_sites(self) -> tuple[int, dict[str, Any]]:
+        await self._wait_for_inflight()
+        await _settle()
+        gc.collect()
+        self.retained_sites.start(self.seq)
+        return 200, {"seq": self.seq}
+
+    async def _finish_retained_sites(self) -> tuple[int, dict[str, Any]]:
+        await self._wait_for_inflight()
+        await _settle()
+        gc.collect()
+        try:
+            return 200, self.retained_sites.finish(self.seq)
+        except RuntimeError as exc:
+            return 409, {"error": str(exc)}
+
+
+async def _send_json(send: Send, code: int, body: dict[str, Any]) -> None:
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": code,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                (b"cache-control", b"no-store"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
 
 
 async def _measured(request: Awaitable[None]) -> tuple[int, int, int, float]:

@@ -48,18 +48,23 @@ class PooledLLM:
             async with self._client.stream("POST", COMPLETIONS_PATH, json=request) as response:
                 if response.status_code != 200:
                     raise UpstreamError(f"upstream answered {response.status_code}")
+                done = False
                 async for line in response.aiter_lines():
-                    if not line.startswith("data:"):
+                    if done or not line.startswith("data:"):
                         continue
                     payload = line[5:].strip()
                     if payload == "[DONE]":
-                        return
+                        # Read on to the end of the body rather than return: a response closed
+                        # unread loses its pooled connection, and every stream paid for a new one.
+                        done = True
+                        continue
                     token = _delta(payload)
                     if token:
                         yield token
         except httpx.HTTPError as exc:
             raise UpstreamError(f"upstream stream failed: {type(exc).__name__}") from exc
-        raise UpstreamError("upstream stream ended before [DONE]")
+        if not done:
+            raise UpstreamError("upstream stream ended before [DONE]")
 
     async def aclose(self) -> None:
         await self._client.aclose()

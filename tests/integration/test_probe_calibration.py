@@ -125,3 +125,80 @@ def test_overlapping_requests_are_flagged(hold_app: str) -> None:
         assert client.get(f"{hold_app}/__probe/last").json()["overlapped"] is True
         # A request alone afterwards is clean again.
         assert _measure(client, hold_app, 1024)["overlapped"] is False
+
+
+# --- leak rate and allocation sites ---------------------------------------------------------
+
+LEAKS = [256, 1024, 8 * KIB]
+
+
+def _checkpoint(client: httpx.Client, base: str) -> dict[str, Any]:
+    response = client.get(f"{base}/__probe/retained")
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+@pytest.mark.parametrize("n", LEAKS, ids=["256B", "1KiB", "8KiB"])
+def test_a_planted_leak_is_measured_within_5_percent(keep_app: str, n: int) -> None:
+    """Each request keeps bytearray(n) in a module-level list: the leak run's slope is that
+    object's size plus its list slot, whatever the warm-up or the server's own churn."""
+    from harness.analysis.probe import slope_with_stderr
+    from harness.phases.probe import LEAK_EVERY, LEAK_REQUESTS, checkpointed
+
+    planted = sys.getsizeof(bytearray(n)) + 8  # the object, and its pointer in the list
+    with httpx.Client(timeout=30) as client:
+        for _ in range(5):  # warm-up: the list's first growth steps, the server's caches
+            _measure(client, keep_app, n)
+        rows = checkpointed(
+            lambda: client.get(f"{keep_app}/bytes", params={"n": n}),
+            lambda: _checkpoint(client, keep_app),
+            LEAK_REQUESTS,
+            LEAK_EVERY,
+        )
+    slope, stderr = slope_with_stderr(
+        [r["requests"] for r in rows], [r["traced_bytes"] for r in rows]
+    )
+    assert abs(slope - planted) <= 0.05 * planted, (slope, stderr, planted)
+
+
+def test_a_steady_server_retains_nothing(hold_app: str) -> None:
+    from harness.analysis.probe import slope_with_stderr
+    from harness.phases.probe import LEAK_EVERY, LEAK_REQUESTS, checkpointed
+
+    with httpx.Client(timeout=30) as client:
+        for _ in range(5):
+            _measure(client, hold_app, 4096)
+        rows = checkpointed(
+            lambda: client.get(f"{hold_app}/bytes", params={"n": 4096}),
+            lambda: _checkpoint(client, hold_app),
+            LEAK_REQUESTS,
+            LEAK_EVERY,
+        )
+    slope, _ = slope_with_stderr([r["requests"] for r in rows], [r["traced_bytes"] for r in rows])
+    assert abs(slope) < 64, slope
+
+
+def test_sites_name_the_allocating_line(keep_app: str) -> None:
+    """Peak sites (memray around one request) and retained sites (tracemalloc snapshots around
+    a run) both point at the line of probe_apps.py that allocates the kept buffer."""
+    source = (ROOT / "tests/integration/probe_apps.py").read_text().splitlines()
+    line = next(i for i, text in enumerate(source, 1) if "KEPT.append(bytearray" in text)
+    where = f"tests/integration/probe_apps.py:{line}"
+    n = 64 * KIB
+    with httpx.Client(timeout=30) as client:
+        assert client.post(f"{keep_app}/__probe/sites/peak").status_code == 200
+        record = _measure(client, keep_app, n)
+        assert record["sited"] is True
+        top = record["peak_sites"][0]
+        assert top["location"] == where, record["peak_sites"]
+        assert n <= top["bytes"] <= 1.05 * n
+
+        assert client.post(f"{keep_app}/__probe/sites/retained").status_code == 200
+        for _ in range(10):
+            _measure(client, keep_app, n)
+        retained = client.get(f"{keep_app}/__probe/sites/retained").json()
+    assert retained["requests"] == 10
+    top = retained["sites"][0]
+    assert top["location"] == where, retained
+    assert abs(top["bytes"] - n) <= 0.05 * n
