@@ -1,0 +1,123 @@
+"""The sampler's /proc readers, against this test process's own /proc and psutil."""
+
+from __future__ import annotations
+
+import csv
+import os
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from harness.sampling import procfs
+from harness.sampling.process_sampler import COLUMNS, ProcessTreeSampler, every
+
+pytestmark = pytest.mark.skipif(not procfs.available(), reason="needs Linux /proc")
+
+STAT = (
+    "4242 (a (weird) name) S 1 4242 4242 0 -1 4194560 1200 0 3 0 250 50 0 0 20 0 7 0 "
+    "8600 300000000 5000 18446744073709551615 1 1 0 0 0 0 0 16781312 16386 0 0 0 17 1 0 0 0 0 0"
+)
+
+
+def test_parse_stat_splits_at_the_last_parenthesis() -> None:
+    stat = procfs.parse_stat(STAT)
+    assert stat.name == "a (weird) name"
+    assert stat.state == "S" and stat.ppid == 1
+    assert stat.cpu_s == pytest.approx(300 / procfs.CLOCK_TICKS)
+    assert stat.threads == 7
+    assert stat.rss_bytes == 5000 * procfs.PAGE_SIZE
+
+
+def test_parse_status_kib() -> None:
+    text = "Name:\tpython\nVmHWM:\t  218220 kB\nVmRSS:\t   13588 kB\nThreads:\t3\n"
+    assert procfs.parse_status_kib(text, "VmHWM") == 218220 * 1024
+    assert procfs.parse_status_kib(text, "VmRSS") == 13588 * 1024
+    assert procfs.parse_status_kib(text, "VmSwap") is None
+
+
+def test_own_stat_agrees_with_psutil() -> None:
+    stat = procfs.read_stat(os.getpid())
+    assert stat is not None
+    me = psutil.Process()
+    assert stat.ppid == me.ppid() and stat.threads == me.num_threads()
+    assert abs(stat.rss_bytes - me.memory_info().rss) < 4 * 2**20  # read a moment apart
+    hwm = procfs.high_water_mark(os.getpid())
+    assert hwm is not None and hwm >= stat.rss_bytes - 4 * 2**20
+    assert procfs.read_stat(2**22 + 1) is None  # beyond pid_max: no such process
+
+
+@pytest.fixture
+def sockets() -> Iterator[list[socket.socket]]:
+    tcp = socket.socket()
+    tcp.bind(("127.0.0.1", 0))
+    tcp.listen()
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    left, right = socket.socketpair()  # unix sockets: not inet
+    opened = [tcp, udp, left, right]
+    yield opened
+    for sock in opened:
+        sock.close()
+
+
+def test_inet_sockets_counted_as_psutil_counts_them(sockets: list[socket.socket]) -> None:
+    kinds = procfs.SocketKinds()
+    before = len(psutil.Process().net_connections(kind="inet"))
+    assert kinds.count(os.getpid()) == before
+    sockets[0].close()
+    assert kinds.count(os.getpid()) == before - 1
+    kinds.prune()
+    assert kinds.count(os.getpid()) == len(psutil.Process().net_connections(kind="inet"))
+
+
+def test_every() -> None:
+    assert every(1.0, 0.1) == 10
+    assert every(5.0, 1.0) == 5
+    assert every(1.0, 2.0) == 1
+    assert every(0.3, 0.1) == 3  # not 2 from 0.3 / 0.1 = 2.9999999999999996
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_sampler_rows_carry_the_high_water_mark_and_sparse_details(tmp_path: Path) -> None:
+    out = tmp_path / "samples.csv"
+    sampler = ProcessTreeSampler(
+        os.getpid(), 0.02, out, uss_every_s=0.08, connections_every_s=0.04
+    )
+    with sampler:
+        deadline = time.monotonic() + 10
+        while sampler.samples < 9 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert sampler.method == "procfs" and sampler.cpu_s > 0
+    rows = _rows(out)
+    assert list(rows[0]) == list(COLUMNS)
+    totals = [r for r in rows if r["pid"] == "total"]
+    assert len(totals) >= 8
+    for row in totals:
+        assert int(row["hwm_bytes"]) >= int(row["rss_bytes"]) > 0
+    # USS every 4th sample, connections every 2nd, from the first on
+    assert [bool(r["uss_bytes"]) for r in totals[:8]] == [True, False, False, False] * 2
+    assert [bool(r["connections"]) for r in totals[:8]] == [True, False] * 4
+
+
+def test_the_psutil_method_measures_everything_every_time(tmp_path: Path) -> None:
+    out = tmp_path / "samples.csv"
+    with ProcessTreeSampler(os.getpid(), 0.02, out, method="psutil") as sampler:
+        deadline = time.monotonic() + 10
+        while sampler.samples < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    totals = [r for r in _rows(out) if r["pid"] == "total"]
+    assert totals and all(r["uss_bytes"] and r["connections"] for r in totals)
+    assert all(r["hwm_bytes"] == "" for r in totals)
+
+
+def test_an_unknown_method_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown sampling method"):
+        ProcessTreeSampler(os.getpid(), 1.0, tmp_path / "x.csv", method="magic")  # type: ignore[arg-type]
