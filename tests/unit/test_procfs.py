@@ -88,9 +88,7 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 def test_sampler_rows_carry_the_high_water_mark_and_sparse_details(tmp_path: Path) -> None:
     out = tmp_path / "samples.csv"
-    sampler = ProcessTreeSampler(
-        os.getpid(), 0.02, out, uss_every_s=0.08, connections_every_s=0.04
-    )
+    sampler = ProcessTreeSampler(os.getpid(), 0.02, out, uss_every_s=0.08, connections_every_s=0.04)
     with sampler:
         deadline = time.monotonic() + 10
         while sampler.samples < 9 and time.monotonic() < deadline:
