@@ -13,8 +13,8 @@ time, to line the samples up with Locust's history. An empty cell was not measur
 What it costs: the sampler runs beside the server it measures, so it reads at every sample
 only what is cheap (on Linux two small /proc files a process and its fd directory; see
 harness.sampling.procfs). USS (a walk of the page tables, ~1 ms a process), the connections
-and the list of the tree's processes (psutil scans every process on the machine for it, ~2
-ms) come less often; between two listings a new process is not seen (a worker restarted by
+and the list of the tree's processes (a scan of every process on the machine, ~1 ms) come
+less often; between two listings a new process is not seen (a worker restarted by
 its supervisor appears within `tree_every_s`, 2 s). VmHWM is recorded so that a peak
 between two samples is not missed. The "psutil" method is the former way (every figure at
 every sample through psutil, `net_connections` per process, no VmHWM: ~50 ms a sample on a
@@ -242,9 +242,13 @@ class ProcessTreeSampler:
         """The root and its descendants: listed anew every `tree_every_s`, else the last list."""
         if self._ticks % self._tree_every == 0 or not self._tree:
             tree = [root]
-            for child in root.children(recursive=True):
+            if self.method == "procfs":
+                pids = procfs.descendants(root.pid)
+            else:
+                pids = [child.pid for child in root.children(recursive=True)]
+            for pid in pids:
                 with contextlib.suppress(psutil.Error):
-                    tree.append(self._process(child.pid))
+                    tree.append(self._process(pid))
             self._tree = [proc.pid for proc in tree]
             for pid in set(self._procs) - set(self._tree):
                 del self._procs[pid]  # exited since the last listing

@@ -28,7 +28,9 @@ __all__ = [
     "Stat",
     "available",
     "count_fds",
+    "descendants",
     "high_water_mark",
+    "parent_pid",
     "parse_stat",
     "parse_status_kib",
     "read_stat",
@@ -122,6 +124,34 @@ def parse_stat(text: str) -> Stat:
 def read_stat(pid: int) -> Stat | None:
     text = _read(f"/proc/{pid}/stat")
     return None if text is None else parse_stat(text)
+
+
+def parent_pid(stat_text: str) -> int:
+    """The parent's pid from /proc/PID/stat text (the field after the state)."""
+    return int(stat_text.rpartition(")")[2].split(maxsplit=2)[1])
+
+
+def descendants(root: int) -> list[int]:
+    """Every descendant of `root`, parents before their children: one scan of /proc.
+
+    psutil's `children(recursive=True)` does the same scan with an object a process (about 4x
+    the CPU); /proc/PID/task/TID/children would be cheaper but the kernel may lack it.
+    """
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        text = _read(f"/proc/{name}/stat")
+        if text is None:
+            continue  # exited since the listing
+        children.setdefault(parent_pid(text), []).append(int(name))
+    found: list[int] = []
+    todo = [root]
+    while todo:
+        for child in children.get(todo.pop(0), ()):
+            found.append(child)
+            todo.append(child)
+    return found
 
 
 def count_fds(pid: int) -> int | None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -119,3 +121,23 @@ def test_the_psutil_method_measures_everything_every_time(tmp_path: Path) -> Non
 def test_an_unknown_method_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown sampling method"):
         ProcessTreeSampler(os.getpid(), 1.0, tmp_path / "x.csv", method="magic")  # type: ignore[arg-type]
+
+
+def test_descendants_are_psutils_children() -> None:
+    sleep = "import time; time.sleep(30)"
+    script = f"import subprocess, sys; subprocess.Popen([sys.executable, '-c', {sleep!r}]); {sleep}"
+    child = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 10
+        while len(psutil.Process(child.pid).children()) < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        expected = {p.pid for p in psutil.Process().children(recursive=True)}
+        found = procfs.descendants(os.getpid())
+        assert set(found) == expected and len(found) == len(expected)
+        assert found.index(child.pid) < len(found) - 1  # a parent before its children
+        assert procfs.parent_pid(STAT) == 1
+    finally:
+        for proc in psutil.Process(child.pid).children(recursive=True):
+            proc.kill()
+        child.kill()
+        child.wait()
