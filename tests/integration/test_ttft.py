@@ -50,6 +50,7 @@ def test_ttft_is_the_first_tokens_delay(tmp_path: Path) -> None:
         result = run_locust(base, "chat", 4, 4.0, 8.0, tmp_path / "load", manifest)
     assert result.ok, result.problem()
     assert result.stats_csv is not None
+    assert result.cpu_s > 0 and result.cpu_measured_s > 4.0  # Locust's own CPU was counted
     stats = _stats(result.stats_csv)
     ttft = stats[("TTFT", "POST /chat [stream]")]
     stream = stats[("POST", "POST /chat [stream]")]
