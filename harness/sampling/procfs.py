@@ -64,7 +64,7 @@ def parse_status_kib(text: str, key: str) -> int | None:
 
 
 def _read(path: str) -> str | None:
-    """A small /proc file as text, in as few system calls as it takes (None: unreadable)."""
+    """A small /proc file as text, without Python's file objects (None: unreadable)."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -73,8 +73,6 @@ def _read(path: str) -> str | None:
         chunks = []
         while chunk := os.read(fd, _READ_SIZE):
             chunks.append(chunk)
-            if len(chunk) < _READ_SIZE:
-                break
     except OSError:
         return None
     finally:
@@ -122,8 +120,14 @@ def parse_stat(text: str) -> Stat:
 
 
 def read_stat(pid: int) -> Stat | None:
+    """/proc/PID/stat parsed; None when the process is gone (or the file is cut short)."""
     text = _read(f"/proc/{pid}/stat")
-    return None if text is None else parse_stat(text)
+    if text is None:
+        return None
+    try:
+        return parse_stat(text)
+    except (IndexError, ValueError):
+        return None
 
 
 def parent_pid(stat_text: str) -> int:
@@ -142,9 +146,11 @@ def descendants(root: int) -> list[int]:
         if not name.isdigit():
             continue
         text = _read(f"/proc/{name}/stat")
-        if text is None:
+        try:
+            parent = parent_pid(text or "")
+        except (IndexError, ValueError):
             continue  # exited since the listing
-        children.setdefault(parent_pid(text), []).append(int(name))
+        children.setdefault(parent, []).append(int(name))
     found: list[int] = []
     todo = [root]
     while todo:
