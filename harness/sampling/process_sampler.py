@@ -61,7 +61,7 @@ TREE_EVERY_S = 2.0  # the tree's process list at most this often: a scan of ever
 
 
 def default_method() -> Method:
-    """ "procfs" where /proc has what it reads (Linux), else "psutil"."""
+    """The method to use by default: "procfs" where /proc has what it reads (Linux)."""
     return "procfs" if procfs.available() else "psutil"
 
 
@@ -160,11 +160,6 @@ class ProcessTreeSampler:
     def uss_available(self) -> bool:
         """False once memory_full_info() was refused (permissions, platform)."""
         return self._uss_ok
-
-    @property
-    def cpu_per_sample_s(self) -> float:
-        """The sampler thread's CPU per tree sample (reading, and writing the rows)."""
-        return self.cpu_s / self.samples if self.samples else 0.0
 
     # --- one sample ----------------------------------------------------------------------
     def _process(self, pid: int) -> psutil.Process:
