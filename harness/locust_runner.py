@@ -92,6 +92,8 @@ class LocustResult:
     stderr_tail: str = ""
     cpu_total_max_percent: float = 0.0  # the whole locust process tree's, every worker
     processes: int = 1  # local locust worker processes (0: a master with remote workers)
+    cpu_s: float = 0.0  # CPU of the whole locust tree during the test (first window left out)
+    cpu_measured_s: float = 0.0  # the wall time over which cpu_s was counted
 
     @property
     def crashed(self) -> bool:
@@ -212,6 +214,8 @@ class _CpuMeter:
         self.duration_s = duration_s
         self.max_percent = 0.0
         self.max_total_percent = 0.0
+        self.cpu_s = 0.0  # the whole tree's CPU over the windows measured
+        self.measured_s = 0.0  # wall time of those windows
         self.test_started: float | None = None
         self._last_t = time.monotonic()
         self._last_cpu = self._cpu_seconds()
@@ -250,6 +254,8 @@ class _CpuMeter:
             if deltas:
                 self.max_percent = max(self.max_percent, 100.0 * max(deltas) / window)
                 self.max_total_percent = max(self.max_total_percent, 100.0 * sum(deltas) / window)
+                self.cpu_s += sum(deltas)
+                self.measured_s += window
         self._started(now)
         self._last_t, self._last_cpu = now, cpu
 
@@ -359,6 +365,8 @@ def run_locust(
         html=html if html.exists() else None,
         cpu_max_percent=round(meter.max_percent, 1),
         cpu_total_max_percent=round(meter.max_total_percent, 1),
+        cpu_s=round(meter.cpu_s, 3),
+        cpu_measured_s=round(meter.measured_s, 3),
         processes=processes if master is None else 0,
         duration_s=round(elapsed, 3),
         started_unix=started_unix,

@@ -55,11 +55,17 @@ HEADLINE: tuple[HeadlineMetric, ...] = (
     HeadlineMetric("latency_p95_ms", "load", "Latency p95", "lower"),
     HeadlineMetric("ttft_p95_ms", "load", "Time to first token p95", "lower"),
     HeadlineMetric("rss_peak_bytes", "load", "RSS peak", "lower"),
+    # the two figures the peak is the larger of (harness.analysis.load.rss_peak_rows)
+    HeadlineMetric("rss_peak_sampled_bytes", "load", "RSS peak, sampled", "lower"),
+    HeadlineMetric("rss_hwm_bytes", "load", "RSS high-water mark (kernel VmHWM)", "lower"),
     HeadlineMetric("uss_peak_bytes", "load", "USS peak", "lower"),
     HeadlineMetric("rss_growth_bytes", "load", "RSS growth after warm-up", "lower"),
     HeadlineMetric("fds_max", "load", "Open files, max", "lower"),
     HeadlineMetric("threads_max", "load", "Threads, max", "lower"),
     HeadlineMetric("connections_max", "load", "Connections, max", "lower"),
+    # what the harness's own parts cost during the load phase
+    HeadlineMetric("sampler_cpu_mean", "load", "Sampler CPU, mean (of a core)", "lower"),
+    HeadlineMetric("loadgen_cpu_mean", "load", "Load generator CPU, mean (of a core)", "lower"),
     HeadlineMetric("heap_peak_bytes", "profile", "Heap peak (memray)", "lower"),
     HeadlineMetric(
         "bytes_allocated_per_request", "profile", "Allocated per request (memray)", "lower"

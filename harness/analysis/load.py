@@ -8,6 +8,12 @@ returns them:
 - samples: `process_samples.csv` (see harness.sampling.process_sampler; rows with
   pid == "total" hold the whole process tree).
 
+The RSS peak is the larger of the sampled peak (`rss_peak_sampled_bytes`) and the kernel's
+high-water marks (`rss_hwm_bytes`: VmHWM, summed over the tree's processes as they were at
+one sample), and `rss_peak_from_hwm` says which (1: the high-water mark). A peak between two
+samples shows only in the high-water mark; with several processes their sum bounds the tree's
+peak from above (they need not peak together), with one process it is the kernel's figure.
+
 Locust counts custom events in its "Aggregated" row, so totals here are computed from the
 endpoint rows, never from "Aggregated", and the TTFT events are reported on their own.
 Percentiles come from Locust (it computes them over every request) or from pandas quantiles.
@@ -206,7 +212,7 @@ def sampler_summary(
         value = float(values.max() if how == "max" else values.quantile(0.95))
         rows.append(SummaryRow(design, PHASE, metric, value, unit))
 
-    add("rss_peak_bytes", total.get("rss_bytes"), "max", "bytes")
+    rows += rss_peak_rows(design, total)
     add("rss_p95_bytes", total.get("rss_bytes"), "p95", "bytes")
     add("uss_peak_bytes", total.get("uss_bytes"), "max", "bytes")
     growth = rss_growth(total, load_windows(history))
@@ -219,6 +225,70 @@ def sampler_summary(
     add("connections_max", total.get("connections"), "max", "count")
     add("server_cpu_max", total.get("cpu_percent"), "max", "percent")
     rows.append(SummaryRow(design, PHASE, "samples", float(len(total)), "count"))
+    return rows
+
+
+def _column_max(frame: pd.DataFrame, column: str) -> float | None:
+    if column not in frame:
+        return None
+    values = pd.to_numeric(frame[column], errors="coerce").dropna()
+    return float(values.max()) if not values.empty else None
+
+
+def rss_peak_rows(design: str, total: pd.DataFrame) -> list[SummaryRow]:
+    """rss_peak_bytes (the larger of the two below), rss_peak_sampled_bytes, rss_hwm_bytes
+    (when the samples carry VmHWM) and rss_peak_from_hwm (1: the peak is the high-water mark).
+    """
+    sampled = _column_max(total, "rss_bytes")
+    if sampled is None:
+        return []
+    hwm = _column_max(total, "hwm_bytes")
+    peak = hwm if hwm is not None and hwm > sampled else sampled
+    rows = [
+        SummaryRow(design, PHASE, "rss_peak_bytes", peak, "bytes"),
+        SummaryRow(design, PHASE, "rss_peak_sampled_bytes", sampled, "bytes"),
+    ]
+    if hwm is not None:
+        rows.append(SummaryRow(design, PHASE, "rss_hwm_bytes", hwm, "bytes"))
+        rows.append(SummaryRow(design, PHASE, "rss_peak_from_hwm", float(peak > sampled), "count"))
+    return rows
+
+
+@dataclass(frozen=True)
+class HarnessCost:
+    """CPU the harness's own parts used during a phase (seconds; wall seconds measured)."""
+
+    sampler_cpu_s: float | None = None
+    sampler_wall_s: float = 0.0
+    samples: int = 0
+    loadgen_cpu_s: float | None = None
+    loadgen_wall_s: float = 0.0
+
+
+def harness_cost_summary(design: str, phase: str, cost: HarnessCost) -> list[SummaryRow]:
+    """The sampler thread's and the load generator's CPU: seconds, mean share of one core
+    (percent) and, for the sampler, CPU per tree sample."""
+    rows: list[SummaryRow] = []
+    if cost.sampler_cpu_s is not None and cost.sampler_wall_s > 0:
+        rows += [
+            SummaryRow(design, phase, "sampler_cpu_s", cost.sampler_cpu_s, "s"),
+            SummaryRow(
+                design,
+                phase,
+                "sampler_cpu_mean",
+                100.0 * cost.sampler_cpu_s / cost.sampler_wall_s,
+                "percent",
+            ),
+        ]
+        if cost.samples:
+            per_sample = 1000.0 * cost.sampler_cpu_s / cost.samples
+            rows.append(SummaryRow(design, phase, "sampler_cpu_per_sample_ms", per_sample, "ms"))
+    if cost.loadgen_cpu_s is not None and cost.loadgen_wall_s > 0:
+        mean = 100.0 * cost.loadgen_cpu_s / cost.loadgen_wall_s
+        rows += [
+            SummaryRow(design, phase, "loadgen_cpu_s", cost.loadgen_cpu_s, "s"),
+            SummaryRow(design, phase, "loadgen_cpu_mean", mean, "percent"),
+        ]
     return rows
 
 
@@ -313,13 +383,13 @@ def load_warnings(rows: Iterable[SummaryRow]) -> list[str]:
     """What a reader must know before trusting the load figures."""
     out: list[str] = []
     for row in rows:
-        if row.phase != PHASE or row.labels:
+        if row.phase not in (PHASE, CEILING) or row.labels:
             continue
         if row.metric == "loadgen_cpu_max" and row.value > LOADGEN_SATURATED_PERCENT:
             out.append(
-                f"{row.design}: the load generator reached {row.value:.0f}% of a core "
-                f"(> {LOADGEN_SATURATED_PERCENT:.0f}%): latencies and throughput may describe "
-                "Locust, not the server"
+                f"{row.design} {row.phase}: the load generator reached {row.value:.0f}% of a "
+                f"core (> {LOADGEN_SATURATED_PERCENT:.0f}%): the throughput and latency "
+                "measured are the load generator's limit (Locust), not the server's"
             )
     return out
 

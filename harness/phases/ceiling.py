@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from harness.analysis.load import CEILING, ceiling_summary
+from harness.analysis.load import CEILING, HarnessCost, ceiling_summary, harness_cost_summary
 from harness.config import Config
 from harness.locust_runner import run_locust
 from harness.phases import FailedWithResults, ProgressFn
@@ -80,6 +80,9 @@ def run_ceiling(
             master=master_mode(cfg),
         )
     rows = ceiling_summary(_read_csv(result.stats_csv), result.cpu_max_percent)
+    if result.cpu_measured_s > 0:
+        cost = HarnessCost(loadgen_cpu_s=result.cpu_s, loadgen_wall_s=result.cpu_measured_s)
+        rows += harness_cost_summary(CEILING, CEILING, cost)
     write_json_atomic(
         out / "meta.json",
         {

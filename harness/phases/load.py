@@ -26,7 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.analysis.load import load_summary, worker_summary
+from harness.analysis.load import HarnessCost, harness_cost_summary, load_summary, worker_summary
 from harness.config import Config
 from harness.locust_runner import LocustResult, MasterMode, run_locust
 from harness.phases import FailedWithResults, ProgressFn
@@ -179,6 +179,7 @@ def load_session(
             result.cpu_max_percent,
         )
         rows += worker_summary(design, result.processes, profile.app_workers)
+        rows += harness_cost_summary(design, PHASE, harness_cost(sampler, sampled_s, result))
         warnings = _sampler_warnings(sampler, sampled_s, cfg.sample_interval_s)
         _write_meta(out / "meta.json", cfg, result, sampler, sampled_s, scenario_for(design, cfg))
         yield LoadSession(
@@ -209,6 +210,19 @@ def run_load(
     if session.failure:
         raise FailedWithResults(PHASE, session.failure, session.rows, session.locust.exit_code)
     return session.rows
+
+
+def harness_cost(
+    sampler: ProcessTreeSampler, sampled_s: float, result: LocustResult
+) -> HarnessCost:
+    """What the sampler thread and the Locust processes cost during the phase."""
+    return HarnessCost(
+        sampler_cpu_s=sampler.cpu_s,
+        sampler_wall_s=sampled_s,
+        samples=sampler.samples,
+        loadgen_cpu_s=result.cpu_s if result.cpu_measured_s > 0 else None,
+        loadgen_wall_s=result.cpu_measured_s,
+    )
 
 
 def _sampler_warnings(
@@ -257,6 +271,8 @@ def _write_meta(
             "started_unix": result.started_unix,
             "cpu_max_percent": result.cpu_max_percent,
             "cpu_total_max_percent": result.cpu_total_max_percent,
+            "cpu_s": result.cpu_s,
+            "cpu_measured_s": result.cpu_measured_s,
             "timed_out": result.timed_out,
             "aborted": result.aborted,
         },
@@ -267,6 +283,8 @@ def _write_meta(
             "errors": sampler.errors,
             "last_error": sampler.last_error,
             "uss_available": sampler.uss_available,
+            "method": sampler.method,
+            "cpu_s": round(sampler.cpu_s, 3),
         },
     }
     write_json_atomic(path, meta)

@@ -43,8 +43,9 @@ def pick_column(frame: pd.DataFrame, candidates: Sequence[str]) -> str | None:
 def tree_total(samples: pd.DataFrame | None) -> pd.DataFrame:
     """One row per sample time with the process tree's totals.
 
-    Columns: t_s and whichever of RESOURCE_COLUMNS the samples carry. Rows with pid 'total'
-    are used when present; otherwise the per-process rows are summed per sample time.
+    Columns: t_s and whichever of RESOURCE_COLUMNS the samples carry (a gap between two
+    measured values filled in linearly). Rows with pid 'total' are used when present;
+    otherwise the per-process rows are summed per sample time.
     """
     if samples is None or samples.empty:
         return pd.DataFrame({"t_s": pd.Series(dtype=float)})
@@ -71,6 +72,10 @@ def tree_total(samples: pd.DataFrame | None) -> pd.DataFrame:
         else:
             out = out.groupby("t_s", as_index=False).sum(min_count=1)
     out = out.dropna(subset=["t_s"]).sort_values("t_s").reset_index(drop=True)
+    # The sampler measures USS and connections only every few samples (empty cells between):
+    # join the measured points, so that a line is drawn through them.
+    sparse = [c for c in out.columns if c != "t_s"]
+    out[sparse] = out[sparse].interpolate(limit_area="inside")
     return out
 
 

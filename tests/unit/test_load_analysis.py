@@ -10,15 +10,19 @@ import pytest
 
 from harness.analysis.integrity import integrity_counts, integrity_rows
 from harness.analysis.load import (
+    CEILING,
+    HarnessCost,
     Windows,
     comparison_frame,
     endpoint_rows,
+    harness_cost_summary,
     load_summary,
     load_warnings,
     load_windows,
     locust_summary,
     request_totals,
     rss_growth,
+    rss_peak_rows,
     sampler_summary,
     totals,
 )
@@ -190,6 +194,59 @@ def test_loadgen_saturation_warns() -> None:
     assert load_warnings(calm) == []
     (warning,) = load_warnings(busy)
     assert "97%" in warning and "Locust" in warning
+    assert "throughput and latency" in warning and "limit" in warning
+    ceiling = [SummaryRow(CEILING, CEILING, "loadgen_cpu_max", 93.0, "percent")]
+    (warning,) = load_warnings(ceiling)
+    assert warning.startswith("ceiling ceiling:") and "93%" in warning
+
+
+def _tree(rss: list[int], hwm: list[int | None] | None) -> pd.DataFrame:
+    frame = pd.DataFrame({"t_s": [float(i) for i in range(len(rss))], "rss_bytes": rss})
+    if hwm is not None:
+        frame["hwm_bytes"] = hwm
+    return frame
+
+
+def test_rss_peak_is_the_larger_of_sample_and_high_water_mark() -> None:
+    def got(frame: pd.DataFrame) -> dict[str, float]:
+        rows = rss_peak_rows("d", frame)
+        assert all((r.design, r.phase) == ("d", "load") for r in rows)
+        return {r.metric: r.value for r in rows}
+
+    missed = got(_tree([100, 120, 110], [100, 500, 500]))  # a peak between two samples
+    assert missed == {
+        "rss_peak_bytes": 500,
+        "rss_peak_sampled_bytes": 120,
+        "rss_hwm_bytes": 500,
+        "rss_peak_from_hwm": 1.0,
+    }
+    caught = got(_tree([100, 130, 110], [100, 130, 130]))  # equal: the sample says it
+    assert caught["rss_peak_bytes"] == 130 and caught["rss_peak_from_hwm"] == 0.0
+    gone = got(_tree([100, 130], [None, None]))  # the column, but never measured
+    assert gone == {"rss_peak_bytes": 130, "rss_peak_sampled_bytes": 130}
+    assert got(_tree([100, 130], None)) == gone  # samples from before the column
+    assert got(_tree([], None)) == {}
+
+
+def test_harness_cost_rows() -> None:
+    cost = HarnessCost(
+        sampler_cpu_s=0.5, sampler_wall_s=50.0, samples=500, loadgen_cpu_s=30.0, loadgen_wall_s=40.0
+    )
+    rows = harness_cost_summary("naive", "load", cost)
+    got = {r.metric: (r.value, r.unit) for r in rows}
+    assert got == {
+        "sampler_cpu_s": (0.5, "s"),
+        "sampler_cpu_mean": (1.0, "percent"),
+        "sampler_cpu_per_sample_ms": (1.0, "ms"),
+        "loadgen_cpu_s": (30.0, "s"),
+        "loadgen_cpu_mean": (75.0, "percent"),
+    }
+    assert all((r.design, r.phase, r.labels) == ("naive", "load", {}) for r in rows)
+    only_locust = harness_cost_summary(
+        "c", "ceiling", HarnessCost(loadgen_cpu_s=1.0, loadgen_wall_s=2.0)
+    )
+    assert {r.metric for r in only_locust} == {"loadgen_cpu_s", "loadgen_cpu_mean"}
+    assert harness_cost_summary("d", "load", HarnessCost()) == []
 
 
 def test_every_load_metric_of_the_architecture(
