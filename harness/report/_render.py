@@ -38,6 +38,7 @@ from harness.analysis.headline import (
     verdict,
 )
 from harness.report._figures import Chart, all_charts, design_colour
+from harness.report._header import phases_that_ran, profile_text, target_rows
 from harness.report._model import RunData, dump_config, load_run, open_run, read_summary_frame
 from harness.report._units import (
     MISSING,
@@ -74,7 +75,8 @@ PHASE_NOTES = {
     "integrity": [],
 }
 CHART_SECTION = {
-    "rss_over_time": "load",
+    "load_over_time": "load",
+    "latency_over_time": "load",
     "resources_over_time": "load",
     "latency": "load",
     "ttft": "load",
@@ -238,33 +240,12 @@ def _run_meta(run: Mapping[str, Any]) -> list[tuple[str, str]]:
     packages = env.get("packages") if isinstance(env.get("packages"), Mapping) else {}
     if packages:
         meta.append(("Packages", ", ".join(f"{k} {v}" for k, v in packages.items())))
-    meta.append(("Profile", _profile_text(cfg)))
+    phases = [p for p in run.get("phases") or [] if isinstance(p, Mapping)]
+    meta.append(("Profile", profile_text(cfg, phases_that_ran(phases))))
+    designs = [str(d) for d in cfg.get("designs") or []]
+    designs += [str(p.get("design")) for p in phases if p.get("design") != CEILING]
+    meta += target_rows(cfg, list(dict.fromkeys(designs)))
     return meta
-
-
-def _profile_text(cfg: Mapping[str, Any]) -> str:
-    profile = cfg.get("profile") if isinstance(cfg.get("profile"), Mapping) else None
-    if profile is None:
-        return str(cfg.get("profile", MISSING))
-    parts = [str(profile.get("name", "?"))]
-    if "scenario" in profile:
-        parts.append(f"scenario {profile['scenario']}")
-    if "users" in profile:
-        parts.append(f"{profile['users']} users at {profile.get('spawn_rate', '?')}/s")
-    if "duration_s" in profile:
-        parts.append(f"load {profile['duration_s']} s")
-    if "profile_duration_s" in profile:
-        parts.append(f"profile {profile['profile_duration_s']} s")
-    if "probe_history_lens" in profile:
-        lens = ", ".join(str(x) for x in profile["probe_history_lens"])
-        parts.append(f"probe history {lens} x {profile.get('probe_reps', '?')} reps")
-    seed = cfg.get("seed")
-    if isinstance(seed, Mapping):
-        parts.append(
-            f"seed {seed.get('seed', '?')}: {seed.get('users', '?')} users, "
-            f"{seed.get('whales', '?')} whales of {seed.get('whale_history', '?')} messages"
-        )
-    return "; ".join(parts)
 
 
 # --- one run ---------------------------------------------------------------------------------
