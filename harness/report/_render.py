@@ -39,7 +39,8 @@ from harness.analysis.headline import (
 )
 from harness.report._figures import Chart, all_charts, design_colour
 from harness.report._header import phases_that_ran, profile_text, target_rows
-from harness.report._model import RunData, dump_config, load_run, open_run, read_summary_frame
+from harness.report._model import RunData, dump_config, load_run
+from harness.report._timeline import COMPARE_PREFIX, compare_over_time_charts
 from harness.report._units import (
     MISSING,
     format_bytes,
@@ -184,6 +185,19 @@ def _write_bytes(path: Path, payload: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(payload)
     os.replace(tmp, path)
+
+
+def _write_figures(figures: Path, charts: Sequence[Chart], stale: str = "*.png") -> list[Path]:
+    """figures/<name>.png for each chart; the PNGs matching `stale` (an earlier render's) go."""
+    figures.mkdir(parents=True, exist_ok=True)
+    for old in figures.glob(stale):
+        old.unlink()
+    written: list[Path] = []
+    for chart in charts:
+        path = figures / f"{chart.name}.png"
+        _write_bytes(path, chart.png)
+        written.append(path)
+    return written
 
 
 def _when(text: object) -> str:
@@ -442,15 +456,7 @@ class RunReport:
     def render(self, out_dir: Path | None = None) -> list[Path]:
         root = Path(out_dir) if out_dir is not None else self.data.root
         context = self.context()
-        figures = root / "figures"
-        figures.mkdir(parents=True, exist_ok=True)
-        for stale in figures.glob("*.png"):
-            stale.unlink()
-        written: list[Path] = []
-        for chart in self.charts:
-            path = figures / f"{chart.name}.png"
-            _write_bytes(path, chart.png)
-            written.append(path)
+        written = _write_figures(root / "figures", self.charts)
         md = root / "report.md"
         _write_text(md, render_template("report.md.j2", context))
         html = root / "report.html"
@@ -475,13 +481,13 @@ class CompareReport:
     table: pd.DataFrame
     designs: list[str]
     notes: list[str]
+    charts: list[Chart] = field(default_factory=list)
 
     @classmethod
     def build(cls, run_a: Path, run_b: Path) -> CompareReport:
-        rd_a, meta_a = open_run(run_a)
-        rd_b, meta_b = open_run(run_b)
-        frame_a = read_summary_frame(rd_a)
-        frame_b = read_summary_frame(rd_b)
+        data_a, data_b = load_run(run_a), load_run(run_b)
+        meta_a, meta_b = data_a.run, data_b.run
+        frame_a, frame_b = data_a.frame, data_b.frame
         preferred: list[str] = []
         for meta in (meta_a, meta_b):
             cfg = meta.get("config") if isinstance(meta.get("config"), Mapping) else {}
@@ -491,9 +497,11 @@ class CompareReport:
         designs = [d for d in designs if d in set(table["design"])] + [
             d for d in dict.fromkeys(table["design"]) if d not in designs
         ]
-        meta_a.setdefault("run_id", rd_a.run_id)
-        meta_b.setdefault("run_id", rd_b.run_id)
-        return cls(meta_a, meta_b, rd_b.root, table, designs, _compare_notes(meta_a, meta_b))
+        meta_a.setdefault("run_id", data_a.run_id)
+        meta_b.setdefault("run_id", data_b.run_id)
+        notes = _compare_notes(meta_a, meta_b)
+        charts = compare_over_time_charts(data_a, data_b)
+        return cls(meta_a, meta_b, data_b.root, table, designs, notes, charts)
 
     def default_out(self) -> Path:
         return self.root_b / f"compare-{self.run_a['run_id']}"
@@ -528,16 +536,19 @@ class CompareReport:
             "meta": [(k, meta_a.get(k, MISSING), meta_b.get(k, MISSING)) for k in keys],
             "rows": rows,
             "notes": self.notes,
+            "charts": [ChartView.of(c) for c in self.charts],
         }
 
     def render(self, out_dir: Path | None = None) -> list[Path]:
         root = out_dir if out_dir is not None else self.default_out()
         context = self.context()
+        # only its own figures: --out may be a directory that holds a run report's
+        written = _write_figures(root / "figures", self.charts, stale=f"{COMPARE_PREFIX}*.png")
         md = root / "compare.md"
         html = root / "compare.html"
         _write_text(md, render_template("compare.md.j2", context))
         _write_text(html, render_template("compare.html.j2", context))
-        return [md, html]
+        return [md, html, *written]
 
 
 def _compare_notes(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:

@@ -40,11 +40,12 @@ if TYPE_CHECKING:
     from harness.report._model import DesignData, RunData
 
 RUN_A_GREY = "#8C8C8C"
-ENDPOINT_STYLES = {"chat": "-", "chat_stream": "--", "history": ":", fr.ALL_REQUESTS: "-"}
-OTHER_STYLES = ("-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 3)), (0, (8, 3)))
+ENDPOINT_STYLES = {"chat": "-", "chat_stream": "--", "history": ":", fr.ALL_REQUESTS: "-."}
+OTHER_STYLES = ((0, (5, 1, 1, 1, 1, 1)), (0, (1, 3)), (0, (8, 3)), (0, (3, 1, 1, 1)))
 FAILURE_RED = "#C00000"
 LOG_RATIO = 20.0  # a latency panel switches to a log axis when max / min exceeds this
 X_LABEL = "seconds since the start of the load phase"
+COMPARE_PREFIX = "over_time_"  # harness compare's figures: over_time_<design>.png
 
 
 @dataclass(frozen=True)
@@ -261,16 +262,14 @@ def _legend(fig: Figure, traces: Sequence[Trace]) -> None:
     uss = _has_uss(traces)
     handles = [Line2D([], [], color=t.colour, lw=2.2, label=t.label) for t in traces]
     if uss:
-        handles.append(Line2D([], [], color="#4D4D4D", lw=0.9, ls="--", label="USS (memory panel)"))
+        handles.append(Line2D([], [], color="#4D4D4D", lw=0.9, ls="--", label="USS"))
     handles += [
         Line2D([], [], color="#4D4D4D", lw=1.4, ls=endpoint_style(e, endpoints), label=e)
         for e in endpoints
     ]
-    handles.append(
-        Line2D([], [], color=FAILURE_RED, marker="x", lw=0, label="a failure counted that second")
-    )
+    handles.append(Line2D([], [], color=FAILURE_RED, marker="x", lw=0, label="failure counted"))
     fig.legend(
-        handles=handles, loc="outside upper center", ncols=min(len(handles), 7), frameon=False
+        handles=handles, loc="outside upper center", ncols=min(len(handles), 8), frameon=False
     )
 
 
@@ -408,8 +407,8 @@ def compare_over_time_charts(a: RunData, b: RunData) -> list[Chart]:
     charts = []
     for design in [d for d in b.designs if d in a.designs]:
         traces = [
-            design_trace(a.per_design[design], f"A: {a.run_id}", RUN_A_GREY, width=1.3),
-            design_trace(b.per_design[design], f"B: {b.run_id}", width=1.6),
+            design_trace(a.per_design[design], "run A", RUN_A_GREY, width=1.3),
+            design_trace(b.per_design[design], "run B", width=1.6),
         ]
         traces = [t for t in traces if not (t.totals.empty and t.requests.empty)]
         if not traces:
@@ -426,7 +425,8 @@ def compare_over_time_charts(a: RunData, b: RunData) -> list[Chart]:
         if png is None:
             continue
         caption = (
-            f"{design}: run A (grey) laid over run B (colour), each on its own load phase's "
+            f"{design}: run A ({a.run_id}, grey) laid over run B ({b.run_id}, colour), each on "
+            "its own load phase's "
             "clock: RSS of the server process tree (USS dashed), Locust's p95 response time and "
             "time to first token per endpoint (line style), requests/s and failed requests/s. "
             "Grey bands: run B's user count."
@@ -434,7 +434,12 @@ def compare_over_time_charts(a: RunData, b: RunData) -> list[Chart]:
         caption += _window_note(traces) + _failure_note(traces)
         charts.append(
             Chart(
-                f"over_time_{design}", f"{design}: A and B over time", "load", caption, png, design
+                f"{COMPARE_PREFIX}{design}",
+                f"{design}: A and B over time",
+                "load",
+                caption,
+                png,
+                design,
             )
         )
     return charts
