@@ -130,7 +130,13 @@ def test_report_html_is_self_contained_and_embeds_every_figure(
     assert page.tags.count("img") == len(pngs)
     # the charts the issue asks for
     names = {p.stem for p in pngs}
-    assert {"rss_over_time", "resources_over_time", "latency", "alloc_vs_history"} <= names
+    assert {
+        "load_over_time",
+        "latency_over_time",
+        "resources_over_time",
+        "latency",
+        "alloc_vs_history",
+    } <= names
     assert {f"top_sites_{d}" for d in DESIGNS} <= names
 
 
