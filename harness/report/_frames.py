@@ -430,3 +430,36 @@ def failure_count(timeline: pd.DataFrame) -> int:
         return 0
     last = timeline.groupby("endpoint")["failures"].max()
     return int(last.fillna(0).sum())
+
+
+# --- what the curves show: the peak stage's first and last seconds --------------------------
+
+
+def peak_stage(stages: Sequence[Stage]) -> Stage | None:
+    """The longest stretch at the highest user count (None without users)."""
+    busy = [s for s in stages if s.users > 0]
+    if not busy:
+        return None
+    most = max(s.users for s in busy)
+    return max((s for s in busy if s.users == most), key=lambda s: s.end_s - s.start_s)
+
+
+def drift_window_s(stage: Stage) -> float:
+    """A quarter of the stage, at least Locust's percentile window and at most a minute."""
+    return max(float(PERCENTILE_WINDOW_S), min(60.0, (stage.end_s - stage.start_s) / 4))
+
+
+def first_and_last(
+    frame: pd.DataFrame, column: str, stage: Stage, window_s: float
+) -> tuple[float, float]:
+    """Medians of `column` over the stage's first and last `window_s` seconds (NaN: no data)."""
+    if frame.empty or column not in frame.columns:
+        return math.nan, math.nan
+    inside = frame[(frame["t_s"] >= stage.start_s) & (frame["t_s"] < stage.end_s)]
+    values = inside.dropna(subset=[column])
+    first = values[values["t_s"] < stage.start_s + window_s][column]
+    last = values[values["t_s"] >= stage.end_s - window_s][column]
+    return (
+        float(first.median()) if not first.empty else math.nan,
+        float(last.median()) if not last.empty else math.nan,
+    )

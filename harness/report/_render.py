@@ -40,7 +40,7 @@ from harness.analysis.headline import (
 from harness.report._figures import Chart, all_charts, design_colour
 from harness.report._header import phases_that_ran, profile_text, target_rows
 from harness.report._model import RunData, dump_config, load_run
-from harness.report._timeline import COMPARE_PREFIX, compare_over_time_charts
+from harness.report._timeline import COMPARE_PREFIX, compare_over_time_charts, peak_drift
 from harness.report._units import (
     MISSING,
     format_bytes,
@@ -370,6 +370,8 @@ class RunReport:
                 section.designs = self._profile_blocks(views)
             if phase == "integrity":
                 section.table = self._integrity_table()
+            if phase == "load":
+                section.table = self._drift_table()
             ran = any((s := self._state(d, phase)) is not None and s.ran for d in self.data.designs)
             if ran and phase in ("load", "probe") and not section.charts:
                 section.missing.append(
@@ -428,7 +430,48 @@ class RunReport:
         if not rows:
             return None
         headings = [heading for heading, _key in INTEGRITY_FIELDS.values()]
-        return {"columns": headings, "rows": rows, "note": INTEGRITY_NOTE}
+        return {"title": "", "label": "", "columns": headings, "rows": rows, "note": INTEGRITY_NOTE}
+
+    def _drift_table(self) -> dict[str, Any] | None:
+        """What the over-time curves show: the peak stage's first and last seconds."""
+        windows, drifts = peak_drift(self.data)
+        if not drifts:
+            return None
+        rows = []
+        for drift in drifts:
+            change = (
+                (drift.last - drift.first) / abs(drift.first) * 100 if drift.first else math.nan
+            )
+            rows.append(
+                {
+                    "design": drift.design,
+                    "label": drift.what,
+                    "cells": [
+                        {"text": format_value(drift.first, drift.unit), "mood": ""},
+                        {"text": format_value(drift.last, drift.unit), "mood": ""},
+                        {"text": format_percent(change, signed=True), "mood": ""},
+                    ],
+                }
+            )
+        stages = "; ".join(
+            f"{w.design}: {w.stage.users} users from {w.stage.start_s:.0f} s to "
+            f"{w.stage.end_s:.0f} s, windows of {w.window_s:.0f} s"
+            for w in windows
+        )
+        note = (
+            "What the curves above show while the load stayed at its peak: the median of each "
+            "series over the first and the last seconds of the longest stretch at the highest "
+            f"user count ({stages}). Latency and requests/s are Locust's trailing-window "
+            "figures, so the first seconds still carry some of the ramp-up. Change: last minus "
+            "first, in percent of first."
+        )
+        return {
+            "title": "What the curves show",
+            "label": "series",
+            "columns": ["first seconds at peak", "last seconds at peak", "change"],
+            "rows": rows,
+            "note": note,
+        }
 
     def failures(self) -> list[dict[str, str]]:
         """The full detail of each failed phase whose sentence had to shorten it."""

@@ -449,3 +449,52 @@ def timeline_charts(data: RunData) -> list[Chart]:
     """The load phase's over-time charts, in report order."""
     charts = [load_over_time_chart(data), latency_over_time_chart(data)]
     return [c for c in charts if c is not None]
+
+
+# --- what the curves show -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Drift:
+    """One series of one design: its median over the first and the last seconds at peak load."""
+
+    design: str
+    what: str
+    unit: str  # a harness.report._units unit: bytes, req/s, ms
+    first: float
+    last: float
+
+
+@dataclass(frozen=True)
+class PeakWindow:
+    design: str
+    stage: fr.Stage
+    window_s: float
+
+
+def peak_drift(data: RunData) -> tuple[list[PeakWindow], list[Drift]]:
+    """Per design, how memory, throughput and p95 moved while the user count stayed at its peak."""
+    windows: list[PeakWindow] = []
+    drifts: list[Drift] = []
+    for design in data.designs:
+        d = data.per_design[design]
+        stage = fr.peak_stage(stages_of(d))
+        if stage is None:
+            continue
+        window = fr.drift_window_s(stage)
+        windows.append(PeakWindow(design, stage, window))
+        trace = design_trace(d)
+        series: list[tuple[str, str, pd.DataFrame, str]] = [
+            ("RSS", "bytes", trace.totals, "rss_bytes"),
+            ("requests/s", "req/s", trace.throughput, "rps"),
+        ]
+        for kind, what in (("requests", "p95 {}"), ("ttft", "p95 first token {}")):
+            frame = getattr(trace, kind)
+            for endpoint in _endpoints([trace], kind):
+                sub = frame[frame["endpoint"] == endpoint]
+                series.append((what.format(endpoint), "ms", sub, "p95_ms"))
+        for what, unit, frame, column in series:
+            first, last = fr.first_and_last(frame, column, stage, window)
+            if not (pd.isna(first) and pd.isna(last)):
+                drifts.append(Drift(design, what, unit, first, last))
+    return windows, drifts

@@ -16,7 +16,7 @@ import pytest
 
 from harness.report import _frames as fr
 from harness.report._model import load_run
-from harness.report._timeline import design_trace, stages_of
+from harness.report._timeline import design_trace, peak_drift, stages_of
 from harness.results import SCHEMA_VERSION
 
 HEADER = [
@@ -42,7 +42,8 @@ def row(
 ) -> list[object]:
     # 66% .. 90% sit between p50 and p95, 98% .. 100% at p95: enough for the frames
     mid = p50 if p50 in ("N/A", 0) else p95
-    return [ts, users, rtype, name, rps, fps, p50, mid, mid, mid, mid, p95, p95, p95, p95, p95, p95, total, failed]  # fmt: skip
+    percentiles = [p50, mid, mid, mid, mid, p95, p95, p95, p95, p95, p95]
+    return [ts, users, rtype, name, rps, fps, *percentiles, total, failed]
 
 
 def known_history() -> list[list[object]]:
@@ -163,7 +164,38 @@ def test_no_history_gives_empty_frames() -> None:
 
 
 def test_a_clean_run_counts_no_failure() -> None:
-    rows = [r[:18] + [0] for r in known_history()]
+    rows = [[*r[:18], 0] for r in known_history()]
     timeline = fr.locust_timeline(history_frame(rows))
     assert fr.failure_count(timeline) == 0
     assert (fr.throughput_timeline(timeline)["new_failures"] == 0).all()
+
+
+def test_peak_drift_compares_the_first_and_last_seconds_at_peak(run_dir: Path) -> None:
+    windows, drifts = peak_drift(load_run(run_dir))
+    (window,) = windows
+    assert (window.stage.start_s, window.stage.end_s, window.stage.users) == (3.0, 5.0, 4)
+    assert window.window_s == fr.PERCENTILE_WINDOW_S  # a short stage: Locust's window
+    found = {d.what: (d.first, d.last, d.unit) for d in drifts}
+    # a 2 s stage with 10 s windows: both windows cover the whole stage
+    assert found["p95 chat"] == (400.0, 400.0, "ms")  # 3 s had no data, 5 s is the next stage
+    assert found["RSS"] == (103.5 * 2**20, 103.5 * 2**20, "bytes")  # samples at 3 and 4 s
+    assert found["p95 first token chat_stream"] == (80.0, 80.0, "ms")
+
+
+def test_first_and_last_windows_of_a_long_stage() -> None:
+    frame = pd.DataFrame(
+        {"t_s": [float(t) for t in range(100)], "v": [float(t) for t in range(100)]}
+    )
+    stage = fr.Stage(20.0, 80.0, 10)
+    window = fr.drift_window_s(stage)
+    assert window == 15.0  # a quarter of 60 s
+    first, last = fr.first_and_last(frame, "v", stage, window)
+    assert first == pytest.approx(27.0)  # median of 20 .. 34
+    assert last == pytest.approx(72.0)  # median of 65 .. 79
+    assert fr.drift_window_s(fr.Stage(0.0, 1000.0, 5)) == 60.0
+
+
+def test_peak_stage_is_the_longest_at_the_most_users() -> None:
+    stages = [fr.Stage(0, 5, 10), fr.Stage(5, 10, 20), fr.Stage(10, 12, 15), fr.Stage(12, 40, 20)]
+    assert fr.peak_stage(stages) == fr.Stage(12, 40, 20)
+    assert fr.peak_stage([fr.Stage(0, 5, 0)]) is None
