@@ -24,13 +24,11 @@ def phases_that_ran(phases: Sequence[Mapping[str, Any]]) -> set[str]:
 
 
 def profile_text(cfg: Mapping[str, Any], ran: set[str]) -> str:
-    """'quick; scenario spike; 20 users at 10/s; load 60 s; ...': the settings that applied."""
+    """'quick; 20 users at 10.0/s; load 60.0 s; ...': the settings that applied."""
     profile = cfg.get("profile")
     if not isinstance(profile, Mapping):
         return str(profile or "?")
-    parts = [str(profile.get("name", "?"))]
-    if "scenario" in profile:
-        parts.append(f"scenario {profile['scenario']}")
+    parts = [str(profile.get("name", "?"))]  # the scenario is on each target's row
     if "users" in profile:
         parts.append(f"{profile['users']} users at {profile.get('spawn_rate', '?')}/s")
     if "duration_s" in profile:
