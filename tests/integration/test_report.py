@@ -167,6 +167,10 @@ def test_report_markdown_has_headline_rows_for_both_designs(
     assert "tracemalloc sees only memory allocated through Python's allocators" in md
     assert "SQLite's page cache" in md
     assert "2-5x" in md and "8x" in md
+    # what the over-time curves show, per design, at peak load
+    assert "### What the curves show" in md
+    for design in DESIGNS:
+        assert f"| {design} | RSS |" in md and f"| {design} | requests/s |" in md
     # every phase that did not pass is named, with its status
     for phase in json.loads((run_a / "run.json").read_text())["phases"]:
         if phase["status"] != "passed":
