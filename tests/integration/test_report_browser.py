@@ -49,7 +49,9 @@ window.addEventListener("load", () => {{
 RECORD = re.compile(rf'<pre id="{CHECK_ID}">(.*?)</pre>', re.S)
 
 
+@pytest.fixture
 def chromium() -> str:
+    """The browser, before any report is drawn: skip (or, under CI, fail) without it."""
     path = shutil.which("chromium")
     if path is None:
         reason = "chromium is not on PATH (Debian: apt-get install chromium; .ci/run does)"
@@ -59,14 +61,14 @@ def chromium() -> str:
     return path
 
 
-def images_as_the_browser_sees_them(page: Path, work: Path) -> list[dict[str, Any]]:
+def images_as_the_browser_sees_them(chromium: str, page: Path, work: Path) -> list[dict[str, Any]]:
     checked = work / f"checked-{page.name}"
     html = page.read_text(encoding="utf-8")
     assert html.count("</body>") == 1
     checked.write_text(html.replace("</body>", CHECK_SCRIPT + "</body>"), encoding="utf-8")
     result = subprocess.run(
         [
-            chromium(),
+            chromium,
             "--headless",
             "--no-sandbox",  # as root (CI containers), Chromium runs only without its sandbox
             "--disable-gpu",
@@ -101,12 +103,12 @@ def assert_every_image_visible(found: list[dict[str, Any]], expected: int) -> No
 
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("run", ["small-a", "small-b"])
-def test_every_chart_of_report_html_is_visible(run: str, tmp_path: Path) -> None:
+def test_every_chart_of_report_html_is_visible(run: str, chromium: str, tmp_path: Path) -> None:
     root = Path(shutil.copytree(RUNS / run, tmp_path / run))
     render_run(root)
     pngs = list((root / "figures").glob("*.png"))
     assert {"load_over_time", "latency_over_time"} <= {p.stem for p in pngs}
-    found = images_as_the_browser_sees_them(root / "report.html", tmp_path)
+    found = images_as_the_browser_sees_them(chromium, root / "report.html", tmp_path)
     assert_every_image_visible(found, len(pngs))
     assert {"Memory, latency and throughput over time", "Latency per endpoint over time"} <= {
         image["alt"] for image in found
@@ -114,12 +116,12 @@ def test_every_chart_of_report_html_is_visible(run: str, tmp_path: Path) -> None
 
 
 @pytest.mark.timeout(300)
-def test_every_chart_of_compare_html_is_visible(tmp_path: Path) -> None:
+def test_every_chart_of_compare_html_is_visible(chromium: str, tmp_path: Path) -> None:
     run_a = Path(shutil.copytree(RUNS / "small-a", tmp_path / "a"))
     run_b = Path(shutil.copytree(RUNS / "small-b", tmp_path / "b"))
     out = tmp_path / "cmp"
     written = render_compare(run_a, run_b, out)
     pngs = [p for p in written if p.suffix == ".png"]
     assert sorted(p.name for p in pngs) == ["over_time_naive.png", "over_time_optimized.png"]
-    found = images_as_the_browser_sees_them(out / "compare.html", tmp_path)
+    found = images_as_the_browser_sees_them(chromium, out / "compare.html", tmp_path)
     assert_every_image_visible(found, len(pngs))
