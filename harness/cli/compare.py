@@ -1,7 +1,9 @@
-"""`harness compare RUN_A RUN_B [--out DIR]`: the headline metrics of two runs side by side.
+"""`harness compare RUN_A RUN_B [--out DIR]`: two runs side by side.
 
-Writes compare.md and compare.html into DIR (default: RUN_B/compare-<run A's id>/), with the
-absolute and percent change from A to B per metric and design.
+Writes compare.md, compare.html and figures/over_time_<design>.png into DIR (default:
+RUN_B/compare-<run A's id>/): the absolute and percent change from A to B per headline metric
+and design, then per design the load phase over time (RSS, p95 latency, time to first token,
+requests/s, failed requests/s) with run A laid over run B.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ class CompareCommand:
             "--out",
             type=Path,
             metavar="DIR",
-            help="where compare.md and compare.html go (default: RUN_B/compare-<RUN_A id>/)",
+            help="where the comparison goes (default: RUN_B/compare-<RUN_A id>/)",
         )
 
     def run(self, args: argparse.Namespace) -> int:

@@ -183,49 +183,6 @@ def _origin(d: Any) -> float | None:
     return started
 
 
-def rss_chart(data: RunData) -> Chart | None:
-    series, stages, source = _load_series(data)
-    series = {k: v for k, v in series.items() if "rss_bytes" in v.columns}
-    if not series:
-        return None
-    with _style():
-        fig = _figure(11, 4.2)
-        ax = fig.add_subplot()
-        largest = max(float(s["rss_bytes"].max()) for s in series.values())
-        div = _bytes_axis(ax, largest, "memory of the server process tree")
-        _shade_stages(ax, stages)
-        has_uss = False
-        for design, frame in series.items():
-            colour = design_colour(design)
-            ax.plot(
-                frame["t_s"], frame["rss_bytes"] / div, color=colour, lw=1.8, label=f"{design} RSS"
-            )
-            if "uss_bytes" in frame.columns and frame["uss_bytes"].notna().any():
-                has_uss = True
-                ax.plot(
-                    frame["t_s"],
-                    frame["uss_bytes"] / div,
-                    color=colour,
-                    lw=1.0,
-                    ls="--",
-                    label=f"{design} USS",
-                )
-        ax.set_xlabel("seconds since the start of the load phase")
-        ax.set_ylim(bottom=0, top=largest / div * 1.15)
-        ax.set_xlim(left=0)
-        ax.legend(loc="lower right", ncols=2)
-        png = _png(fig)
-    caption = "Resident set size (solid) of each design's server process tree"
-    caption += ", unique set size dashed" if has_uss else ""
-    caption += ", sampled with psutil during the plain load phase."
-    if stages:
-        caption += (
-            f" Grey bands: Locust's user count (the load shape's stages, from {source}'s "
-            "history); darker means more users."
-        )
-    return Chart("rss_over_time", "RSS over time", "load", caption, png)
-
-
 def resources_chart(data: RunData) -> Chart | None:
     series, stages, _source = _load_series(data)
     rows = [
@@ -243,7 +200,9 @@ def resources_chart(data: RunData) -> Chart | None:
         fig = _figure(11, 1.0 + 2.0 * len(rows))
         axes = fig.subplots(len(rows), 1, sharex=True, squeeze=False)[:, 0]
         for ax, (col, title) in zip(axes, rows, strict=True):
-            _shade_stages(ax, stages, label_min_frac=1.1)  # bands only: labels are on the RSS chart
+            _shade_stages(
+                ax, stages, label_min_frac=1.1
+            )  # bands only: labels are on the first chart
             top = 0.0
             for design, frame in series.items():
                 if col not in frame.columns:
@@ -259,7 +218,7 @@ def resources_chart(data: RunData) -> Chart | None:
         png = _png(fig)
     caption = (
         "File descriptors, threads and network connections of each design's server process "
-        "tree (psutil, plain load phase); grey bands as in the RSS chart."
+        "tree (psutil, plain load phase); grey bands as in the first chart."
     )
     return Chart(
         "resources_over_time", "Files, threads and connections over time", "load", caption, png
@@ -321,8 +280,8 @@ def latency_chart(data: RunData) -> Chart | None:
     caption = (
         "Response-time percentiles per endpoint from Locust, plain load phase only "
         "(the profile and probe phases run under memray or tracemalloc, which slow the server). "
-        "For chat_stream, Locust's response time ends at the response headers; the time to "
-        "the first token is the next chart."
+        "For chat_stream the response time is the whole stream, to its last event (the scenario "
+        "times it so); the time to the first token is the next chart."
     )
     return Chart("latency", "Latency percentiles per endpoint", "load", caption, png)
 
@@ -504,8 +463,10 @@ def top_sites_chart(data: RunData, design: str, n: int = 10) -> Chart | None:
 
 def all_charts(data: RunData) -> list[Chart]:
     """Every chart the run's data allows, in report order."""
+    from harness.report._timeline import timeline_charts  # it draws with this module's helpers
+
     charts: list[Chart | None] = [
-        rss_chart(data),
+        *timeline_charts(data),
         resources_chart(data),
         latency_chart(data),
         ttft_chart(data),

@@ -15,6 +15,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from harness.analysis.headline import ENDPOINT_ORDER, parse_labels
+from harness.analysis.load import AGGREGATED, TTFT_TYPE, endpoint_label
 
 TIME_COLUMNS = ("t_s", "elapsed_s", "time_s", "t")
 ABSOLUTE_TIME_COLUMNS = ("unix_s", "timestamp", "ts", "unix_time", "time")
@@ -305,3 +306,165 @@ def site_label(function: str, location: str, width: int = 64) -> str:
         keep = max(room - 1, 12)
         short = "…" + short[-keep:]
     return f"{function}  ({short})"
+
+
+# --- Locust's history: latency, throughput and failures over time ---------------------------
+
+# Locust (2.x) writes, with --csv-full-history, its *current* figures each second: the
+# percentiles of about the last CURRENT_RESPONSE_TIME_PERCENTILE_WINDOW seconds
+# (locust.stats), and requests/s and failures/s averaged over the 10 whole seconds that end
+# 2 s before the row. A row whose every percentile is 0 had nothing in its window.
+PERCENTILE_WINDOW_S = 10
+RATE_WINDOW_S = 10
+ALL_REQUESTS = "all requests"  # the series name when the history has only "Aggregated" rows
+HISTORY_PERCENTILES = {"50%": "p50_ms", "95%": "p95_ms"}
+_PERCENTILE_HEADERS = ("50%", "66%", "75%", "80%", "90%", "95%", "98%", "99%", "100%")
+TIMELINE_COLUMNS = [
+    "t_s",
+    "endpoint",
+    "rps",
+    "fail_per_s",
+    "p50_ms",
+    "p95_ms",
+    "requests",
+    "failures",
+]
+
+
+def _history_rows(history: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """The rows of one kind: 'request' (endpoints), 'ttft' (TTFT events), 'aggregated'."""
+    type_col = pick_column(history, ("Type",))
+    name_col = pick_column(history, ("Name",))
+    if name_col is None:
+        return history.iloc[0:0]
+    name = history[name_col].astype(str)
+    rtype = (
+        history[type_col].astype(object).fillna("").astype(str).str.strip()
+        if type_col is not None
+        else pd.Series("", index=history.index)
+    )
+    if kind == "aggregated":
+        return history[name == AGGREGATED]
+    if kind == "ttft":
+        return history[rtype == TTFT_TYPE]
+    return history[(name != AGGREGATED) & (rtype != TTFT_TYPE) & (rtype != "")]
+
+
+def locust_timeline(
+    history: pd.DataFrame | None, origin: float | None = None, kind: str = "request"
+) -> pd.DataFrame:
+    """Locust's per-second figures of one kind of row, one row per (second, endpoint).
+
+    Columns TIMELINE_COLUMNS: t_s (seconds since `origin`, by default the first Locust
+    timestamp), endpoint (the label every phase shares: chat, chat_stream, history, or
+    Locust's name), rps and fail_per_s (Locust's current rates), p50_ms and p95_ms (its
+    current percentiles; NaN when the window was empty), requests and failures (cumulative
+    counts). `kind`: 'request' for the endpoints, 'ttft' for the time-to-first-token events
+    (their "response time" is the time to the first token). For 'request', a history trimmed
+    to Locust's "Aggregated" rows gives one series named ALL_REQUESTS.
+    """
+    empty = pd.DataFrame(
+        {c: pd.Series(dtype=object if c == "endpoint" else float) for c in TIMELINE_COLUMNS}
+    )
+    if history is None or history.empty:
+        return empty
+    ts_col = pick_column(history, ("Timestamp",))
+    if ts_col is None:
+        return empty
+    rows = _history_rows(history, kind)
+    named = True
+    if rows.empty and kind == "request":
+        rows, named = _history_rows(history, "aggregated"), False
+    if rows.empty:
+        return empty
+    ts = pd.to_numeric(rows[ts_col], errors="coerce")
+    start = (
+        float(pd.to_numeric(history[ts_col], errors="coerce").min()) if origin is None else origin
+    )
+    name_col = pick_column(rows, ("Name",))
+    out = pd.DataFrame(
+        {
+            "t_s": ts - start,
+            "endpoint": (
+                [endpoint_label(str(n)) for n in rows[name_col]]
+                if named and name_col
+                else ALL_REQUESTS
+            ),
+        },
+        index=rows.index,
+    )
+    for column, names in (
+        ("rps", ("Requests/s",)),
+        ("fail_per_s", ("Failures/s",)),
+        ("requests", ("Total Request Count",)),
+        ("failures", ("Total Failure Count",)),
+    ):
+        col = pick_column(rows, names)
+        out[column] = pd.to_numeric(rows[col], errors="coerce") if col else math.nan
+    percentiles = [c for c in (pick_column(rows, (h,)) for h in _PERCENTILE_HEADERS) if c]
+    values = rows[percentiles].apply(pd.to_numeric, errors="coerce")
+    nothing = (values.fillna(0) == 0).all(axis=1) if percentiles else pd.Series(True, rows.index)
+    for header, column in HISTORY_PERCENTILES.items():
+        col = pick_column(rows, (header,))
+        series = (
+            pd.to_numeric(rows[col], errors="coerce") if col else pd.Series(math.nan, rows.index)
+        )
+        out[column] = series.mask(nothing)
+    out = out.dropna(subset=["t_s"]).sort_values(["endpoint", "t_s"], kind="stable")
+    return out[TIMELINE_COLUMNS].reset_index(drop=True)
+
+
+def throughput_timeline(timeline: pd.DataFrame) -> pd.DataFrame:
+    """Per second, over every endpoint: t_s, rps, fail_per_s, failures (cumulative), new_failures.
+
+    new_failures: failures Locust counted since the previous second (the exact moment of a
+    failure; the rates are trailing averages).
+    """
+    columns = ["t_s", "rps", "fail_per_s", "failures", "new_failures"]
+    if timeline.empty:
+        return pd.DataFrame({c: pd.Series(dtype=float) for c in columns})
+    grouped = timeline.groupby("t_s", sort=True)[["rps", "fail_per_s", "failures"]]
+    out = grouped.sum(min_count=1).reset_index()
+    out["new_failures"] = out["failures"].diff().fillna(out["failures"]).clip(lower=0)
+    return out[columns]
+
+
+def failure_count(timeline: pd.DataFrame) -> int:
+    """Failed requests over the whole history: the sum of each endpoint's last cumulative count."""
+    if timeline.empty:
+        return 0
+    last = timeline.groupby("endpoint")["failures"].max()
+    return int(last.fillna(0).sum())
+
+
+# --- what the curves show: the peak stage's first and last seconds --------------------------
+
+
+def peak_stage(stages: Sequence[Stage]) -> Stage | None:
+    """The longest stretch at the highest user count (None without users)."""
+    busy = [s for s in stages if s.users > 0]
+    if not busy:
+        return None
+    most = max(s.users for s in busy)
+    return max((s for s in busy if s.users == most), key=lambda s: s.end_s - s.start_s)
+
+
+def drift_window_s(stage: Stage) -> float:
+    """A quarter of the stage, at least Locust's percentile window and at most a minute."""
+    return max(float(PERCENTILE_WINDOW_S), min(60.0, (stage.end_s - stage.start_s) / 4))
+
+
+def first_and_last(
+    frame: pd.DataFrame, column: str, stage: Stage, window_s: float
+) -> tuple[float, float]:
+    """Medians of `column` over the stage's first and last `window_s` seconds (NaN: no data)."""
+    if frame.empty or column not in frame.columns:
+        return math.nan, math.nan
+    inside = frame[(frame["t_s"] >= stage.start_s) & (frame["t_s"] < stage.end_s)]
+    values = inside.dropna(subset=[column])
+    first = values[values["t_s"] < stage.start_s + window_s][column]
+    last = values[values["t_s"] >= stage.end_s - window_s][column]
+    return (
+        float(first.median()) if not first.empty else math.nan,
+        float(last.median()) if not last.empty else math.nan,
+    )

@@ -38,7 +38,9 @@ from harness.analysis.headline import (
     verdict,
 )
 from harness.report._figures import Chart, all_charts, design_colour
-from harness.report._model import RunData, dump_config, load_run, open_run, read_summary_frame
+from harness.report._header import phases_that_ran, profile_text, target_rows
+from harness.report._model import RunData, dump_config, load_run
+from harness.report._timeline import COMPARE_PREFIX, compare_over_time_charts, peak_drift
 from harness.report._units import (
     MISSING,
     format_bytes,
@@ -74,7 +76,8 @@ PHASE_NOTES = {
     "integrity": [],
 }
 CHART_SECTION = {
-    "rss_over_time": "load",
+    "load_over_time": "load",
+    "latency_over_time": "load",
     "resources_over_time": "load",
     "latency": "load",
     "ttft": "load",
@@ -184,6 +187,19 @@ def _write_bytes(path: Path, payload: bytes) -> None:
     os.replace(tmp, path)
 
 
+def _write_figures(figures: Path, charts: Sequence[Chart], stale: str = "*.png") -> list[Path]:
+    """figures/<name>.png for each chart; the PNGs matching `stale` (an earlier render's) go."""
+    figures.mkdir(parents=True, exist_ok=True)
+    for old in figures.glob(stale):
+        old.unlink()
+    written: list[Path] = []
+    for chart in charts:
+        path = figures / f"{chart.name}.png"
+        _write_bytes(path, chart.png)
+        written.append(path)
+    return written
+
+
 def _when(text: object) -> str:
     if not isinstance(text, str) or not text:
         return MISSING
@@ -238,33 +254,12 @@ def _run_meta(run: Mapping[str, Any]) -> list[tuple[str, str]]:
     packages = env.get("packages") if isinstance(env.get("packages"), Mapping) else {}
     if packages:
         meta.append(("Packages", ", ".join(f"{k} {v}" for k, v in packages.items())))
-    meta.append(("Profile", _profile_text(cfg)))
+    phases = [p for p in run.get("phases") or [] if isinstance(p, Mapping)]
+    meta.append(("Profile", profile_text(cfg, phases_that_ran(phases))))
+    designs = [str(d) for d in cfg.get("designs") or []]
+    designs += [str(p.get("design")) for p in phases if p.get("design") != CEILING]
+    meta += target_rows(cfg, list(dict.fromkeys(designs)))
     return meta
-
-
-def _profile_text(cfg: Mapping[str, Any]) -> str:
-    profile = cfg.get("profile") if isinstance(cfg.get("profile"), Mapping) else None
-    if profile is None:
-        return str(cfg.get("profile", MISSING))
-    parts = [str(profile.get("name", "?"))]
-    if "scenario" in profile:
-        parts.append(f"scenario {profile['scenario']}")
-    if "users" in profile:
-        parts.append(f"{profile['users']} users at {profile.get('spawn_rate', '?')}/s")
-    if "duration_s" in profile:
-        parts.append(f"load {profile['duration_s']} s")
-    if "profile_duration_s" in profile:
-        parts.append(f"profile {profile['profile_duration_s']} s")
-    if "probe_history_lens" in profile:
-        lens = ", ".join(str(x) for x in profile["probe_history_lens"])
-        parts.append(f"probe history {lens} x {profile.get('probe_reps', '?')} reps")
-    seed = cfg.get("seed")
-    if isinstance(seed, Mapping):
-        parts.append(
-            f"seed {seed.get('seed', '?')}: {seed.get('users', '?')} users, "
-            f"{seed.get('whales', '?')} whales of {seed.get('whale_history', '?')} messages"
-        )
-    return "; ".join(parts)
 
 
 # --- one run ---------------------------------------------------------------------------------
@@ -375,6 +370,8 @@ class RunReport:
                 section.designs = self._profile_blocks(views)
             if phase == "integrity":
                 section.table = self._integrity_table()
+            if phase == "load":
+                section.table = self._drift_table()
             ran = any((s := self._state(d, phase)) is not None and s.ran for d in self.data.designs)
             if ran and phase in ("load", "probe") and not section.charts:
                 section.missing.append(
@@ -433,7 +430,48 @@ class RunReport:
         if not rows:
             return None
         headings = [heading for heading, _key in INTEGRITY_FIELDS.values()]
-        return {"columns": headings, "rows": rows, "note": INTEGRITY_NOTE}
+        return {"title": "", "label": "", "columns": headings, "rows": rows, "note": INTEGRITY_NOTE}
+
+    def _drift_table(self) -> dict[str, Any] | None:
+        """What the over-time curves show: the peak stage's first and last seconds."""
+        windows, drifts = peak_drift(self.data)
+        if not drifts:
+            return None
+        rows = []
+        for drift in drifts:
+            change = (
+                (drift.last - drift.first) / abs(drift.first) * 100 if drift.first else math.nan
+            )
+            rows.append(
+                {
+                    "design": drift.design,
+                    "label": drift.what,
+                    "cells": [
+                        {"text": format_value(drift.first, drift.unit), "mood": ""},
+                        {"text": format_value(drift.last, drift.unit), "mood": ""},
+                        {"text": format_percent(change, signed=True), "mood": ""},
+                    ],
+                }
+            )
+        stages = "; ".join(
+            f"{w.design}: {w.stage.users} users from {w.stage.start_s:.0f} s to "
+            f"{w.stage.end_s:.0f} s, windows of {w.window_s:.0f} s"
+            for w in windows
+        )
+        note = (
+            "What the curves above show while the load stayed at its peak: the median of each "
+            "series over the first and the last seconds of the longest stretch at the highest "
+            f"user count ({stages}). Latency and requests/s are Locust's trailing-window "
+            "figures, so the first seconds still carry some of the ramp-up. Change: last minus "
+            "first, in percent of first."
+        )
+        return {
+            "title": "What the curves show",
+            "label": "series",
+            "columns": ["first seconds at peak", "last seconds at peak", "change"],
+            "rows": rows,
+            "note": note,
+        }
 
     def failures(self) -> list[dict[str, str]]:
         """The full detail of each failed phase whose sentence had to shorten it."""
@@ -461,15 +499,7 @@ class RunReport:
     def render(self, out_dir: Path | None = None) -> list[Path]:
         root = Path(out_dir) if out_dir is not None else self.data.root
         context = self.context()
-        figures = root / "figures"
-        figures.mkdir(parents=True, exist_ok=True)
-        for stale in figures.glob("*.png"):
-            stale.unlink()
-        written: list[Path] = []
-        for chart in self.charts:
-            path = figures / f"{chart.name}.png"
-            _write_bytes(path, chart.png)
-            written.append(path)
+        written = _write_figures(root / "figures", self.charts)
         md = root / "report.md"
         _write_text(md, render_template("report.md.j2", context))
         html = root / "report.html"
@@ -494,13 +524,13 @@ class CompareReport:
     table: pd.DataFrame
     designs: list[str]
     notes: list[str]
+    charts: list[Chart] = field(default_factory=list)
 
     @classmethod
     def build(cls, run_a: Path, run_b: Path) -> CompareReport:
-        rd_a, meta_a = open_run(run_a)
-        rd_b, meta_b = open_run(run_b)
-        frame_a = read_summary_frame(rd_a)
-        frame_b = read_summary_frame(rd_b)
+        data_a, data_b = load_run(run_a), load_run(run_b)
+        meta_a, meta_b = data_a.run, data_b.run
+        frame_a, frame_b = data_a.frame, data_b.frame
         preferred: list[str] = []
         for meta in (meta_a, meta_b):
             cfg = meta.get("config") if isinstance(meta.get("config"), Mapping) else {}
@@ -510,9 +540,11 @@ class CompareReport:
         designs = [d for d in designs if d in set(table["design"])] + [
             d for d in dict.fromkeys(table["design"]) if d not in designs
         ]
-        meta_a.setdefault("run_id", rd_a.run_id)
-        meta_b.setdefault("run_id", rd_b.run_id)
-        return cls(meta_a, meta_b, rd_b.root, table, designs, _compare_notes(meta_a, meta_b))
+        meta_a.setdefault("run_id", data_a.run_id)
+        meta_b.setdefault("run_id", data_b.run_id)
+        notes = _compare_notes(meta_a, meta_b)
+        charts = compare_over_time_charts(data_a, data_b)
+        return cls(meta_a, meta_b, data_b.root, table, designs, notes, charts)
 
     def default_out(self) -> Path:
         return self.root_b / f"compare-{self.run_a['run_id']}"
@@ -547,16 +579,19 @@ class CompareReport:
             "meta": [(k, meta_a.get(k, MISSING), meta_b.get(k, MISSING)) for k in keys],
             "rows": rows,
             "notes": self.notes,
+            "charts": [ChartView.of(c) for c in self.charts],
         }
 
     def render(self, out_dir: Path | None = None) -> list[Path]:
         root = out_dir if out_dir is not None else self.default_out()
         context = self.context()
+        # only its own figures: --out may be a directory that holds a run report's
+        written = _write_figures(root / "figures", self.charts, stale=f"{COMPARE_PREFIX}*.png")
         md = root / "compare.md"
         html = root / "compare.html"
         _write_text(md, render_template("compare.md.j2", context))
         _write_text(html, render_template("compare.html.j2", context))
-        return [md, html]
+        return [md, html, *written]
 
 
 def _compare_notes(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:

@@ -15,6 +15,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from harness.analysis.headline import compare_table, headline_table, summary_frame
@@ -130,7 +131,13 @@ def test_report_html_is_self_contained_and_embeds_every_figure(
     assert page.tags.count("img") == len(pngs)
     # the charts the issue asks for
     names = {p.stem for p in pngs}
-    assert {"rss_over_time", "resources_over_time", "latency", "alloc_vs_history"} <= names
+    assert {
+        "load_over_time",
+        "latency_over_time",
+        "resources_over_time",
+        "latency",
+        "alloc_vs_history",
+    } <= names
     assert {f"top_sites_{d}" for d in DESIGNS} <= names
 
 
@@ -160,6 +167,10 @@ def test_report_markdown_has_headline_rows_for_both_designs(
     assert "tracemalloc sees only memory allocated through Python's allocators" in md
     assert "SQLite's page cache" in md
     assert "2-5x" in md and "8x" in md
+    # what the over-time curves show, per design, at peak load
+    assert "### What the curves show" in md
+    for design in DESIGNS:
+        assert f"| {design} | RSS |" in md and f"| {design} | requests/s |" in md
     # every phase that did not pass is named, with its status
     for phase in json.loads((run_a / "run.json").read_text())["phases"]:
         if phase["status"] != "passed":
@@ -208,6 +219,55 @@ def test_report_with_a_missing_phase_says_so(run_a: Path) -> None:
     assert html.count("data:image/png;base64,") == len(list((run_a / "figures").glob("*.png")))
 
 
+def test_report_says_when_requests_failed_over_time(run_b: Path) -> None:
+    """Failures added to naive's history: the caption counts them and dates the first."""
+    history_path = run_b / "naive" / "load" / "locust_stats_history.csv"
+    history = pd.read_csv(history_path)
+    stamps = sorted(history["Timestamp"].unique())
+    broken = history["Timestamp"] >= stamps[5]
+    chat = history["Name"] == "POST /chat"
+    history.loc[broken & chat, "Total Failure Count"] = 3
+    history.loc[broken & chat, "Failures/s"] = 0.3
+    history.to_csv(history_path, index=False)
+    samples = pd.read_csv(run_b / "naive" / "load" / "process_samples.csv")
+    origin = float((samples["unix_s"] - samples["t_s"]).median())
+
+    render_run(run_b)
+    md = (run_b / "report.md").read_text(encoding="utf-8")
+    first = stamps[5] - origin
+    assert f"Failures: naive 3 failed requests (the first at {first:.0f} s)." in md
+    assert "optimized" not in md.split("Failures: ")[1].split(".")[0]
+    # and a clean run says so
+    clean = RUNS / "small-b" / "optimized" / "load" / "locust_stats_history.csv"
+    assert pd.read_csv(clean)["Total Failure Count"].max() == 0
+
+
+def test_report_header_fits_a_target_without_seed_or_probe(run_b: Path) -> None:
+    run = json.loads((run_b / "run.json").read_text())
+    hello = {
+        "name": "hello",
+        "command": ["{python}", "-m", "harness.serve", "hello_app:app", "--port", "{port}"],
+        "scenario": "/somewhere/locustfile.py",
+        "seed": None,
+        "chat_api": False,
+    }
+    run["config"]["designs"] = ["naive", "optimized"]
+    run["config"]["targets"] = [
+        {**hello, "name": "naive"},
+        {**hello, "name": "optimized", "scenario": None},
+    ]
+    (run_b / "run.json").write_text(json.dumps(run))
+    render_run(run_b)
+    md = (run_b / "report.md").read_text(encoding="utf-8")
+    header = md.split("## Warnings")[0].split("<details>")[0]
+    assert "whales" not in header and "probe history" not in header and "Dataset" not in header
+    assert (
+        "| **Target naive** | command: {python} -m harness.serve hello_app:app --port {port}; "
+        "scenario: /somewhere/locustfile.py |" in header
+    )
+    assert "scenario: scenarios/spike.py |" in header  # optimized: the profile's scenario
+
+
 def test_report_with_only_run_json(tmp_path: Path) -> None:
     run = json.loads((RUNS / "small-a" / "run.json").read_text())
     run["phases"] = []
@@ -238,7 +298,8 @@ def test_compare_deltas_match_the_fixture_summaries(run_a: Path, run_b: Path) ->
     written = render_compare(run_a, run_b)
     run_a_id = json.loads((run_a / "run.json").read_text())["run_id"]
     out = run_b / f"compare-{run_a_id}"
-    assert written == [out / "compare.md", out / "compare.html"]
+    figures = [out / "figures" / f"over_time_{d}.png" for d in DESIGNS]
+    assert written == [out / "compare.md", out / "compare.html", *figures]
     md = (out / "compare.md").read_text(encoding="utf-8")
     a = value(rows_a, "naive", "rss_peak_bytes")
     b = value(rows_b, "naive", "rss_peak_bytes")
@@ -253,6 +314,12 @@ def test_compare_deltas_match_the_fixture_summaries(run_a: Path, run_b: Path) ->
     page = parse((out / "compare.html").read_text(encoding="utf-8"))
     assert external_refs(page) == []
     assert "script" not in page.tags
+    # the over-time charts: embedded in the HTML, referenced relatively in the Markdown
+    html = (out / "compare.html").read_text(encoding="utf-8")
+    assert html.count("data:image/png;base64,") == len(figures)
+    for png in figures:
+        assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+        assert f"](figures/{png.name})" in md
 
 
 def test_compare_out_dir(run_a: Path, run_b: Path, tmp_path: Path) -> None:
