@@ -76,6 +76,11 @@ class GateConfig:
     warmup: int = 1
     default: str = "+10% floor 16KiB"
     thresholds: Mapping[str, str] = field(default_factory=dict)
+    # the baseline ledger and the creep check (docs/history.md); ledger "" = beside the baseline
+    ledger: str = ""
+    creep_window: int = 10
+    creep_budget: str = "+15%"
+    creep_action: str = "warn"
 
 
 @dataclass(frozen=True)
@@ -275,7 +280,17 @@ def resolve(raw: Mapping[str, Any], path: Path, overrides: Mapping[str, Any]) ->
 
     gate_t = v.table(raw, "gate")
     v.only_keys(
-        gate_t, "gate", {"baseline", "history_lens", "reps", "warmup", "default", "thresholds"}
+        gate_t,
+        "gate",
+        {
+            "baseline",
+            "history_lens",
+            "reps",
+            "warmup",
+            "default",
+            "thresholds",
+            *CREEP_KEYS,
+        },
     )
     thresholds_t = v.table(gate_t, "thresholds", prefix="gate")
     thresholds: dict[str, str] = {}
@@ -292,6 +307,7 @@ def resolve(raw: Mapping[str, Any], path: Path, overrides: Mapping[str, Any]) ->
         warmup=v.integer(gate_t, "gate.warmup", 1, minimum=0),
         default=v.string(gate_t, "gate.default", "+10% floor 16KiB"),
         thresholds=thresholds,
+        **_creep_settings(v, gate_t, path),
     )
 
     return Config(
@@ -307,6 +323,31 @@ def resolve(raw: Mapping[str, Any], path: Path, overrides: Mapping[str, Any]) ->
         targets=targets,
         ceiling_target=ceiling_target,
     )
+
+
+CREEP_KEYS = ("ledger", "creep_window", "creep_budget", "creep_action")
+CREEP_ACTIONS = ("warn", "fail")
+
+
+def _creep_settings(v: _Validator, gate_t: Mapping[str, Any], path: Path) -> dict[str, Any]:
+    """[gate] ledger, creep_window, creep_budget, creep_action (docs/history.md)."""
+    from harness.gate import parse_threshold
+
+    budget = v.string(gate_t, "gate.creep_budget", "+15%")
+    try:
+        parse_threshold(budget)
+    except ValueError as exc:
+        raise ConfigError(path, "gate.creep_budget", str(exc)) from None
+    action = v.string(gate_t, "gate.creep_action", "warn")
+    if action not in CREEP_ACTIONS:
+        raise ConfigError(path, "gate.creep_action", f"must be one of {', '.join(CREEP_ACTIONS)}")
+    ledger = ""  # beside the baseline
+    return {
+        "ledger": v.string(gate_t, "gate.ledger", ledger) if "ledger" in gate_t else ledger,
+        "creep_window": v.integer(gate_t, "gate.creep_window", 10, minimum=0),
+        "creep_budget": budget,
+        "creep_action": action,
+    }
 
 
 def _target_file(path: Path) -> tuple[TargetSpec, ...]:
