@@ -50,9 +50,7 @@ def write_run(
                 "status": "passed",
                 "config": {"designs": designs},
                 "environment": {"git_sha": sha, "python": "3.11.7"},
-                "phases": [
-                    {"design": d, "phase": "probe", "status": "passed"} for d in designs
-                ],
+                "phases": [{"design": d, "phase": "probe", "status": "passed"} for d in designs],
             }
         ),
         encoding="utf-8",
