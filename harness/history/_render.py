@@ -193,58 +193,69 @@ def draw_chart(t: SeriesTrend, h: History) -> ChartView:
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.ticker import FuncFormatter
+    from matplotlib.ticker import ScalarFormatter
 
     colour = COLOURS.get(t.key.design, OTHER_COLOUR)
     with matplotlib.rc_context({"font.size": 9, "axes.spines.top": False,
                                 "axes.spines.right": False}):  # fmt: skip
-        fig = Figure(figsize=(6.4, 2.7), dpi=DPI, layout="constrained")
+        fig = Figure(figsize=(7.2, 2.8), dpi=DPI, layout="constrained")
         FigureCanvasAgg(fig)
         ax = fig.add_subplot()
         ax.grid(True, alpha=0.3)
+        scale, unit = _scale(t)
         runs = [m for m in t.measures if m.kind == "run"]
         bases = [m for m in t.measures if m.kind == "baseline"]
         if runs:
-            ax.scatter([m.commit for m in runs], [m.value for m in runs], s=12,
-                       color=colour, alpha=0.45, label="runs", zorder=3)  # fmt: skip
+            ax.scatter([m.commit for m in runs], [m.value / scale for m in runs], s=14,
+                       color=colour, alpha=0.5, label="runs", zorder=3)  # fmt: skip
         if bases:
-            ax.scatter([m.commit for m in bases], [m.value for m in bases], s=22, marker="^",
-                       color=BASELINE, label="ledger baseline", zorder=3)  # fmt: skip
-        ax.plot(t.commits, t.values, color=colour, linewidth=1, alpha=0.8, zorder=2)
+            ax.scatter([m.commit for m in bases], [m.value / scale for m in bases], s=24,
+                       marker="^", color=BASELINE, label="ledger baseline", zorder=3)  # fmt: skip
+        ax.plot(t.commits, [v / scale for v in t.values], color=colour, linewidth=1, alpha=0.8,
+                zorder=2)  # fmt: skip
         for seg in t.segments:
-            ax.hlines(seg.level, t.commits[seg.start] - 0.3, t.commits[seg.end - 1] + 0.3,
+            ax.hlines(seg.level / scale, t.commits[seg.start] - 0.3, t.commits[seg.end - 1] + 0.3,
                       colors="#1f2328", linewidth=2, zorder=4,
                       label="fitted level" if seg is t.segments[0] else "_nolegend_")  # fmt: skip
         if t.baseline_levels:
             xs = [c for c, _v in t.baseline_levels] + [len(h.commits) - 1]
-            ys = [v for _c, v in t.baseline_levels]
+            ys = [v / scale for _c, v in t.baseline_levels]
             ax.step(xs, [*ys, ys[-1]], where="post", color=BASELINE, linestyle="--",
                     linewidth=1, label="baseline in force")  # fmt: skip
         for n, idx in enumerate(t.baseline_updates):
             ax.axvline(idx, color=BASELINE, linestyle=":", linewidth=1.2,
-                       label="baseline update" if n == 0 else None)  # fmt: skip
-        _annotate_steps(ax, t, h)
+                       label="baseline update" if n == 0 else "_nolegend_")  # fmt: skip
+        _annotate_steps(ax, t, h, scale)
         _x_axis(ax, t, h)
-        if t.unit.startswith("bytes"):
-            per = "/msg" if t.unit == "bytes/message" else ""
-            ax.yaxis.set_major_formatter(
-                FuncFormatter(lambda v, _pos: format_value(v, "bytes") + per)
-            )
+        ax.yaxis.set_major_formatter(ScalarFormatter(useOffset=False))
+        ax.set_ylabel(unit, fontsize=8)
         ax.set_title(str(t.key), fontsize=9, loc="left")
-        ax.legend(loc="best", fontsize=7, frameon=False)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
     return ChartView(_slug(t), str(t.key), buf.getvalue())
 
 
-def _annotate_steps(ax: Axes, t: SeriesTrend, h: History) -> None:
+def _scale(t: SeriesTrend) -> tuple[float, str]:
+    """One binary unit per chart (the one that fits the largest figure), so ticks stay distinct."""
+    if not t.unit.startswith("bytes"):
+        return 1.0, t.unit
+    per = "/message" if t.unit == "bytes/message" else ""
+    largest = max((abs(m.value) for m in t.measures), default=0.0)
+    for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if largest >= factor:
+            return float(factor), unit + per
+    return 1.0, "bytes" + per
+
+
+def _annotate_steps(ax: Axes, t: SeriesTrend, h: History, scale: float) -> None:
     for step in t.steps:
         idx = t.step_commit(step)
         up = step.change > 0
         text = f"{step.ratio:+.1%}" if step.ratio is not None else _signed(step.change, t.unit)
         ax.annotate(
             f"{text} at {h.commits[idx].label[:7]}",
-            xy=(idx, step.after),
+            xy=(idx, step.after / scale),
             xytext=(6, 10 if up else -14),
             textcoords="offset points",
             fontsize=8,
@@ -273,6 +284,7 @@ def _x_axis(ax: Axes, t: SeriesTrend, h: History) -> None:
 
 def _template(name: str) -> Any:
     import jinja2
+    import markupsafe
 
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("harness.history", "templates"),
@@ -283,6 +295,10 @@ def _template(name: str) -> Any:
         undefined=jinja2.StrictUndefined,
     )
     env.filters["md"] = lambda v: " ".join(str(v).replace("|", "\\|").split())
+    # a series name may break after its commas: <wbr> in HTML, the rest escaped
+    env.filters["breakable"] = lambda v: markupsafe.Markup(",<wbr>").join(
+        markupsafe.escape(part) for part in str(v).split(",")
+    )
     return env.get_template(name)
 
 
