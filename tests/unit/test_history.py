@@ -169,3 +169,16 @@ def test_trend_link_needs_a_page_covering_the_run(tmp_path: Path) -> None:
               "labels": {"endpoint": "chat", "history_len": "1000"}}  # fmt: skip
     (tmp_path / "history.json").write_text(json.dumps({"series": [series]}), encoding="utf-8")
     assert trend_link(run) == "../history.html"
+
+
+def test_the_run_report_links_to_the_trend_page_once_it_exists(
+    synthetic: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    reports, _ledger = synthetic
+    run = reports / f"20261103T100000Z-{sha(2)}"
+    link = '<a href="../history.html">Memory over commit history</a>'
+    assert main(["report", str(run)]) == 0
+    assert link not in (run / "report.html").read_text(encoding="utf-8")
+    assert main(["history", str(reports), "--config", str(REPO / "loadtest.toml")]) == 0
+    assert main(["report", str(run)]) == 0
+    assert link in (run / "report.html").read_text(encoding="utf-8")
