@@ -36,6 +36,8 @@ class Point:
     # from gate.json: the baseline each series was judged against (a change marks an update)
     gate_baselines: Mapping[SeriesKey, float] = field(default_factory=dict)
     source_run: str = ""  # a ledger baseline: the run it was measured in
+    python: str = ""
+    packages: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,25 @@ class GitCommit:
     sha: str  # full
     time: float  # committer time, epoch seconds
     subject: str
+
+
+def environment_change(before: Commit, after: Commit) -> str:
+    """Python minor version and package versions that differ between two commits' first
+    points ('' when they agree): a step there may come from the environment, not the code."""
+    a, b = before.points[0], after.points[0]
+    changes: list[str] = []
+    if a.python and b.python and _minor(a.python) != _minor(b.python):
+        changes.append(f"Python {a.python} -> {b.python}")
+    if a.packages and b.packages:
+        for name in sorted(a.packages.keys() | b.packages.keys()):
+            old, new = a.packages.get(name, "absent"), b.packages.get(name, "absent")
+            if old != new:
+                changes.append(f"{name} {old} -> {new}")
+    return ", ".join(changes)
+
+
+def _minor(version: str) -> str:
+    return ".".join(version.split(".")[:2])
 
 
 def find_run_dirs(paths: Iterable[Path]) -> list[Path]:
@@ -112,6 +133,8 @@ def read_point(run_dir: Path) -> tuple[Point | None, str]:
         command=str(run.get("command") or "?"),
         values=values,
         gate_baselines=_gate_baselines(run_dir / "gate.json"),
+        python=str((env or {}).get("python") or ""),
+        packages={str(k): str(v) for k, v in dict((env or {}).get("packages") or {}).items()},
     )
     return point, ""
 
@@ -140,6 +163,8 @@ def ledger_points(entries: Sequence[LedgerEntry]) -> list[Point]:
             command="baseline",
             values=e.values(),
             source_run=e.source_run,
+            python=e.python,
+            packages=e.packages,
         )
         for e in entries
     ]

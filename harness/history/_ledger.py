@@ -17,7 +17,7 @@ import json
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,8 @@ class LedgerEntry:
     created_at: str
     source_run: str
     rows: tuple[SummaryRow, ...]
+    python: str = ""
+    packages: Mapping[str, str] = field(default_factory=dict)
 
     def values(self) -> dict[SeriesKey, SummaryRow]:
         return {SeriesKey.of(r): r for r in gated_rows(self.rows) if math.isfinite(r.value)}
@@ -91,6 +93,8 @@ def parse_entry(text: str, where: str, line: int = 0) -> LedgerEntry:
             created_at=str(raw.get("created_at") or ""),
             source_run=str(provenance.get("source_run") or ""),
             rows=rows,
+            python=str(provenance.get("python") or ""),
+            packages={str(k): str(v) for k, v in dict(provenance.get("packages") or {}).items()},
         )
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise LedgerError(f"{where}: not a baseline line ({exc!r})") from None

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.gate import format_value
+from harness.history._collect import environment_change
 from harness.history._trend import History, SeriesTrend
 
 if TYPE_CHECKING:
@@ -145,6 +146,8 @@ def step_row(t: SeriesTrend, step: Any, h: History) -> dict[str, Any]:
         "subject": commit.subject,
         "previous": before.label,
         "up": step.change > 0,
+        "spark": t.sparkline(),
+        "environment": environment_change(before, commit),
     }
 
 

@@ -182,3 +182,17 @@ def test_the_run_report_links_to_the_trend_page_once_it_exists(
     assert main(["history", str(reports), "--config", str(REPO / "loadtest.toml")]) == 0
     assert main(["report", str(run)]) == 0
     assert link in (run / "report.html").read_text(encoding="utf-8")
+
+
+def test_a_step_says_when_the_environment_changed_between_its_measurements() -> None:
+    from harness.history._collect import Commit, Point, environment_change
+
+    def commit(python: str, packages: dict[str, str]) -> Commit:
+        point = Point("run", "r", "abc", "", "gate", {}, python=python, packages=packages)
+        return Commit("abc", "", (point,))
+
+    same = commit("3.11.7", {"uvicorn": "0.54.0"})
+    assert environment_change(same, commit("3.11.9", {"uvicorn": "0.54.0"})) == ""
+    assert environment_change(
+        same, commit("3.12.1", {"uvicorn": "0.54.0", "uvloop": "0.23.0"})
+    ) == ("Python 3.11.7 -> 3.12.1, uvloop absent -> 0.23.0")
