@@ -130,13 +130,22 @@ def read_point(run_dir: Path) -> tuple[Point | None, str]:
         name=str(run.get("run_id") or run_dir.name),
         sha=str((env or {}).get("git_sha") or "unknown"),
         when=str(run.get("started_at") or ""),
-        command=str(run.get("command") or "?"),
+        command=command_name(str(run.get("command") or "?")),
         values=values,
         gate_baselines=_gate_baselines(run_dir / "gate.json"),
         python=str((env or {}).get("python") or ""),
         packages={str(k): str(v) for k, v in dict((env or {}).get("packages") or {}).items()},
     )
     return point, ""
+
+
+def command_name(recorded: str) -> str:
+    """run.json's command: "gate" for the gate, the whole command line for a loadtest
+    ("harness loadtest --config ..."): the subcommand either way."""
+    words = recorded.split()
+    if len(words) > 1 and Path(words[0]).name == "harness":
+        return words[1]
+    return words[0] if words else "?"
 
 
 def _gate_baselines(path: Path) -> dict[SeriesKey, float]:

@@ -55,6 +55,10 @@ def synthetic(tmp_path: Path) -> tuple[Path, Path]:
         if i < 6:
             append_to_ledger(ledger, baseline_payload(values_at(i), sha(i), when, name))
     write_run(reports, "rerun-of-3", sha(3), "2026-11-04T11:00:00+00:00", rows(values_at(3)))
+    write_run(
+        reports, "loadtest-of-3", sha(3), "2026-11-04T12:00:00+00:00", rows(values_at(3)),
+        command="harness loadtest --config loadtest.toml --out reports",
+    )  # fmt: skip
     (reports / "latest").symlink_to(reports / f"20261108T100000Z-{sha(7)}")
     return reports, ledger
 
@@ -67,7 +71,7 @@ def test_the_step_is_marked_at_the_commit_that_made_it_and_the_creep_is_flagged(
         [reports], ledger=ledger, creep=CreepSettings(10, parse_threshold("+15%"))
     )
     assert [c.sha for c in history.commits] == [sha(i) for i in range(COMMITS)]
-    assert history.runs == COMMITS + 1  # reports/latest is not read twice
+    assert history.runs == COMMITS + 2  # reports/latest is not read twice
     assert history.baselines == 6
 
     by_key = {str(t.key): t for t in history.series}
@@ -136,7 +140,9 @@ def test_harness_history_embeds_every_chart(
     )  # fmt: skip
     assert code == 0
     out = capsys.readouterr().out
-    assert "8 commits, 9 runs, 6 ledger baselines, 3 series" in out
+    assert "8 commits, 10 runs, 6 ledger baselines, 3 series" in out
+    assert main(["history", str(reports), "--no-ledger", "--command", "loadtest"]) == 0
+    assert "1 commits, 1 runs, 0 ledger baselines, 3 series" in capsys.readouterr().out
     assert "creep: optimized history peak (history 1000) +27%" in out
     html = (reports / "history.html").read_text(encoding="utf-8")
     images = re.findall(r'<img src="data:image/png;base64,([^"]+)" alt="([^"]+)"', html)
