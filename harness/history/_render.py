@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.gate import format_value
 from harness.history._collect import environment_change
-from harness.history._trend import History, SeriesTrend
+from harness.history._trend import History, SeriesTrend, short_labels
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -231,6 +231,7 @@ def draw_chart(t: SeriesTrend, h: History) -> ChartView:
         _annotate_steps(ax, t, h, scale)
         _x_axis(ax, t, h)
         ax.yaxis.set_major_formatter(ScalarFormatter(useOffset=False))
+        ax.margins(y=0.18)  # room for the step labels
         ax.set_ylabel(unit, fontsize=8)
         ax.set_title(str(t.key), fontsize=9, loc="left")
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
@@ -257,9 +258,9 @@ def _annotate_steps(ax: Axes, t: SeriesTrend, h: History, scale: float) -> None:
         up = step.change > 0
         text = f"{step.ratio:+.1%}" if step.ratio is not None else _signed(step.change, t.unit)
         ax.annotate(
-            f"{text} at {h.commits[idx].label[:7]}",
+            f"{text} at {short_labels([c.sha for c in h.commits])[idx]}",
             xy=(idx, step.after / scale),
-            xytext=(6, 10 if up else -14),
+            xytext=(6, 8),  # above the new level: room there whether it rose or fell
             textcoords="offset points",
             fontsize=8,
             color=UP if up else DOWN,
@@ -277,7 +278,8 @@ def _x_axis(ax: Axes, t: SeriesTrend, h: History) -> None:
     ticks.add(total - 1)
     chosen = sorted(i for i in ticks if 0 <= i < total)
     ax.set_xticks(chosen)
-    ax.set_xticklabels([h.commits[i].label[:7] for i in chosen], rotation=35, ha="right",
+    labels = short_labels([c.sha for c in h.commits])
+    ax.set_xticklabels([labels[i] for i in chosen], rotation=35, ha="right",
                        fontsize=7, family="monospace")  # fmt: skip
     ax.set_xlabel("commit (oldest left)", fontsize=8)
 

@@ -73,14 +73,26 @@ class History:
     baselines: int = 0
 
 
-def sparkline(values: Sequence[float]) -> str:
+def sparkline(values: Sequence[float], resolution: float = 0.01) -> str:
+    """▁..█ from the lowest to the highest value; differences under `resolution` of the median
+    level stay on the lowest bars, so the probe's sub-percent jitter does not look like a trend."""
     if not values:
         return ""
     low, high = min(values), max(values)
-    if high == low:
+    span = max(high - low, resolution * abs(statistics.median(values)))
+    if span == 0:
         return SPARK[0] * len(values)
     top = len(SPARK) - 1
-    return "".join(SPARK[round((v - low) / (high - low) * top)] for v in values)
+    return "".join(SPARK[round((v - low) / span * top)] for v in values)
+
+
+def short_labels(shas: Sequence[str], minimum: int = 7) -> list[str]:
+    """The shortest prefixes (at least `minimum` characters) that tell the commits apart."""
+    width = minimum
+    longest = max((len(s) for s in shas), default=minimum)
+    while width < longest and len({s[:width] for s in shas}) < len(set(shas)):
+        width += 1
+    return [s[:width] for s in shas]
 
 
 def build_trends(

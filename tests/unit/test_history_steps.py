@@ -59,3 +59,18 @@ def test_empty_and_single_point_series() -> None:
     assert detect_steps([], rel_step=0.02) == ([], [])
     segments, steps = detect_steps([5.0], rel_step=0.02)
     assert len(segments) == 1 and steps == []
+
+
+def test_sparkline_spans_the_range_but_not_sub_percent_jitter() -> None:
+    from harness.history._trend import sparkline
+
+    assert sparkline([100.0, 100.0, 200.0]) == "▁▁█"
+    assert sparkline([100_000.0, 100_100.0, 99_900.0]) == "▂▂▁"  # 0.2% of the level: low bars
+    assert sparkline([5.0, 5.0]) == "▁▁" and sparkline([]) == ""
+
+
+def test_short_labels_grow_until_the_commits_differ() -> None:
+    from harness.history._trend import short_labels
+
+    assert short_labels(["c0ffee0001", "c0ffee0002"]) == ["c0ffee0001", "c0ffee0002"]
+    assert short_labels(["abcdef0123", "1234567890"]) == ["abcdef0", "1234567"]
