@@ -191,13 +191,13 @@ class GateCommand:
             )
             write_json_atomic(baseline_path, payload)
             ledger = record_baseline(cfg, baseline_path, payload)  # issue 14 hook
-            console.print(f"appended it to the ledger {ledger}", markup=False, highlight=False)
             console.print(
                 f"wrote baseline {baseline_path}: {len(payload['rows'])} series "
                 f"(git {payload['provenance']['git_sha']}); commit it with the change",
                 markup=False,
                 highlight=False,
             )
+            console.print(f"appended it to {ledger}: commit it too", markup=False)  # issue 14
         if own_run:
             run.finish_run("passed" if code == EXIT_OK else "failed")
         return code
