@@ -39,7 +39,7 @@ def test_update_baseline_appends_to_the_ledger_and_creep_fails_when_configured(
         assert gate(cfg, baseline, run, "--update-baseline") == 0
     ledger = tmp_path / "baselines" / "history.jsonl"
     assert [len(e.rows) for e in read_ledger(ledger)] == [20, 20, 20]
-    assert "appended it to " in capsys.readouterr().out
+    assert f"appended it to {ledger}: commit it too" in capsys.readouterr().out
 
     now = make_run(tmp_path, rows(chat_1000=251_942.0), name="now")  # +8% on the last: a pass
     assert gate(cfg, baseline, now) == 1
