@@ -8,6 +8,7 @@ import base64
 import io
 import json
 import os
+import statistics
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -232,12 +233,24 @@ def draw_chart(t: SeriesTrend, h: History) -> ChartView:
         _x_axis(ax, t, h)
         ax.yaxis.set_major_formatter(ScalarFormatter(useOffset=False))
         ax.margins(y=0.18)  # room for the step labels
+        _min_span(ax, t, scale)
         ax.set_ylabel(unit, fontsize=8)
         ax.set_title(str(t.key), fontsize=9, loc="left")
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
     return ChartView(_slug(t), str(t.key), buf.getvalue())
+
+
+MIN_SPAN = 0.05  # the y axis spans at least 5% of the level: sub-percent jitter looks flat
+
+
+def _min_span(ax: Axes, t: SeriesTrend, scale: float) -> None:
+    low, high = ax.get_ylim()
+    level = abs(statistics.median(t.values)) / scale
+    if high - low < MIN_SPAN * level:
+        centre, half = (low + high) / 2, MIN_SPAN * level / 2
+        ax.set_ylim(centre - half, centre + half)
 
 
 def _scale(t: SeriesTrend) -> tuple[float, str]:
