@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install loadtest test test-unit test-integration lint gate report clean
+.PHONY: help install loadtest test test-unit test-integration lint gate history report clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -40,5 +40,8 @@ lint: $(STAMP)  ## ruff and mypy
 gate: $(STAMP)  ## probe both designs and compare with baselines/ci.json
 	$(BIN)/harness gate $(ARGS)
 
+history: $(STAMP)  ## trend page of the runs in reports/ over commits (docs/history.md)
+	$(BIN)/harness history reports $(ARGS)
+
 clean:  ## remove generated reports (keeps .venv)
-	rm -rf reports/20* reports/latest
+	rm -rf reports/20* reports/latest reports/history.* reports/history-figures

@@ -81,6 +81,11 @@ class GateConfig:
     thresholds: Mapping[str, str] = field(default_factory=dict)
     noise_k: float = 4.0  # a series may move by noise_k x its measured noise (docs/gate.md)
     leak_requests: int = 40  # requests per leak run (retained_bytes_per_request); 0: none
+    # the baseline ledger and the creep check (docs/history.md); ledger "" = beside the baseline
+    ledger: str = ""
+    creep_window: int = 10
+    creep_budget: str = "+15%"
+    creep_action: str = "warn"
 
 
 @dataclass(frozen=True)
@@ -291,6 +296,7 @@ def resolve(raw: Mapping[str, Any], path: Path, overrides: Mapping[str, Any]) ->
             "thresholds",
             "noise_k",
             "leak_requests",
+            *CREEP_KEYS,
         },
     )
     thresholds_t = v.table(gate_t, "thresholds", prefix="gate")
@@ -310,6 +316,7 @@ def resolve(raw: Mapping[str, Any], path: Path, overrides: Mapping[str, Any]) ->
         thresholds=thresholds,
         noise_k=v.number(gate_t, "gate.noise_k", 4.0, minimum=0.0),
         leak_requests=v.integer(gate_t, "gate.leak_requests", 40, minimum=0),
+        **_creep_settings(v, gate_t, path),
     )
     if 0 < gate.leak_requests < MIN_LEAK_REQUESTS:
         raise ConfigError(
@@ -331,6 +338,31 @@ def resolve(raw: Mapping[str, Any], path: Path, overrides: Mapping[str, Any]) ->
         targets=targets,
         ceiling_target=ceiling_target,
     )
+
+
+CREEP_KEYS = ("ledger", "creep_window", "creep_budget", "creep_action")
+CREEP_ACTIONS = ("warn", "fail")
+
+
+def _creep_settings(v: _Validator, gate_t: Mapping[str, Any], path: Path) -> dict[str, Any]:
+    """[gate] ledger, creep_window, creep_budget, creep_action (docs/history.md)."""
+    from harness.gate import parse_threshold
+
+    budget = v.string(gate_t, "gate.creep_budget", "+15%")
+    try:
+        parse_threshold(budget)
+    except ValueError as exc:
+        raise ConfigError(path, "gate.creep_budget", str(exc)) from None
+    action = v.string(gate_t, "gate.creep_action", "warn")
+    if action not in CREEP_ACTIONS:
+        raise ConfigError(path, "gate.creep_action", f"must be one of {', '.join(CREEP_ACTIONS)}")
+    ledger = ""  # beside the baseline
+    return {
+        "ledger": v.string(gate_t, "gate.ledger", ledger) if "ledger" in gate_t else ledger,
+        "creep_window": v.integer(gate_t, "gate.creep_window", 10, minimum=0),
+        "creep_budget": budget,
+        "creep_action": action,
+    }
 
 
 def _target_file(path: Path) -> tuple[TargetSpec, ...]:

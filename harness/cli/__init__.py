@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "report": ("harness.cli.report", "render report.md/report.html from a run directory"),
     "compare": ("harness.cli.compare", "compare the headline metrics of two run directories"),
     "gate": ("harness.cli.gate", "fail when per-request memory regresses against a baseline"),
+    "history": ("harness.cli.history", "trend page of many runs over commits, steps marked"),
     "chaos": ("harness.cli.chaos", "SIGKILL the app mid-load, restart it, count lost writes"),
 }
 

@@ -38,7 +38,7 @@ from rich.progress import Progress
 
 from harness import _gate_render as render
 from harness import config as config_mod
-from harness._errors import EXIT_OK, UsageError
+from harness._errors import EXIT_FAILED, EXIT_OK, UsageError
 from harness.cli._common import positive_int
 from harness.gate import (
     Baseline,
@@ -59,6 +59,7 @@ from harness.gate import (
     parse_sites,
     settings_mismatch,
 )
+from harness.history._gate_hook import creep_check, record_baseline  # issue 14 hook
 from harness.phases import ProgressFn
 from harness.processes import sigterm_as_interrupt
 from harness.results import (
@@ -169,6 +170,9 @@ class GateCommand:
             warnings += environment_warnings(baseline.provenance, current_env)
             warnings += _probe_warnings(baseline.probe, probe)
         result = dataclasses.replace(result, warnings=tuple(warnings))
+        # issue 14 hook (harness/history/_gate_hook.py): creep over the ledger's last baselines
+        creep = creep_check(cfg, baseline_path, rows, thresholds)
+        result = dataclasses.replace(result, warnings=result.warnings + creep.warnings)
 
         ctx = render.RenderContext(
             baseline_path=str(baseline_path),
@@ -185,6 +189,9 @@ class GateCommand:
             self._report(console, run, result, ctx, explanations, updating=args.update_baseline)
 
         code = EXIT_OK if args.update_baseline else result.exit_code
+        if creep.failed and not args.update_baseline:  # issue 14 hook: [gate] creep_action
+            console.print("[bold red]creep over budget[/] ([gate] creep_action = fail)")
+            code = max(code, EXIT_FAILED)
         if args.update_baseline:
             payload = build_baseline(
                 rows,
@@ -203,12 +210,14 @@ class GateCommand:
                     git_sha=str(payload["provenance"]["git_sha"]),
                 ),
             )
+            ledger = record_baseline(cfg, baseline_path, payload)  # issue 14 hook
             console.print(
                 f"wrote baseline {baseline_path}: {len(payload['rows'])} series "
                 f"(git {payload['provenance']['git_sha']}); commit it with the change",
                 markup=False,
                 highlight=False,
             )
+            console.print(f"appended it to {ledger}: commit it too", markup=False)  # issue 14
         if own_run:
             run.finish_run("passed" if code == EXIT_OK else "failed")
         return code

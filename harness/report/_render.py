@@ -37,6 +37,7 @@ from harness.analysis.headline import (
     scale_notes,
     verdict,
 )
+from harness.history import trend_link
 from harness.report._figures import Chart, all_charts, design_colour
 from harness.report._header import phases_that_ran, profile_text, target_rows
 from harness.report._model import RunData, dump_config, load_run
@@ -493,6 +494,7 @@ class RunReport:
             "headline": self.headline_view(),
             "scale_notes": scale_notes(self.data.frame, self.data.run.get("phases") or []),
             "sections": self.sections(),
+            "trend_page": trend_link(self.data.root),  # issue 14: harness history's page
         }
 
     # -- the only writer ----------------------------------------------------------------------
