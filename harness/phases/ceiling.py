@@ -25,7 +25,7 @@ from harness.locust_runner import run_locust
 from harness.phases import FailedWithResults, ProgressFn
 from harness.phases.load import _read_csv, master_mode, server_host
 from harness.results import RunDir, SummaryRow, write_json_atomic
-from harness.targets import resolve_target, running_stack, seed_store
+from harness.targets import running_stack, seed_store
 
 PHASE = CEILING
 SCENARIO = "ceiling"
@@ -41,7 +41,7 @@ def run_ceiling(
 ) -> list[SummaryRow]:
     """Serve `target`, load its health path like the designs are loaded; the ceiling rows."""
     profile = cfg.profile
-    spec = resolve_target(target)
+    spec = cfg.target(target)
     out = run.phase_dir(CEILING, PHASE)
     data = out / "data"
     logs = out / "logs"

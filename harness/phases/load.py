@@ -33,7 +33,7 @@ from harness.phases import FailedWithResults, ProgressFn
 from harness.processes import LOOPBACK, ManagedProcess
 from harness.results import RunDir, SummaryRow, write_json_atomic
 from harness.sampling.process_sampler import ProcessTreeSampler
-from harness.targets import resolve_target, running_stack
+from harness.targets import running_stack
 
 PHASE = "load"
 SAMPLES_CSV = "process_samples.csv"
@@ -101,7 +101,7 @@ def server_host(cfg: Config) -> str:
 
 def scenario_for(design: str, cfg: Config) -> str:
     """The locustfile for `design`: its target's own scenario, else the profile's."""
-    return resolve_target(design).scenario or cfg.profile.scenario
+    return cfg.target(design).scenario or cfg.profile.scenario
 
 
 def _failure(result: LocustResult, app: ManagedProcess) -> str:
@@ -141,7 +141,7 @@ def load_session(
     acks_path = out / ACKS_JSON
     master = master_mode(cfg)
     with running_stack(
-        design,
+        cfg.target(design),
         store,
         out / "logs",
         cfg.upstream,

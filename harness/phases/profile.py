@@ -55,12 +55,12 @@ def run_profile(
     report(0, 1, "seeding")
     _fresh(data_dir)
     manifest = data_dir / "manifest.json"
-    seed_store(design, data_dir, cfg.seed, log_dir)
+    seed_store(cfg.target(design), data_dir, cfg.seed, log_dir)
     timings["seed_s"] = time.monotonic() - t
 
     t = time.monotonic()
     with running_stack(
-        design, data_dir, log_dir, cfg.upstream, mode="memray", capture=capture, phase=PHASE
+        cfg.target(design), data_dir, log_dir, cfg.upstream, mode="memray", capture=capture, phase=PHASE
     ) as stack:
         timings["start_s"] = time.monotonic() - t
         t = time.monotonic()

@@ -11,6 +11,7 @@ import pytest
 from config_helpers import error_of, write
 
 from harness import acks, config
+from harness._errors import ConfigError
 from harness.analysis.load import (
     ceiling_fraction,
     ceiling_rps,
@@ -28,7 +29,7 @@ from harness.target_spec import (
     parse_target,
     reference_target,
 )
-from harness.targets import app_argv, registered_targets, resolve_target
+from harness.targets import app_argv
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "hello_service" / "loadtest.toml"
@@ -261,18 +262,19 @@ def test_example_config_resolves() -> None:
     assert cfg.ceiling_target == "hello"
 
 
-def test_registered_targets_resolve_by_name() -> None:
-    hello = parse_target(
-        {"name": "hello", "command": "s --port {port}"}, Path("x.toml"), "target[0]"
+def test_targets_resolve_from_the_config_they_were_read_from(tmp_path: Path) -> None:
+    cfg_file = tmp_path / "mine.toml"
+    cfg_file.write_text(
+        '[run]\ndesigns = ["mine"]\n[[target]]\nname = "mine"\ncommand = "s --port {port}"\n',
+        encoding="utf-8",
     )
-    assert resolve_target("naive") == reference_target("naive")
-    with registered_targets([hello]):
-        assert resolve_target("hello") is hello
-        assert resolve_target("optimized") == reference_target("optimized")
-    from harness._errors import PhaseFailed
-
-    with pytest.raises(PhaseFailed):
-        resolve_target("hello")
+    cfg = config.load(cfg_file)
+    assert cfg.target("mine").command == ("s", "--port", "{port}")
+    with pytest.raises(ConfigError) as err:
+        cfg.target("naive")  # this file's targets replace the built-in ones
+    assert str(cfg_file) in str(err.value) and "unknown target 'naive'" in str(err.value)
+    assert "mine" in str(err.value)
+    assert config.resolve({}, Path("x.toml"), {}).target("naive") == reference_target("naive")
 
 
 # --- Locust's command line ------------------------------------------------------------------
