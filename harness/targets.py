@@ -28,6 +28,7 @@ from harness.results import read_json
 from harness.target_spec import (
     TargetSpec,
     fill,
+    fill_env,
     start_values,
     stop_signal_number,
 )
@@ -170,6 +171,10 @@ def running_stack(
             values = start_values(port, host, data_dir, upstream_url, workers)
             return app_argv(target, mode, values, capture)
 
+        def env_for(port: int) -> dict[str, str]:
+            values = start_values(port, host, data_dir, upstream_url, workers)
+            return {**fill_env(target.env, values), **(env or {})}
+
         app, base_url = start_on_free_port(
             group,
             "app",
@@ -177,7 +182,7 @@ def running_stack(
             health_path=target.health,
             timeout=HEALTH_TIMEOUT_S,
             phase=phase,
-            env={**target.env, **(env or {})},
+            env=env_for,
             cwd=Path(target.cwd) if target.cwd else None,
             stop_signal=stop_signal_number(target.stop_signal),
             host=host,

@@ -157,7 +157,7 @@ def test_target_table_parses_and_fills(tmp_path: Path) -> None:
     )
     assert spec.not_applicable("load") == ""
     assert spec.not_applicable("profile") == ""  # python_module: memray can wrap it
-    assert "chat_api" in spec.not_applicable("probe")
+    assert "no probe recipes" in spec.not_applicable("probe")
     assert "chat_api" in spec.not_applicable("integrity")
     values = {"python": "py", "host": "h", "port": 1, "workers": 2, "data_dir": "d"}
     argv = app_argv(spec, "plain", values)
@@ -265,7 +265,8 @@ def test_example_config_resolves() -> None:
 def test_targets_resolve_from_the_config_they_were_read_from(tmp_path: Path) -> None:
     cfg_file = tmp_path / "mine.toml"
     cfg_file.write_text(
-        '[run]\ndesigns = ["mine"]\n[[target]]\nname = "mine"\ncommand = "s --port {port}"\n',
+        '[run]\ndesigns = ["mine"]\n[profiles.quick]\n'
+        '[[target]]\nname = "mine"\ncommand = "s --port {port}"\n',
         encoding="utf-8",
     )
     cfg = config.load(cfg_file)
@@ -274,7 +275,8 @@ def test_targets_resolve_from_the_config_they_were_read_from(tmp_path: Path) -> 
         cfg.target("naive")  # this file's targets replace the built-in ones
     assert str(cfg_file) in str(err.value) and "unknown target 'naive'" in str(err.value)
     assert "mine" in str(err.value)
-    assert config.resolve({}, Path("x.toml"), {}).target("naive") == reference_target("naive")
+    default = config.resolve({"profiles": {"quick": {}}}, Path("x.toml"), {})
+    assert default.target("naive") == reference_target("naive")
 
 
 # --- Locust's command line ------------------------------------------------------------------
