@@ -169,7 +169,9 @@ def render_request(template: RequestTemplate, values: Mapping[str, object]) -> R
     headers = {k: _fill(v, values) for k, v in template.headers.items()}
     path = _fill(template.path, values, quote_values=True)
     if template.json is not None:
-        return RenderedRequest(template.method, path, headers, json=_fill_json(template.json, values))
+        return RenderedRequest(
+            template.method, path, headers, json=_fill_json(template.json, values)
+        )
     if template.body is not None:
         if not any(k.lower() == "content-type" for k in headers):
             headers["content-type"] = template.content_type or DEFAULT_CONTENT_TYPE
@@ -213,7 +215,9 @@ def parse_probe(
         sizes = p.sizes(table["sizes"], f"{key}.sizes")
     size_unit = p.string(table, "size_unit", key, default="item")
     if not _UNIT.match(size_unit):
-        raise ConfigError(path, f"{key}.size_unit", f"must be a word like 'item', got {size_unit!r}")
+        raise ConfigError(
+            path, f"{key}.size_unit", f"must be a word like 'item', got {size_unit!r}"
+        )
     user = p.string(table, "user", key, default=DEFAULT_USER)
     p.placeholders(user, f"{key}.user", frozenset())
 
@@ -275,9 +279,7 @@ class _Parser:
                 )
         return raw
 
-    def string(
-        self, t: Mapping[str, Any], name: str, key: str, default: str | None = None
-    ) -> str:
+    def string(self, t: Mapping[str, Any], name: str, key: str, default: str | None = None) -> str:
         value = t.get(name, default)
         if not isinstance(value, str) or not value:
             raise self.fail(f"{key}.{name}", f"must be a non-empty string, got {value!r}")
@@ -332,7 +334,8 @@ class _Parser:
         method = self.string(t, "method", key, default="GET").upper()
         if method not in HTTP_METHODS:
             raise self.fail(
-                f"{key}.method", f"unknown HTTP method {method!r} (known: {', '.join(HTTP_METHODS)})"
+                f"{key}.method",
+                f"unknown HTTP method {method!r} (known: {', '.join(HTTP_METHODS)})",
             )
         path = self.string(t, "path", key)
         if not path.startswith("/"):
@@ -450,4 +453,3 @@ def reference_recipe() -> ProbeRecipe:
         size_unit="message",
         user=DEFAULT_USER,
     )
-

@@ -38,6 +38,7 @@ REFERENCE_DESIGNS = ("naive", "optimized")
 HEALTH_TIMEOUT_S = 30.0
 SEED_TIMEOUT_S = 600.0
 
+
 def python_module(module: str, *args: str) -> list[str]:
     return [sys.executable, "-m", module, *args]
 

@@ -244,7 +244,9 @@ class Loadtest:
                 )
 
     def seed(self, design: str, data: Path) -> list[SummaryRow]:
-        manifest = seed_store(self.cfg.target(design), data, self.cfg.seed, self.run.design_dir(design) / "logs")
+        manifest = seed_store(
+            self.cfg.target(design), data, self.cfg.seed, self.run.design_dir(design) / "logs"
+        )
         if self.cfg.target(design).seed is None:
             self.console.info(f"{design} has no seed command: nothing to seed")
             return []

@@ -73,7 +73,9 @@ def run_trial(
     acks_path = trial_dir / "acks.json"
     outcome: dict[str, LocustResult] = {}
 
-    with running_stack(cfg.target(design), data, trial_dir / "logs", cfg.upstream, phase=PHASE) as stack:
+    with running_stack(
+        cfg.target(design), data, trial_dir / "logs", cfg.upstream, phase=PHASE
+    ) as stack:
 
         def drive() -> None:
             outcome["locust"] = run_locust(

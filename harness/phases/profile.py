@@ -60,7 +60,13 @@ def run_profile(
 
     t = time.monotonic()
     with running_stack(
-        cfg.target(design), data_dir, log_dir, cfg.upstream, mode="memray", capture=capture, phase=PHASE
+        cfg.target(design),
+        data_dir,
+        log_dir,
+        cfg.upstream,
+        mode="memray",
+        capture=capture,
+        phase=PHASE,
     ) as stack:
         timings["start_s"] = time.monotonic() - t
         t = time.monotonic()

@@ -143,7 +143,9 @@ def live_app(
     data_dir = sandbox / "a" / "b" / "data"
     manifest = seed_store(reference_target(design), data_dir, SEED, tmp_path / "logs")
     users = [u["user_id"] for u in manifest["users"]]
-    with running_stack(reference_target(design), data_dir, tmp_path / "logs", FAST_UPSTREAM) as stack:
+    with running_stack(
+        reference_target(design), data_dir, tmp_path / "logs", FAST_UPSTREAM
+    ) as stack:
         yield stack.base_url, sandbox, users
 
 

@@ -26,8 +26,10 @@ from harness.target_spec import (
     REFERENCE_TARGETS,
     SERVE_MODULE,
     fill,
+    fill_env,
     parse_target,
     reference_target,
+    start_values,
 )
 from harness.targets import app_argv
 
@@ -127,7 +129,7 @@ def test_repository_config_spells_out_the_reference_targets() -> None:
     assert [t.name for t in cfg.targets] == ["naive", "optimized"]
     for spec in cfg.targets:
         ref = reference_target(spec.name)
-        for key in ("command", "probe_command", "seed", "health", "python_module"):
+        for key in ("command", "probe_command", "probe", "seed", "health", "python_module"):
             assert getattr(spec, key) == getattr(ref, key), (spec.name, key)
         assert spec.chat_api and spec.needs_upstream and spec.takes_workers
     assert "ceiling" in cfg.profile.phases and cfg.ceiling_target == "optimized"
@@ -388,3 +390,39 @@ def test_ceiling_rows_and_fraction() -> None:
 def test_worker_rows() -> None:
     rows = {r.metric: r.value for r in worker_summary("d", 2, 3)}
     assert rows == {"load_workers": 2.0, "app_workers": 3.0}
+
+
+# --- placeholders in env and elsewhere ------------------------------------------------------
+
+
+def test_env_values_take_the_command_placeholders(tmp_path: Path) -> None:
+    text = BASE.replace('["naive", "optimized"]', '["svc"]') + (
+        '[[target]]\nname = "svc"\ncommand = "s --port {port}"\nneeds_upstream = true\n'
+        'env = { OPENAI_BASE_URL = "{upstream_url}/v1", PLAIN = "x", WHERE = "{host}:{port}" }\n'
+    )
+    spec = config.load(write(tmp_path, text)).target("svc")
+    values = start_values(8123, "127.0.0.1", tmp_path, "http://127.0.0.1:9", 1)
+    assert fill_env(spec.env, values) == {
+        "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
+        "PLAIN": "x",
+        "WHERE": "127.0.0.1:8123",
+    }
+
+
+@pytest.mark.parametrize(
+    ("extra", "key", "problem"),
+    [
+        ('env = { URL = "{upstream}/v1" }', "target.svc.env.URL", "unknown placeholder {upstream}"),
+        ('env = { URL = "{upstream_url}/v1" }', "target.svc.env", "set needs_upstream = true"),
+        ('health = "/h/{port}"', "target.svc.health", "unknown placeholder {port}"),
+        ('seed = "seed --into {data}"', "target.svc.seed", "unknown placeholder {data}"),
+    ],
+)
+def test_an_unknown_placeholder_anywhere_names_its_key(
+    tmp_path: Path, extra: str, key: str, problem: str
+) -> None:
+    text = BASE.replace('["naive", "optimized"]', '["svc"]') + (
+        f'[[target]]\nname = "svc"\ncommand = "s --port {{port}}"\n{extra}\n'
+    )
+    err = error_of(write(tmp_path, text))
+    assert err.key == key and problem in err.problem, str(err)
