@@ -30,6 +30,7 @@ from harness.analysis.load import load_summary, worker_summary
 from harness.config import Config
 from harness.locust_runner import LocustResult, MasterMode, run_locust
 from harness.phases import FailedWithResults, ProgressFn
+from harness.phases.server_errors import describe, record_server_errors
 from harness.processes import LOOPBACK, ManagedProcess
 from harness.results import RunDir, SummaryRow, write_json_atomic
 from harness.sampling.process_sampler import ProcessTreeSampler
@@ -104,7 +105,7 @@ def scenario_for(design: str, cfg: Config) -> str:
     return cfg.target(design).scenario or cfg.profile.scenario
 
 
-def _failure(result: LocustResult, app: ManagedProcess) -> str:
+def _failure(result: LocustResult, app: ManagedProcess, server_said: str = "") -> str:
     code = app.poll()
     if code is not None:
         return (
@@ -116,7 +117,7 @@ def _failure(result: LocustResult, app: ManagedProcess) -> str:
     if result.requests == 0:
         return "locust made no requests"
     if result.failures == result.requests:
-        return f"every request failed ({result.failures}); see locust_failures.csv"
+        return f"every request failed ({result.failures:,})\n{server_said}".strip()
     return ""
 
 
@@ -180,6 +181,14 @@ def load_session(
         )
         rows += worker_summary(design, result.processes, profile.app_workers)
         warnings = _sampler_warnings(sampler, sampled_s, cfg.sample_interval_s)
+        exceptions = record_server_errors(out, requests=result.requests, failures=result.failures)
+        server_said = ""
+        if exceptions or result.failures:
+            server_said = describe(
+                exceptions, requests=result.requests, failures=result.failures, phase_dir=out
+            )
+            if result.failures < result.requests:
+                warnings.append(server_said)
         _write_meta(out / "meta.json", cfg, result, sampler, sampled_s, scenario_for(design, cfg))
         yield LoadSession(
             design=design,
@@ -190,7 +199,7 @@ def load_session(
             acks_path=acks_path,
             locust=result,
             rows=rows,
-            failure=_failure(result, stack.app),
+            failure=_failure(result, stack.app, server_said),
             warnings=warnings,
         )
 

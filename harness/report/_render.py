@@ -39,6 +39,7 @@ from harness.analysis.headline import (
 )
 from harness.report._figures import Chart, all_charts, design_colour
 from harness.report._model import RunData, dump_config, load_run, open_run, read_summary_frame
+from harness.report._server_errors import server_errors_view
 from harness.report._units import (
     MISSING,
     format_bytes,
@@ -447,6 +448,7 @@ class RunReport:
         cfg = self.data.config
         return {
             "failures": self.failures(),
+            "server_errors": server_errors_view(self.data.root),
             "run_id": self.data.run_id,
             "meta": _run_meta(self.data.run),
             "config_json": dump_config(cfg) if cfg else "",
