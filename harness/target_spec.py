@@ -16,9 +16,10 @@ data (optional), how to stop it, and what else the harness can do with it:
 - `env`: environment variables for it; their values take the command's placeholders
   (`OPENAI_BASE_URL = "{upstream_url}/v1"`).
 
-`python_app = "module:app"` is a shorthand: the harness serves that ASGI app itself with
-`{python} -m harness.serve module:app ...` (see harness.serve), which memray and the probe
-can both wrap.
+`python_app = "module:app"` is a shorthand: the harness serves that ASGI or WSGI app itself
+with `{python} -m harness.serve module:app ...` (see harness.serve), which memray and the
+probe can both wrap. A command that is `{python} -m harness.serve ...` gets the same default
+`probe_command` (the command with `--probe`).
 
 The reference designs are targets like any other (`reference_target`); the default
 loadtest.toml spells them out. Pure: parsing, validation and placeholder filling, no I/O
@@ -278,8 +279,8 @@ def parse_target(t: Mapping[str, Any], path: Path, where: str) -> TargetSpec:
         probe_command: tuple[str, ...] | None = _argv(
             t["probe_command"], f"{prefix}.probe_command", path, START_PLACEHOLDERS
         )
-    elif python_app is not None:
-        probe_command = (*command, "--probe")
+    elif python_module == SERVE_MODULE:
+        probe_command = (*command, "--probe")  # harness.serve wraps the probe itself
     else:
         probe_command = None
 

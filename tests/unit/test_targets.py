@@ -426,3 +426,16 @@ def test_an_unknown_placeholder_anywhere_names_its_key(
     )
     err = error_of(write(tmp_path, text))
     assert err.key == key and problem in err.problem, str(err)
+
+
+@pytest.mark.parametrize(
+    ("example", "name", "unit"),
+    [("items_service", "items", "item"), ("flask_service", "notes", "note")],
+)
+def test_the_examples_with_recipes_can_be_probed(example: str, name: str, unit: str) -> None:
+    cfg = config.load(ROOT / "examples" / example / "loadtest.toml")
+    target = cfg.target(name)
+    assert target.not_applicable("probe") == ""
+    assert target.probe is not None and target.probe.size_unit == unit
+    assert target.probe_command == (*target.command, "--probe")  # harness.serve: the default
+    assert not target.chat_api and target.not_applicable("integrity")
