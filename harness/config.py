@@ -108,10 +108,12 @@ class Config:
         return data
 
     def target(self, name: str) -> TargetSpec:
+        """The `[[target]]` of this config named `name` (targets resolve here, once)."""
         for spec in self.targets:
             if spec.name == name:
                 return spec
-        raise KeyError(name)
+        known = ", ".join(t.name for t in self.targets)
+        raise ConfigError(self.path, "run.designs", f"unknown target {name!r} (known: {known})")
 
 
 def load(path: Path | None = None, overrides: Mapping[str, Any] | None = None) -> Config:

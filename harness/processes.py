@@ -179,7 +179,7 @@ def start_on_free_port(
     health_path: str = "/healthz",
     timeout: float = 30.0,
     phase: str = "",
-    env: Mapping[str, str] | None = None,
+    env: Mapping[str, str] | Callable[[int], Mapping[str, str]] | None = None,
     host: str = LOOPBACK,
     cwd: Path | None = None,
     stop_signal: int = signal.SIGINT,
@@ -188,11 +188,14 @@ def start_on_free_port(
 
     A port that was free when picked can be taken before the server binds it (another
     process, another test): then the server exits with EADDRINUSE and another port is tried.
-    Returns the process and its base URL.
+    Returns the process and its base URL. `env` may depend on the port (a callable).
     """
     for attempt in range(1, PORT_ATTEMPTS + 1):
         port = free_port(host)
-        proc = group.start(name, argv_for_port(port), env=env, cwd=cwd, stop_signal=stop_signal)
+        port_env = env(port) if callable(env) else env
+        proc = group.start(
+            name, argv_for_port(port), env=port_env, cwd=cwd, stop_signal=stop_signal
+        )
         base_url = f"http://{host}:{port}"
         try:
             wait_healthy(proc, f"{base_url}{health_path}", timeout, phase=phase)

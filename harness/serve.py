@@ -1,7 +1,7 @@
-"""`python -m harness.serve module:app`: serve any ASGI app the way the harness needs it.
+"""`python -m harness.serve module:app`: serve any ASGI or WSGI app the way the harness needs it.
 
-    python -m harness.serve MODULE:ATTR [--factory] [--host 127.0.0.1] --port P
-                            [--workers N] [--probe]
+    python -m harness.serve MODULE:ATTR [--factory] [--interface auto|asgi|wsgi]
+                            [--host 127.0.0.1] --port P [--workers N] [--probe]
 
 A target with `python_app = "module:app"` is served through this (see
 harness.target_spec): the module is imported from the working directory (the target's
@@ -10,10 +10,15 @@ harness.target_spec): the module is imported from the working directory (the tar
 - SIGINT and SIGTERM both end in a graceful shutdown and exit status 0 (uvicorn alone
   re-raises the signal, which leaves a memray capture unfinished), so the profile phase can
   run it under `memray run -m harness.serve ...`;
-- `--probe` wraps the app in harness.sampling.tracemalloc_probe.TracemallocProbe (one
-  process only);
+- a WSGI app (Flask, Django...) is adapted to ASGI by a2wsgi's WSGIMiddleware (its
+  requests run in a2wsgi's thread pool) and served by uvicorn like any ASGI app.
+  `--interface auto` (the default) tells them apart: an ASGI app's `__call__` is a
+  coroutine function, a WSGI app's takes two arguments (environ, start_response);
+- `--probe` wraps the (adapted) app in
+  harness.sampling.tracemalloc_probe.TracemallocProbe (one process only), so a WSGI app
+  gets the same per-request figures as an ASGI one;
 - `--workers N` > 1 serves N uvicorn worker processes (spawned: they import MODULE:ATTR
-  themselves).
+  themselves, through `worker_app`).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import inspect
 import os
 import signal
 import sys
@@ -32,6 +38,12 @@ import uvicorn
 
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 GRACEFUL_SHUTDOWN_S = 5
+INTERFACES = ("auto", "asgi", "wsgi")
+# What the spawned uvicorn workers of a WSGI app read to build it (see worker_app).
+WORKER_APP_ENV = "HARNESS_SERVE_APP"
+WORKER_FACTORY_ENV = "HARNESS_SERVE_FACTORY"
+WORKER_INTERFACE_ENV = "HARNESS_SERVE_INTERFACE"
+WORKER_FACTORY = "harness.serve:worker_app"
 
 
 class _CleanExitServer(uvicorn.Server):
@@ -61,10 +73,49 @@ def load_app(spec: str, factory: bool = False) -> Any:
     return obj() if factory else obj
 
 
+def interface_of(app: Any) -> str:
+    """ "asgi" or "wsgi": an ASGI app's __call__ is a coroutine function (ASGI 3); a WSGI
+    app is called with (environ, start_response). Anything else is left to uvicorn."""
+    call = app if inspect.isfunction(app) or inspect.ismethod(app) else type(app).__call__
+    if inspect.iscoroutinefunction(call) or inspect.isclass(app):
+        return "asgi"
+    try:
+        params = [
+            p
+            for p in inspect.signature(app).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+    except (TypeError, ValueError):
+        return "asgi"
+    return "wsgi" if len(params) == 2 else "asgi"
+
+
+def as_asgi(app: Any, interface: str = "auto") -> Any:
+    """The app as an ASGI app: a WSGI one behind a2wsgi's WSGIMiddleware."""
+    chosen = interface_of(app) if interface == "auto" else interface
+    if chosen != "wsgi":
+        return app
+    from a2wsgi import WSGIMiddleware
+
+    return WSGIMiddleware(app)
+
+
+def worker_app() -> Any:
+    """The app, as ASGI, in each of uvicorn's spawned workers (a factory uvicorn imports)."""
+    app = load_app(os.environ[WORKER_APP_ENV], os.environ.get(WORKER_FACTORY_ENV) == "1")
+    return as_asgi(app, os.environ.get(WORKER_INTERFACE_ENV, "auto"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m harness.serve", description=__doc__)
-    parser.add_argument("app", metavar="MODULE:ATTR", help="the ASGI app (or its factory)")
+    parser.add_argument("app", metavar="MODULE:ATTR", help="the ASGI or WSGI app (or its factory)")
     parser.add_argument("--factory", action="store_true", help="ATTR is an app factory")
+    parser.add_argument(
+        "--interface",
+        choices=INTERFACES,
+        default="auto",
+        help="asgi, wsgi, or auto: tell them apart by the app's call signature (default)",
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=1)
@@ -90,10 +141,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S,
     }
     if args.workers > 1:
-        # The supervisor stops its workers on SIGINT or SIGTERM and returns.
-        uvicorn.run(args.app, factory=args.factory, workers=args.workers, **common)
+        # The supervisor stops its workers on SIGINT or SIGTERM and returns. It does not
+        # import the app (its memory would count in the tree): each spawned worker builds it
+        # with worker_app, which adapts a WSGI app there.
+        os.environ[WORKER_APP_ENV] = args.app
+        os.environ[WORKER_FACTORY_ENV] = "1" if args.factory else "0"
+        os.environ[WORKER_INTERFACE_ENV] = args.interface
+        uvicorn.run(WORKER_FACTORY, factory=True, workers=args.workers, **common)
         return 0
-    app = load_app(args.app, args.factory)
+    app = as_asgi(load_app(args.app, args.factory), args.interface)
     if args.probe:
         from harness.sampling.tracemalloc_probe import TracemallocProbe
 

@@ -8,14 +8,18 @@ data (optional), how to stop it, and what else the harness can do with it:
   (`memray run -m <python_module> ...`): the profile phase applies.
 - `probe_command`: the command that serves it wrapped in the tracemalloc probe
   (`harness.sampling.tracemalloc_probe.TracemallocProbe`).
+- `probe`: the probe's recipes (harness.probe_recipe): the requests it measures and the
+  data-size knob it sweeps. The probe phase applies with recipes and a `probe_command`.
 - `chat_api`: it serves the reference chat API (`POST /chat`, `GET /history/{user_id}` with
-  `history_len`): the integrity phase applies, and the probe phase does when it has a
-  `probe_command` (the probe drives that API, `PUT /__probe/history/...` included).
+  `history_len`): the integrity phase applies.
 - `needs_upstream`: start the LLM emulator and fill `{upstream_url}`.
+- `env`: environment variables for it; their values take the command's placeholders
+  (`OPENAI_BASE_URL = "{upstream_url}/v1"`).
 
-`python_app = "module:app"` is a shorthand: the harness serves that ASGI app itself with
-`{python} -m harness.serve module:app ...` (see harness.serve), which memray and the probe
-can both wrap.
+`python_app = "module:app"` is a shorthand: the harness serves that ASGI or WSGI app itself
+with `{python} -m harness.serve module:app ...` (see harness.serve), which memray and the
+probe can both wrap. A command that is `{python} -m harness.serve ...` gets the same default
+`probe_command` (the command with `--probe`).
 
 The reference designs are targets like any other (`reference_target`); the default
 loadtest.toml spells them out. Pure: parsing, validation and placeholder filling, no I/O
@@ -34,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from harness._errors import ConfigError
+from harness.probe_recipe import ProbeRecipe, parse_probe, reference_recipe
 
 # Placeholders each command may use; the harness fills them in.
 START_PLACEHOLDERS = frozenset({"python", "host", "port", "data_dir", "upstream_url", "workers"})
@@ -49,6 +54,7 @@ TARGET_KEYS = frozenset(
         "stop_signal",
         "python_module",
         "probe_command",
+        "probe",
         "chat_api",
         "needs_upstream",
         "cwd",
@@ -74,6 +80,7 @@ class TargetSpec:
     stop_signal: str = "SIGINT"
     python_module: str | None = None
     probe_command: tuple[str, ...] | None = None
+    probe: ProbeRecipe | None = None
     chat_api: bool = False
     needs_upstream: bool = False
     cwd: str | None = None
@@ -93,10 +100,10 @@ class TargetSpec:
                 "(set python_module, or python_app)"
             )
         if phase == "probe":
-            if not self.chat_api:
+            if self.probe is None:
                 return (
-                    f"not applicable to target {self.name}: the probe drives the reference chat "
-                    "API (chat_api = false)"
+                    f"not applicable to target {self.name}: no probe recipes "
+                    "([target.probe] with [[target.probe.request]] tables)"
                 )
             if self.probe_command is None:
                 return f"not applicable to target {self.name}: no probe_command"
@@ -117,6 +124,7 @@ class TargetSpec:
             "stop_signal": self.stop_signal,
             "python_module": self.python_module,
             "probe_command": list(self.probe_command) if self.probe_command else None,
+            "probe": self.probe.to_json() if self.probe is not None else None,
             "chat_api": self.chat_api,
             "needs_upstream": self.needs_upstream,
             "cwd": self.cwd,
@@ -137,6 +145,11 @@ def fill(argv: Sequence[str], values: Mapping[str, object]) -> list[str]:
         )
 
     return [one(arg) for arg in argv]
+
+
+def fill_env(env: Mapping[str, str], values: Mapping[str, object]) -> dict[str, str]:
+    """The target's env with its values' placeholders filled like the command's."""
+    return dict(zip(env, fill(list(env.values()), values), strict=True))
 
 
 def start_values(
@@ -186,6 +199,7 @@ def reference_target(design: str) -> TargetSpec:
         seed=seed,
         python_module="reference_app",
         probe_command=(*serve, "--probe"),
+        probe=reference_recipe(),
         chat_api=True,
         needs_upstream=True,
     )
@@ -265,12 +279,15 @@ def parse_target(t: Mapping[str, Any], path: Path, where: str) -> TargetSpec:
         probe_command: tuple[str, ...] | None = _argv(
             t["probe_command"], f"{prefix}.probe_command", path, START_PLACEHOLDERS
         )
-    elif python_app is not None:
-        probe_command = (*command, "--probe")
+    elif python_module == SERVE_MODULE:
+        probe_command = (*command, "--probe")  # harness.serve wraps the probe itself
     else:
         probe_command = None
 
     seed = _argv(t["seed"], f"{prefix}.seed", path, SEED_PLACEHOLDERS) if "seed" in t else None
+    for key in ("health", "cwd", "scenario", "python_app", "python_module"):
+        if isinstance(t.get(key), str):
+            _check_placeholders(t[key], f"{prefix}.{key}", path, frozenset())
     health = _opt_string(t, "health", prefix, path) or "/healthz"
     if not health.startswith("/"):
         raise ConfigError(
@@ -295,14 +312,26 @@ def parse_target(t: Mapping[str, Any], path: Path, where: str) -> TargetSpec:
     env_raw = t.get("env", {})
     if not isinstance(env_raw, Mapping) or not all(isinstance(v, str) for v in env_raw.values()):
         raise ConfigError(path, f"{prefix}.env", "must be a table of strings")
+    for env_key, env_value in env_raw.items():
+        _check_placeholders(env_value, f"{prefix}.env.{env_key}", path, START_PLACEHOLDERS)
+
+    probe = (
+        parse_probe(t["probe"], path, f"{prefix}.probe", START_PLACEHOLDERS)
+        if "probe" in t
+        else None
+    )
 
     needs_upstream = _boolean(t, "needs_upstream", prefix, path)
-    if not needs_upstream and any(
-        "{upstream_url}" in a for a in (*command, *(probe_command or ()))
-    ):
-        raise ConfigError(
-            path, f"{prefix}.command", "uses {upstream_url}: set needs_upstream = true"
-        )
+    if not needs_upstream:
+        for key, args in (
+            ("command", command),
+            ("probe_command", probe_command or ()),
+            ("env", tuple(env_raw.values())),
+        ):
+            if any("{upstream_url}" in a for a in args):
+                raise ConfigError(
+                    path, f"{prefix}.{key}", "uses {upstream_url}: set needs_upstream = true"
+                )
     return TargetSpec(
         name=name,
         command=command,
@@ -312,6 +341,7 @@ def parse_target(t: Mapping[str, Any], path: Path, where: str) -> TargetSpec:
         stop_signal=stop,
         python_module=python_module,
         probe_command=probe_command,
+        probe=probe,
         chat_api=_boolean(t, "chat_api", prefix, path),
         needs_upstream=needs_upstream,
         cwd=cwd,
@@ -354,12 +384,12 @@ def _argv(value: object, key: str, path: Path, allowed: frozenset[str]) -> tuple
     if not argv or not argv[0]:
         raise ConfigError(path, key, "must not be empty")
     for arg in argv:
-        for name in _PLACEHOLDER.findall(arg):
-            if name not in allowed:
-                raise ConfigError(
-                    path,
-                    key,
-                    f"unknown placeholder {{{name}}} (known: "
-                    f"{', '.join('{' + n + '}' for n in sorted(allowed))})",
-                )
+        _check_placeholders(arg, key, path, allowed)
     return tuple(argv)
+
+
+def _check_placeholders(text: str, key: str, path: Path, allowed: frozenset[str]) -> None:
+    for name in _PLACEHOLDER.findall(text):
+        if name not in allowed:
+            known = ", ".join("{" + n + "}" for n in sorted(allowed)) or "none: this key takes none"
+            raise ConfigError(path, key, f"unknown placeholder {{{name}}} (known: {known})")

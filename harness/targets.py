@@ -6,16 +6,17 @@ the target's description (harness.target_spec.TargetSpec, a `[[target]]` table).
 "plain" (load phase), "probe" (the target's probe_command: the tracemalloc middleware),
 "memray" (the target's command under `memray run --trace-python-allocators`).
 
-Phases name their target by its name (a design). Names resolve through the targets the
-running command registered (`registered_targets(cfg.targets)`), else through the built-in
-reference designs, which are exactly those the default loadtest.toml spells out.
+Targets are resolved once, from the config (`Config.target(name)`), and passed down as
+TargetSpec objects: `running_stack` and `seed_store` take the target itself, so any command
+(`harness loadtest`, `probe`, `gate`, `chaos`) serves the `[[target]]` tables of its own
+config file. There is no registry of names.
 """
 
 from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -25,9 +26,9 @@ from harness.config import SeedConfig, UpstreamConfig
 from harness.processes import LOOPBACK, ManagedProcess, ProcessGroup, start_on_free_port
 from harness.results import read_json
 from harness.target_spec import (
-    REFERENCE_TARGETS,
     TargetSpec,
     fill,
+    fill_env,
     start_values,
     stop_signal_number,
 )
@@ -36,31 +37,6 @@ Mode = Literal["plain", "probe", "memray"]
 REFERENCE_DESIGNS = ("naive", "optimized")
 HEALTH_TIMEOUT_S = 30.0
 SEED_TIMEOUT_S = 600.0
-
-_registry: dict[str, TargetSpec] = {t.name: t for t in REFERENCE_TARGETS}
-
-
-@contextlib.contextmanager
-def registered_targets(targets: Iterable[TargetSpec]) -> Iterator[None]:
-    """Within the block, target names resolve to `targets` (then to the built-in ones)."""
-    global _registry
-    previous = _registry
-    _registry = {**{t.name: t for t in REFERENCE_TARGETS}, **{t.name: t for t in targets}}
-    try:
-        yield
-    finally:
-        _registry = previous
-
-
-def resolve_target(design: str | TargetSpec) -> TargetSpec:
-    """A target by name (see `registered_targets`), or the target itself."""
-    if isinstance(design, TargetSpec):
-        return design
-    try:
-        return _registry[design]
-    except KeyError:
-        known = ", ".join(_registry)
-        raise PhaseFailed("setup", f"unknown target {design!r} (known: {known})") from None
 
 
 def python_module(module: str, *args: str) -> list[str]:
@@ -160,7 +136,7 @@ def app_argv(
 
 @contextlib.contextmanager
 def running_stack(
-    design: str | TargetSpec,
+    target: TargetSpec,
     data_dir: Path,
     log_dir: Path,
     upstream_cfg: UpstreamConfig,
@@ -176,7 +152,6 @@ def running_stack(
     phases leave it at 1 (tracemalloc and memray see one process). `host` fills {host} and
     is where the harness and Locust reach the target (another address than the loopback
     only for Locust workers on other machines); the emulator stays on the loopback."""
-    target = resolve_target(design)
     if mode == "memray" and capture is None:
         raise ValueError("memray mode needs a capture path")
     if workers > 1 and not target.takes_workers:
@@ -197,6 +172,10 @@ def running_stack(
             values = start_values(port, host, data_dir, upstream_url, workers)
             return app_argv(target, mode, values, capture)
 
+        def env_for(port: int) -> dict[str, str]:
+            values = start_values(port, host, data_dir, upstream_url, workers)
+            return {**fill_env(target.env, values), **(env or {})}
+
         app, base_url = start_on_free_port(
             group,
             "app",
@@ -204,7 +183,7 @@ def running_stack(
             health_path=target.health,
             timeout=HEALTH_TIMEOUT_S,
             phase=phase,
-            env={**target.env, **(env or {})},
+            env=env_for,
             cwd=Path(target.cwd) if target.cwd else None,
             stop_signal=stop_signal_number(target.stop_signal),
             host=host,
@@ -213,13 +192,12 @@ def running_stack(
 
 
 def seed_store(
-    design: str | TargetSpec, data_dir: Path, cfg: SeedConfig, log_dir: Path
+    target: TargetSpec, data_dir: Path, cfg: SeedConfig, log_dir: Path
 ) -> dict[str, Any]:
     """Seed a fresh store for the target into data_dir (its seed command, a subprocess);
     return its manifest ({} when the target has no seed command or writes no manifest)."""
     import subprocess
 
-    target = resolve_target(design)
     data_dir.mkdir(parents=True, exist_ok=True)
     log_dir.mkdir(parents=True, exist_ok=True)
     if target.seed is None:

@@ -49,7 +49,7 @@ from harness.phases.ceiling import run_ceiling
 from harness.phases.integrity import run_integrity, run_integrity_standalone
 from harness.phases.load import LoadSession, data_dir, load_session
 from harness.results import RunDir, SummaryRow
-from harness.targets import read_manifest, registered_targets, seed_store
+from harness.targets import read_manifest, seed_store
 
 EXIT_INTERRUPTED = 130
 PhaseFn = Callable[[ProgressFn], list[SummaryRow]]
@@ -139,7 +139,7 @@ class Loadtest:
         )
         started = time.monotonic()
         interrupted = False
-        with interrupt_once(), registered_targets(cfg.targets):
+        with interrupt_once():
             try:
                 if self.with_ceiling:
                     self.console.heading(CEILING)
@@ -244,7 +244,9 @@ class Loadtest:
                 )
 
     def seed(self, design: str, data: Path) -> list[SummaryRow]:
-        manifest = seed_store(design, data, self.cfg.seed, self.run.design_dir(design) / "logs")
+        manifest = seed_store(
+            self.cfg.target(design), data, self.cfg.seed, self.run.design_dir(design) / "logs"
+        )
         if self.cfg.target(design).seed is None:
             self.console.info(f"{design} has no seed command: nothing to seed")
             return []

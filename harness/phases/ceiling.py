@@ -24,8 +24,9 @@ from harness.config import Config
 from harness.locust_runner import run_locust
 from harness.phases import FailedWithResults, ProgressFn
 from harness.phases.load import _read_csv, master_mode, server_host
+from harness.phases.server_errors import describe, record_server_errors
 from harness.results import RunDir, SummaryRow, write_json_atomic
-from harness.targets import resolve_target, running_stack, seed_store
+from harness.targets import running_stack, seed_store
 
 PHASE = CEILING
 SCENARIO = "ceiling"
@@ -41,7 +42,7 @@ def run_ceiling(
 ) -> list[SummaryRow]:
     """Serve `target`, load its health path like the designs are loaded; the ceiling rows."""
     profile = cfg.profile
-    spec = resolve_target(target)
+    spec = cfg.target(target)
     out = run.phase_dir(CEILING, PHASE)
     data = out / "data"
     logs = out / "logs"
@@ -110,6 +111,12 @@ def run_ceiling(
         problem = "locust made no requests"
     if not problem and result.failures:
         problem = f"{result.failures} of {result.requests} requests to {spec.health} failed"
+        exceptions = record_server_errors(
+            out, requests=result.requests, failures=result.failures, log_dir=logs
+        )
+        problem += "\n" + describe(
+            exceptions, requests=result.requests, failures=result.failures, phase_dir=out
+        )
     if problem:
         raise FailedWithResults(PHASE, problem, rows, result.exit_code)
     return rows

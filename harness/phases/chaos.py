@@ -69,11 +69,13 @@ def run_trial(
 ) -> TrialResult:
     trial_dir = run.phase_dir(design, PHASE) / f"trial-{trial:02d}"
     data = trial_dir / "data"
-    manifest = seed_store(design, data, cfg.seed, trial_dir / "logs")
+    manifest = seed_store(cfg.target(design), data, cfg.seed, trial_dir / "logs")
     acks_path = trial_dir / "acks.json"
     outcome: dict[str, LocustResult] = {}
 
-    with running_stack(design, data, trial_dir / "logs", cfg.upstream, phase=PHASE) as stack:
+    with running_stack(
+        cfg.target(design), data, trial_dir / "logs", cfg.upstream, phase=PHASE
+    ) as stack:
 
         def drive() -> None:
             outcome["locust"] = run_locust(

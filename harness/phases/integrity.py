@@ -153,7 +153,9 @@ def run_integrity_standalone(
     """Without a load phase: start the app on the seeded store and check it holds the seed."""
     manifest = read_manifest(data)
     log_dir = run.design_dir(design) / "integrity-logs"
-    with running_stack(design, data, log_dir, cfg.upstream, mode="plain", phase=PHASE) as stack:
+    with running_stack(
+        cfg.target(design), data, log_dir, cfg.upstream, mode="plain", phase=PHASE
+    ) as stack:
         return run_integrity(
             run,
             design,

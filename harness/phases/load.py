@@ -30,10 +30,11 @@ from harness.analysis.load import HarnessCost, harness_cost_summary, load_summar
 from harness.config import Config
 from harness.locust_runner import LocustResult, MasterMode, run_locust
 from harness.phases import FailedWithResults, ProgressFn
+from harness.phases.server_errors import describe, record_server_errors
 from harness.processes import LOOPBACK, ManagedProcess
 from harness.results import RunDir, SummaryRow, write_json_atomic
 from harness.sampling.process_sampler import ProcessTreeSampler
-from harness.targets import resolve_target, running_stack
+from harness.targets import running_stack
 
 PHASE = "load"
 SAMPLES_CSV = "process_samples.csv"
@@ -101,10 +102,10 @@ def server_host(cfg: Config) -> str:
 
 def scenario_for(design: str, cfg: Config) -> str:
     """The locustfile for `design`: its target's own scenario, else the profile's."""
-    return resolve_target(design).scenario or cfg.profile.scenario
+    return cfg.target(design).scenario or cfg.profile.scenario
 
 
-def _failure(result: LocustResult, app: ManagedProcess) -> str:
+def _failure(result: LocustResult, app: ManagedProcess, server_said: str = "") -> str:
     code = app.poll()
     if code is not None:
         return (
@@ -116,7 +117,7 @@ def _failure(result: LocustResult, app: ManagedProcess) -> str:
     if result.requests == 0:
         return "locust made no requests"
     if result.failures == result.requests:
-        return f"every request failed ({result.failures}); see locust_failures.csv"
+        return f"every request failed ({result.failures:,})\n{server_said}".strip()
     return ""
 
 
@@ -141,7 +142,7 @@ def load_session(
     acks_path = out / ACKS_JSON
     master = master_mode(cfg)
     with running_stack(
-        design,
+        cfg.target(design),
         store,
         out / "logs",
         cfg.upstream,
@@ -181,6 +182,14 @@ def load_session(
         rows += worker_summary(design, result.processes, profile.app_workers)
         rows += harness_cost_summary(design, PHASE, harness_cost(sampler, sampled_s, result))
         warnings = _sampler_warnings(sampler, sampled_s, cfg.sample_interval_s)
+        exceptions = record_server_errors(out, requests=result.requests, failures=result.failures)
+        server_said = ""
+        if exceptions or result.failures:
+            server_said = describe(
+                exceptions, requests=result.requests, failures=result.failures, phase_dir=out
+            )
+            if result.failures < result.requests:
+                warnings.append(server_said)
         _write_meta(out / "meta.json", cfg, result, sampler, sampled_s, scenario_for(design, cfg))
         yield LoadSession(
             design=design,
@@ -191,7 +200,7 @@ def load_session(
             acks_path=acks_path,
             locust=result,
             rows=rows,
-            failure=_failure(result, stack.app),
+            failure=_failure(result, stack.app, server_said),
             warnings=warnings,
         )
 

@@ -398,10 +398,10 @@ def run_probe(
     data_dir = phase_dir / "data"
     log_dir = phase_dir / "logs"
     _fresh(data_dir)
-    seed_store(design, data_dir, probe_seed(cfg.seed), log_dir)
+    seed_store(cfg.target(design), data_dir, probe_seed(cfg.seed), log_dir)
     with (
         running_stack(
-            design,
+            cfg.target(design),
             data_dir,
             log_dir,
             probe_upstream(cfg.upstream),

@@ -28,6 +28,7 @@ from harness.analysis import profile as analysis
 from harness.config import Config
 from harness.locust_runner import run_locust
 from harness.phases import ProgressFn, no_progress
+from harness.phases.server_errors import describe, record_server_errors
 from harness.results import RunDir, SummaryRow, write_json_atomic
 from harness.sampling.memray_capture import read_capture
 from harness.targets import running_stack, seed_store
@@ -55,12 +56,18 @@ def run_profile(
     report(0, 1, "seeding")
     _fresh(data_dir)
     manifest = data_dir / "manifest.json"
-    seed_store(design, data_dir, cfg.seed, log_dir)
+    seed_store(cfg.target(design), data_dir, cfg.seed, log_dir)
     timings["seed_s"] = time.monotonic() - t
 
     t = time.monotonic()
     with running_stack(
-        design, data_dir, log_dir, cfg.upstream, mode="memray", capture=capture, phase=PHASE
+        cfg.target(design),
+        data_dir,
+        log_dir,
+        cfg.upstream,
+        mode="memray",
+        capture=capture,
+        phase=PHASE,
     ) as stack:
         timings["start_s"] = time.monotonic() - t
         t = time.monotonic()
@@ -97,6 +104,15 @@ def run_profile(
         )
     if result.requests == 0:
         raise PhaseFailed(PHASE, "Locust completed no request against the app under memray")
+    exceptions = record_server_errors(
+        phase_dir, requests=result.requests, failures=result.failures, log_dir=log_dir
+    )
+    if result.failures >= result.requests:
+        # Nothing was served: the capture profiles error handling, not the service.
+        said = describe(
+            exceptions, requests=result.requests, failures=result.failures, phase_dir=phase_dir
+        )
+        raise PhaseFailed(PHASE, f"every request failed ({result.failures:,})\n{said}")
 
     t = time.monotonic()
     report(1, 1, "reading the memray capture")

@@ -41,6 +41,7 @@ from harness.history import trend_link
 from harness.report._figures import Chart, all_charts, design_colour
 from harness.report._header import phases_that_ran, profile_text, target_rows
 from harness.report._model import RunData, dump_config, load_run
+from harness.report._server_errors import server_errors_view
 from harness.report._timeline import COMPARE_PREFIX, compare_over_time_charts, peak_drift
 from harness.report._units import (
     MISSING,
@@ -486,6 +487,7 @@ class RunReport:
         cfg = self.data.config
         return {
             "failures": self.failures(),
+            "server_errors": server_errors_view(self.data.root),
             "run_id": self.data.run_id,
             "meta": _run_meta(self.data.run),
             "config_json": dump_config(cfg) if cfg else "",

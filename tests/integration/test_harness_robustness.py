@@ -21,12 +21,14 @@ from harness._errors import PhaseFailed
 from harness.config import SeedConfig, UpstreamConfig
 from harness.locust_runner import run_locust
 from harness.processes import ProcessGroup, start_on_free_port, wait_healthy
+from harness.target_spec import reference_target
 from harness.targets import running_stack, seed_store
 
 pytestmark = pytest.mark.integration
 
 TINY = Path(__file__).resolve().parents[1] / "data" / "loadtest-tiny.toml"
 FAST_UPSTREAM = UpstreamConfig(first_token_ms=0, tokens_per_s=0, reply_tokens=8)
+OPTIMIZED = reference_target("optimized")
 SMALL_SEED = SeedConfig(users=5, whales=0, whale_history=10, seed=1)
 
 
@@ -47,8 +49,8 @@ def test_a_port_taken_before_the_server_binds_it_is_replaced(
         processes, "free_port", lambda host="127.0.0.1": next(ports, None) or real_free_port(host)
     )
     data = tmp_path / "data"
-    seed_store("optimized", data, SMALL_SEED, tmp_path / "logs")
-    with running_stack("optimized", data, tmp_path / "logs", FAST_UPSTREAM) as stack:
+    seed_store(OPTIMIZED, data, SMALL_SEED, tmp_path / "logs")
+    with running_stack(OPTIMIZED, data, tmp_path / "logs", FAST_UPSTREAM) as stack:
         # the upstream got the busy port first, lost the race, and moved to another one
         assert f":{busy_port}" not in stack.upstream_url
         assert stack.app.poll() is None

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.config import SeedConfig, UpstreamConfig
+from harness.target_spec import reference_target
 from harness.targets import running_stack, seed_store
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -140,9 +141,11 @@ def live_app(
     design = request.param
     sandbox = tmp_path / "sandbox"
     data_dir = sandbox / "a" / "b" / "data"
-    manifest = seed_store(design, data_dir, SEED, tmp_path / "logs")
+    manifest = seed_store(reference_target(design), data_dir, SEED, tmp_path / "logs")
     users = [u["user_id"] for u in manifest["users"]]
-    with running_stack(design, data_dir, tmp_path / "logs", FAST_UPSTREAM) as stack:
+    with running_stack(
+        reference_target(design), data_dir, tmp_path / "logs", FAST_UPSTREAM
+    ) as stack:
         yield stack.base_url, sandbox, users
 
 

@@ -11,6 +11,7 @@ import pytest
 from config_helpers import error_of, write
 
 from harness import acks, config
+from harness._errors import ConfigError
 from harness.analysis.load import (
     ceiling_fraction,
     ceiling_rps,
@@ -25,10 +26,12 @@ from harness.target_spec import (
     REFERENCE_TARGETS,
     SERVE_MODULE,
     fill,
+    fill_env,
     parse_target,
     reference_target,
+    start_values,
 )
-from harness.targets import app_argv, registered_targets, resolve_target
+from harness.targets import app_argv
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "hello_service" / "loadtest.toml"
@@ -126,7 +129,7 @@ def test_repository_config_spells_out_the_reference_targets() -> None:
     assert [t.name for t in cfg.targets] == ["naive", "optimized"]
     for spec in cfg.targets:
         ref = reference_target(spec.name)
-        for key in ("command", "probe_command", "seed", "health", "python_module"):
+        for key in ("command", "probe_command", "probe", "seed", "health", "python_module"):
             assert getattr(spec, key) == getattr(ref, key), (spec.name, key)
         assert spec.chat_api and spec.needs_upstream and spec.takes_workers
     assert "ceiling" in cfg.profile.phases and cfg.ceiling_target == "optimized"
@@ -156,7 +159,7 @@ def test_target_table_parses_and_fills(tmp_path: Path) -> None:
     )
     assert spec.not_applicable("load") == ""
     assert spec.not_applicable("profile") == ""  # python_module: memray can wrap it
-    assert "chat_api" in spec.not_applicable("probe")
+    assert "no probe recipes" in spec.not_applicable("probe")
     assert "chat_api" in spec.not_applicable("integrity")
     values = {"python": "py", "host": "h", "port": 1, "workers": 2, "data_dir": "d"}
     argv = app_argv(spec, "plain", values)
@@ -261,18 +264,21 @@ def test_example_config_resolves() -> None:
     assert cfg.ceiling_target == "hello"
 
 
-def test_registered_targets_resolve_by_name() -> None:
-    hello = parse_target(
-        {"name": "hello", "command": "s --port {port}"}, Path("x.toml"), "target[0]"
+def test_targets_resolve_from_the_config_they_were_read_from(tmp_path: Path) -> None:
+    cfg_file = tmp_path / "mine.toml"
+    cfg_file.write_text(
+        '[run]\ndesigns = ["mine"]\n[profiles.quick]\n'
+        '[[target]]\nname = "mine"\ncommand = "s --port {port}"\n',
+        encoding="utf-8",
     )
-    assert resolve_target("naive") == reference_target("naive")
-    with registered_targets([hello]):
-        assert resolve_target("hello") is hello
-        assert resolve_target("optimized") == reference_target("optimized")
-    from harness._errors import PhaseFailed
-
-    with pytest.raises(PhaseFailed):
-        resolve_target("hello")
+    cfg = config.load(cfg_file)
+    assert cfg.target("mine").command == ("s", "--port", "{port}")
+    with pytest.raises(ConfigError) as err:
+        cfg.target("naive")  # this file's targets replace the built-in ones
+    assert str(cfg_file) in str(err.value) and "unknown target 'naive'" in str(err.value)
+    assert "mine" in str(err.value)
+    default = config.resolve({"profiles": {"quick": {}}}, Path("x.toml"), {})
+    assert default.target("naive") == reference_target("naive")
 
 
 # --- Locust's command line ------------------------------------------------------------------
@@ -384,3 +390,52 @@ def test_ceiling_rows_and_fraction() -> None:
 def test_worker_rows() -> None:
     rows = {r.metric: r.value for r in worker_summary("d", 2, 3)}
     assert rows == {"load_workers": 2.0, "app_workers": 3.0}
+
+
+# --- placeholders in env and elsewhere ------------------------------------------------------
+
+
+def test_env_values_take_the_command_placeholders(tmp_path: Path) -> None:
+    text = BASE.replace('["naive", "optimized"]', '["svc"]') + (
+        '[[target]]\nname = "svc"\ncommand = "s --port {port}"\nneeds_upstream = true\n'
+        'env = { OPENAI_BASE_URL = "{upstream_url}/v1", PLAIN = "x", WHERE = "{host}:{port}" }\n'
+    )
+    spec = config.load(write(tmp_path, text)).target("svc")
+    values = start_values(8123, "127.0.0.1", tmp_path, "http://127.0.0.1:9", 1)
+    assert fill_env(spec.env, values) == {
+        "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
+        "PLAIN": "x",
+        "WHERE": "127.0.0.1:8123",
+    }
+
+
+@pytest.mark.parametrize(
+    ("extra", "key", "problem"),
+    [
+        ('env = { URL = "{upstream}/v1" }', "target.svc.env.URL", "unknown placeholder {upstream}"),
+        ('env = { URL = "{upstream_url}/v1" }', "target.svc.env", "set needs_upstream = true"),
+        ('health = "/h/{port}"', "target.svc.health", "unknown placeholder {port}"),
+        ('seed = "seed --into {data}"', "target.svc.seed", "unknown placeholder {data}"),
+    ],
+)
+def test_an_unknown_placeholder_anywhere_names_its_key(
+    tmp_path: Path, extra: str, key: str, problem: str
+) -> None:
+    text = BASE.replace('["naive", "optimized"]', '["svc"]') + (
+        f'[[target]]\nname = "svc"\ncommand = "s --port {{port}}"\n{extra}\n'
+    )
+    err = error_of(write(tmp_path, text))
+    assert err.key == key and problem in err.problem, str(err)
+
+
+@pytest.mark.parametrize(
+    ("example", "name", "unit"),
+    [("items_service", "items", "item"), ("flask_service", "notes", "note")],
+)
+def test_the_examples_with_recipes_can_be_probed(example: str, name: str, unit: str) -> None:
+    cfg = config.load(ROOT / "examples" / example / "loadtest.toml")
+    target = cfg.target(name)
+    assert target.not_applicable("probe") == ""
+    assert target.probe is not None and target.probe.size_unit == unit
+    assert target.probe_command == (*target.command, "--probe")  # harness.serve: the default
+    assert not target.chat_api and target.not_applicable("integrity")
