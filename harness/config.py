@@ -51,9 +51,9 @@ class ProfileConfig:
     probe_warmup: int = 2
     load_workers: int = 1  # Locust processes on this machine (`locust --processes N`)
     app_workers: int = 1  # server processes in the load phase (the target's {workers})
-    ceiling_duration_s: float = 60.0  # the ceiling's capacity search, at most this long
+    ceiling_duration_s: float = 50.0  # the ceiling's capacity search, at most this long
     capacity_step_s: float = 5.0  # the capacity search: seconds per step of offered rate
-    capacity_step_factor: float = 1.6  # each step offers this times the rate of the last
+    capacity_step_factor: float = 1.7  # each step offers this times the rate of the last
     capacity_max_steps: int = 10  # a design's search stops here if the knee is not found
 
 
@@ -71,7 +71,8 @@ class CapacityConfig:
     """The open-model capacity search ([capacity]; the step sizes are per profile)."""
 
     arrival: str = "poisson"  # poisson | constant
-    start_rps: float = 2.0
+    start_rps: float = 0.5
+    ceiling_start_rps: float = 10.0  # the health endpoint holds far more: start higher
     max_error_ratio: float = 0.01
     max_dropped_ratio: float = 0.05
     ceiling_objective_p95_ms: float = 100.0  # the health endpoint, in the ceiling's search
@@ -365,6 +366,9 @@ def _capacity(v: _Validator, t: Mapping[str, Any]) -> CapacityConfig:
     return CapacityConfig(
         arrival=arrival,
         start_rps=v.number(t, "capacity.start_rps", d.start_rps, minimum=0.01),
+        ceiling_start_rps=v.number(
+            t, "capacity.ceiling_start_rps", d.ceiling_start_rps, minimum=0.01
+        ),
         max_error_ratio=ratios["max_error_ratio"],
         max_dropped_ratio=ratios["max_dropped_ratio"],
         ceiling_objective_p95_ms=v.number(
@@ -461,7 +465,17 @@ def _check_profile(v: _Validator, profile: ProfileConfig, where: str) -> None:
         value = getattr(profile, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(where, f"{p}.{name}", f"must be an integer >= 1, got {value!r}")
-    for name in ("users", "duration_s", "profile_duration_s", "spawn_rate", "ceiling_duration_s"):
+    if profile.capacity_step_factor <= 1:
+        raise ConfigError(where, f"{p}.capacity_step_factor", "must be > 1")
+    for name in (
+        "users",
+        "duration_s",
+        "profile_duration_s",
+        "spawn_rate",
+        "ceiling_duration_s",
+        "capacity_step_s",
+        "capacity_max_steps",
+    ):
         value = getattr(profile, name)
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
             raise ConfigError(where, f"{p}.{name}", f"must be a positive number, got {value!r}")

@@ -113,12 +113,12 @@ def design_search(cfg: Config, design: str) -> Search:
 
 
 def health_search(cfg: Config, health_path: str) -> Search:
-    """The ceiling's search: GET of the health path, as many steps as ceiling_duration_s
-    holds, the ceiling's objective."""
+    """The ceiling's search: GET of the health path from `ceiling_start_rps`, as many steps
+    as ceiling_duration_s holds, the ceiling's objective."""
     p, c = cfg.profile, cfg.capacity
     steps = max(1, math.floor(p.ceiling_duration_s / p.capacity_step_s))
     return Search(
-        rates=plan_rates(c.start_rps, p.capacity_step_factor, steps),
+        rates=plan_rates(c.ceiling_start_rps, p.capacity_step_factor, steps),
         step_s=p.capacity_step_s,
         limits=Limits(
             {f"GET {health_path}": c.ceiling_objective_p95_ms},
