@@ -240,4 +240,3 @@ class CapacityShape(LoadTestShape):
             return None
         users = plan.users_for(plan.step_at(elapsed) + 1)  # the next step's users, early
         return users, float(users)
-

@@ -361,7 +361,12 @@ def capacity_rows(
         if not seen or endpoint in seen:
             rows.append(
                 SummaryRow(
-                    design, phase, "objective_p95_ms", float(objective), "ms", {"endpoint": endpoint}
+                    design,
+                    phase,
+                    "objective_p95_ms",
+                    float(objective),
+                    "ms",
+                    {"endpoint": endpoint},
                 )
             )
     if memory is not None and result.capacity_step is not None and not memory.empty:
@@ -376,8 +381,11 @@ def capacity_rows(
     if ceiling_rps:
         rows.append(
             SummaryRow(
-                design, phase, "capacity_ceiling_fraction", result.capacity_rps / ceiling_rps, "ratio"
+                design,
+                phase,
+                "capacity_ceiling_fraction",
+                result.capacity_rps / ceiling_rps,
+                "ratio",
             )
         )
     return rows
-

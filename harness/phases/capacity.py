@@ -174,7 +174,6 @@ class KneeWatch:
             self.knee = knee
             self.stop_file.touch()
 
-
     def _running_misses(self) -> bool:
         running = next((s for s in self._steps if s.index == self._newest), None)
         return (
