@@ -148,7 +148,7 @@ def _draw(found: Sequence[Curve]) -> bytes:
             colour = CEILING_COLOUR if curve.name == CEILING else design_colour(curve.name)
             style = "--" if curve.name == CEILING else "-"
             x = curve.steps["offered_rps"]
-            ratio = pd.to_numeric(curve.steps.get("p95_objective_ratio"), errors="coerce")
+            ratio = pd.to_numeric(curve.steps["p95_objective_ratio"], errors="coerce")
             latency.plot(x, ratio, style, marker="o", color=colour, label=curve.name)
             if "rss_max_bytes" in curve.steps:
                 rss = pd.to_numeric(curve.steps["rss_max_bytes"], errors="coerce") / 2**20
