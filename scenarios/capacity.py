@@ -34,7 +34,13 @@ from typing import Any
 import gevent
 from locust import LoadTestShape, constant, events
 from locust.env import Environment
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import (
+    STATE_CLEANUP,
+    STATE_STOPPED,
+    STATE_STOPPING,
+    MasterRunner,
+    WorkerRunner,
+)
 
 from scenarios.common import CHAT, CHAT_STREAM, HISTORY, ChatBehaviour, next_rng, pools, write_json
 from scenarios.open_model import DROPPED, OPEN, Plan, arrivals, open_name, step_label
@@ -167,6 +173,10 @@ class OpenModelUser(ChatBehaviour):
         action = {CHAT: self.chat, CHAT_STREAM: self.chat_stream, HISTORY: self.history}[name]
         return name, action
 
+    def _stopping(self) -> bool:
+        runner = self.environment.runner
+        return runner is not None and runner.state in (STATE_STOPPING, STATE_STOPPED, STATE_CLEANUP)
+
     def paced(self) -> None:
         plan = SCHEDULE.plan
         slot = SCHEDULE.take()
@@ -177,6 +187,8 @@ class OpenModelUser(ChatBehaviour):
         wait = intended - time.time()
         if wait > 0:
             gevent.sleep(wait)
+        if self._stopping():
+            return  # the load ended while this user waited for its slot: not an arrival
         late = time.time() - intended
         fire = self.environment.events.request.fire
         rate = plan.rates[step]
