@@ -225,7 +225,7 @@ OpenModelUser.tasks = [OpenModelUser.paced]  # not ChatBehaviour's own tasks
 
 
 class CapacityShape(LoadTestShape):
-    """Users for the coming step; stop after the last step or when the stop file appears."""
+    """Users for the running step; stop after the last step or when the stop file appears."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -250,5 +250,6 @@ class CapacityShape(LoadTestShape):
                     knee_stop=knee,
                 )
             return None
-        users = plan.users_for(plan.step_at(elapsed) + 1)  # the next step's users, early
+        # The step's users, spawned within a second: at the step's start few are busy yet.
+        users = plan.users_for(plan.step_at(elapsed))
         return users, float(users)

@@ -43,7 +43,6 @@ from harness.analysis.capacity import (
     endpoint_frame,
     find_capacity,
     first_miss,
-    judge,
     memory_by_step,
     parse_steps,
     plan_rates,
@@ -66,8 +65,10 @@ STEPS_CSV = "capacity_steps.csv"
 ENDPOINTS_CSV = "capacity_endpoints.csv"
 SETTLE_S = 1.5  # one process: its stats CSV is at most a second old
 SETTLE_DISTRIBUTED_S = 4.5  # workers report to the master every 3 s
-MIN_LIVE_REQUESTS = 20  # the running step is judged early only with this many replies
-LEAD_S = 3.0  # the locustfile's t0 is up to 2.5 s after the test start
+LEAD_S = 3.0
+IN_FLIGHT_S = 5.0  # users per step = rate * this: replies this slow still find a free user
+MIN_USERS = 10
+MAX_USERS = 1000  # the locustfile's t0 is up to 2.5 s after the test start
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,11 @@ class Search:
     pool: str = "mixed"
     health_path: str = "/healthz"
 
+    @property
+    def peak_users(self) -> int:
+        """The users the locustfile's shape holds at the last step (Plan.users_for)."""
+        return max(MIN_USERS, min(MAX_USERS, math.ceil(max(self.rates) * IN_FLIGHT_S)))
+
     def plan(self, out: Path) -> dict[str, Any]:
         """The locustfile's plan (scenarios.open_model.Plan's fields)."""
         return {
@@ -90,6 +96,9 @@ class Search:
             "step_s": self.step_s,
             "arrival": self.arrival,
             "seed": self.seed,
+            "in_flight_s": IN_FLIGHT_S,
+            "min_users": MIN_USERS,
+            "max_users": MAX_USERS,
             "mix": self.mix,
             "pool": self.pool,
             "health_path": self.health_path,
@@ -162,25 +171,15 @@ class KneeWatch:
             if newest > self._newest:
                 self._newest, self._newest_seen = newest, now
             self._steps = steps
-        if self._newest < 0:
+        # Only finished steps, once their rows have settled: the replies still missing are the
+        # slow ones, so a step judged then can only look worse later, never better. (A running
+        # step can look worse early than at its end: the spawn of its users, a cold cache.)
+        if self._newest < 1 or now - self._newest_seen < self.settle_s:
             return
-        # A finished step once its rows have settled; the running one when it already misses
-        # with enough requests (its slowest replies are not in yet: it can only look better).
-        through = self._newest if self._running_misses() else self._newest - 1
-        if through == self._newest - 1 and now - self._newest_seen < self.settle_s:
-            return
-        knee = first_miss(self._steps, self.search.limits, through)
+        knee = first_miss(self._steps, self.search.limits, self._newest - 1)
         if knee is not None:
             self.knee = knee
             self.stop_file.touch()
-
-    def _running_misses(self) -> bool:
-        running = next((s for s in self._steps if s.index == self._newest), None)
-        return (
-            running is not None
-            and running.requests >= MIN_LIVE_REQUESTS
-            and judge(running, self.search.limits).status == "missed"
-        )
 
 
 @dataclass
@@ -244,8 +243,8 @@ def run_search(
         result = run_locust(
             base_url,
             SCENARIO,
-            max(1, processes),
-            100.0,  # the shape sets users and spawn rate; locust wants -u and -r all the same
+            search.peak_users,  # the shape sets users and spawn rate; -u/-r only label the run
+            float(search.peak_users),
             duration_s,
             out,
             manifest_path,
