@@ -207,3 +207,15 @@ def test_capacity_config_defaults_and_errors(tmp_path: Path) -> None:
         assert error_of(write(tmp_path, base + bad)).key == key
     factor = base + "capacity_step_factor = 1.0"
     assert error_of(write(tmp_path, factor)).key == "profiles.quick.capacity_step_factor"
+
+
+def test_capacity_command_bad_flag_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from harness.cli import main
+
+    code = main(["capacity", "--step-factor", "1", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "capacity_step_factor: must be > 1" in err
+    assert err.count("\n") == 1
+    assert not list(tmp_path.iterdir())  # nothing started, nothing written
