@@ -54,7 +54,7 @@ class ProfileConfig:
     ceiling_duration_s: float = 50.0  # the ceiling's capacity search, at most this long
     capacity_step_s: float = 5.0  # the capacity search: seconds per step of offered rate
     capacity_step_factor: float = 1.7  # each step offers this times the rate of the last
-    capacity_max_steps: int = 10  # a design's search stops here if the knee is not found
+    capacity_max_steps: int = 11  # a design's search stops here if the knee is not found
 
 
 # The reference chat API's endpoints: their corrected p95 objectives. A chat reply takes the

@@ -102,9 +102,11 @@ def capacity_notes(data: RunData) -> list[str]:
         figures[design] = value
         bound = _metric(data, design, phase, "capacity_lower_bound")
         knee = _metric(data, design, phase, "knee_rps")
-        text = f"{design}: {'at least ' if bound else ''}{value:g} req/s"
-        if knee is not None:
-            text += f" (knee at {knee:g} req/s)"
+        if value == 0 and knee is not None:
+            text = f"{design}: below {knee:g} req/s (it missed the objective at the first step)"
+        else:
+            text = f"{design}: {'at least ' if bound else ''}{value:g} req/s"
+            text += f" (knee at {knee:g} req/s)" if knee is not None else " (no knee found)"
         if design != CEILING and ceiling:
             text += f", {value / ceiling:.1%} of the ceiling"
         notes.append(text + ".")
