@@ -80,7 +80,7 @@ def test_search_finds_a_known_capacity_within_one_step(tmp_path: Path) -> None:
     capacity = 20.0  # 50 ms a request, one at a time
     factor = 1.5
     search = Search(
-        rates=plan_rates(5.0, factor, 6),  # 5, 7.5, 11.2, 16.9, 25.3, 38
+        rates=plan_rates(5.0, factor, 8),  # 5, 7.5, 11.2, 16.9, 25.3, 38, 57, 85
         step_s=6.0,
         limits=Limits({ENDPOINT: 800.0}),
         mix="health",
