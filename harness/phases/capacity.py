@@ -65,7 +65,7 @@ STEPS_CSV = "capacity_steps.csv"
 ENDPOINTS_CSV = "capacity_endpoints.csv"
 SETTLE_S = 1.5  # one process: its stats CSV is at most a second old
 SETTLE_DISTRIBUTED_S = 4.5  # workers report to the master every 3 s
-LEAD_S = 3.0
+LEAD_S = 5.0  # -t: past the plan, for the locustfile's t0 lead (up to 2.5 s) and its last tick
 IN_FLIGHT_S = 5.0  # users per step = rate * this: replies this slow still find a free user
 MIN_USERS = 10
 MAX_USERS = 1000  # the locustfile's t0 is up to 2.5 s after the test start
