@@ -17,7 +17,7 @@ from harness.target_spec import REFERENCE_TARGETS, TargetSpec, parse_targets
 
 DEFAULT_CONFIG = Path("loadtest.toml")
 # "ceiling" runs once per run, before the designs (see harness.phases.ceiling).
-KNOWN_PHASES = ("load", "profile", "probe", "integrity", "ceiling")
+KNOWN_PHASES = ("load", "profile", "probe", "integrity", "ceiling", "capacity")
 DEFAULT_PHASES = ("load", "profile", "probe", "integrity")
 KNOWN_SCENARIOS = ("chat", "whales", "spike")
 
@@ -51,7 +51,34 @@ class ProfileConfig:
     probe_warmup: int = 2
     load_workers: int = 1  # Locust processes on this machine (`locust --processes N`)
     app_workers: int = 1  # server processes in the load phase (the target's {workers})
-    ceiling_duration_s: float = 20.0  # the ceiling phase's load, seconds
+    ceiling_duration_s: float = 50.0  # the ceiling's capacity search, at most this long
+    capacity_step_s: float = 5.0  # the capacity search: seconds per step of offered rate
+    capacity_step_factor: float = 1.7  # each step offers this times the rate of the last
+    capacity_max_steps: int = 11  # a design's search stops here if the knee is not found
+
+
+# The reference chat API's endpoints: their corrected p95 objectives. A chat reply takes the
+# emulator ~0.65 s at the default [upstream] (50 ms + 120 tokens at 200 tokens/s).
+DEFAULT_OBJECTIVES_P95_MS: Mapping[str, float] = {
+    "POST /chat": 1500.0,
+    "POST /chat [stream]": 1500.0,
+    "GET /history": 250.0,
+}
+
+
+@dataclass(frozen=True)
+class CapacityConfig:
+    """The open-model capacity search ([capacity]; the step sizes are per profile)."""
+
+    arrival: str = "poisson"  # poisson | constant
+    start_rps: float = 0.5
+    ceiling_start_rps: float = 10.0  # the health endpoint holds far more: start higher
+    max_error_ratio: float = 0.01
+    max_dropped_ratio: float = 0.05
+    ceiling_objective_p95_ms: float = 100.0  # the health endpoint, in the ceiling's search
+    objectives_p95_ms: Mapping[str, float] = field(
+        default_factory=lambda: dict(DEFAULT_OBJECTIVES_P95_MS)
+    )
 
 
 @dataclass(frozen=True)
@@ -101,6 +128,7 @@ class Config:
     locust: LocustConfig = field(default_factory=LocustConfig)
     targets: tuple[TargetSpec, ...] = REFERENCE_TARGETS
     ceiling_target: str = ""  # the target the ceiling phase serves; "" when no ceiling runs
+    capacity: CapacityConfig = field(default_factory=CapacityConfig)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -139,7 +167,9 @@ def resolve(raw: Mapping[str, Any], path: Path, overrides: Mapping[str, Any]) ->
     """
     v = _Validator(path)
     v.only_keys(
-        raw, "", {"run", "seed", "upstream", "sampling", "profiles", "gate", "locust", "target"}
+        raw,
+        "",
+        {"run", "seed", "upstream", "sampling", "profiles", "gate", "locust", "target", "capacity"},
     )
 
     run = v.table(raw, "run")
@@ -327,6 +357,8 @@ def resolve(raw: Mapping[str, Any], path: Path, overrides: Mapping[str, Any]) ->
             f"must be 0 (no leak run) or at least {MIN_LEAK_REQUESTS}, got {gate.leak_requests}",
         )
 
+    capacity = _capacity(v, v.table(raw, "capacity"))
+
     return Config(
         path=str(path),
         designs=designs,
@@ -339,6 +371,43 @@ def resolve(raw: Mapping[str, Any], path: Path, overrides: Mapping[str, Any]) ->
         locust=locust,
         targets=targets,
         ceiling_target=ceiling_target,
+        capacity=capacity,
+    )
+
+
+def _capacity(v: _Validator, t: Mapping[str, Any]) -> CapacityConfig:
+    keys = set(CapacityConfig.__dataclass_fields__)
+    v.only_keys(t, "capacity", keys)
+    d = CapacityConfig()
+    arrival = v.string(t, "capacity.arrival", d.arrival)
+    if arrival not in ("poisson", "constant"):
+        raise ConfigError(
+            v.path, "capacity.arrival", f"must be poisson or constant, got {arrival!r}"
+        )
+    objectives = dict(d.objectives_p95_ms)
+    table = v.table(t, "objectives_p95_ms", prefix="capacity")
+    for endpoint, value in table.items():
+        key = f"capacity.objectives_p95_ms.{endpoint}"
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise ConfigError(v.path, key, f"must be a positive number of ms, got {value!r}")
+        objectives[str(endpoint)] = float(value)
+    ratios = {}
+    for name in ("max_error_ratio", "max_dropped_ratio"):
+        ratios[name] = v.number(t, f"capacity.{name}", getattr(d, name), minimum=0)
+        if ratios[name] >= 1:
+            raise ConfigError(v.path, f"capacity.{name}", "must be below 1 (a ratio)")
+    return CapacityConfig(
+        arrival=arrival,
+        start_rps=v.number(t, "capacity.start_rps", d.start_rps, minimum=0.01),
+        ceiling_start_rps=v.number(
+            t, "capacity.ceiling_start_rps", d.ceiling_start_rps, minimum=0.01
+        ),
+        max_error_ratio=ratios["max_error_ratio"],
+        max_dropped_ratio=ratios["max_dropped_ratio"],
+        ceiling_objective_p95_ms=v.number(
+            t, "capacity.ceiling_objective_p95_ms", d.ceiling_objective_p95_ms, minimum=0.001
+        ),
+        objectives_p95_ms=objectives,
     )
 
 
@@ -423,6 +492,11 @@ def _profile(v: _Validator, name: str, t: Mapping[str, Any]) -> ProfileConfig:
         load_workers=v.integer(t, f"{p}.load_workers", d.load_workers, minimum=1),
         app_workers=v.integer(t, f"{p}.app_workers", d.app_workers, minimum=1),
         ceiling_duration_s=v.number(t, f"{p}.ceiling_duration_s", d.ceiling_duration_s, minimum=1),
+        capacity_step_s=v.number(t, f"{p}.capacity_step_s", d.capacity_step_s, minimum=1),
+        capacity_step_factor=v.number(
+            t, f"{p}.capacity_step_factor", d.capacity_step_factor, minimum=1.01
+        ),
+        capacity_max_steps=v.integer(t, f"{p}.capacity_max_steps", d.capacity_max_steps, minimum=1),
     )
     _check_profile(v, profile, str(v.path))
     return profile
@@ -449,7 +523,17 @@ def _check_profile(v: _Validator, profile: ProfileConfig, where: str) -> None:
         value = getattr(profile, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(where, f"{p}.{name}", f"must be an integer >= 1, got {value!r}")
-    for name in ("users", "duration_s", "profile_duration_s", "spawn_rate", "ceiling_duration_s"):
+    if profile.capacity_step_factor <= 1:
+        raise ConfigError(where, f"{p}.capacity_step_factor", "must be > 1")
+    for name in (
+        "users",
+        "duration_s",
+        "profile_duration_s",
+        "spawn_rate",
+        "ceiling_duration_s",
+        "capacity_step_s",
+        "capacity_max_steps",
+    ):
         value = getattr(profile, name)
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
             raise ConfigError(where, f"{p}.{name}", f"must be a positive number, got {value!r}")

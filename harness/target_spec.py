@@ -107,6 +107,11 @@ class TargetSpec:
                 )
             if self.probe_command is None:
                 return f"not applicable to target {self.name}: no probe_command"
+        if phase == "capacity" and not self.chat_api:
+            return (
+                f"not applicable to target {self.name}: the capacity search sends the reference "
+                "chat API's requests (chat_api = false); the ceiling searches its health path"
+            )
         if phase == "integrity" and not self.chat_api:
             return (
                 f"not applicable to target {self.name}: the integrity check reads the reference "

@@ -1,11 +1,11 @@
-"""The ceiling: the same load as the chat scenarios against a trivial endpoint.
+"""A closed load against a trivial endpoint: the chat scenarios' users, hitting only health.
 
 Same users, spawn rate and wait times (ChatBehaviour's, 0.5-1.5 s between tasks) as the
 designs' load, but every task is one `GET` of the target's health path (HARNESS_CEILING_PATH,
-default /healthz), which does no work. The throughput it reaches is what this machine, this
-load generator and this server stack deliver when the application costs nothing: the designs'
-RPS is reported as a fraction of it. With HARNESS_SHAPE=spike the spike shape drives the user
-count, as it does in the designs' load phase.
+default /healthz), which does no work. With HARNESS_SHAPE=spike the spike shape drives the
+user count. Its throughput is the closed load's own maximum (users / (wait + reply)), not the
+machine's: the ceiling phase no longer uses it, it runs the open-model capacity search
+(scenarios/capacity.py, docs/capacity.md) on the health path instead.
 """
 
 from __future__ import annotations

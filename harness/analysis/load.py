@@ -324,36 +324,12 @@ def load_summary(
 CEILING = "ceiling"  # the design and the phase of the ceiling's rows
 
 
-def ceiling_summary(stats: pd.DataFrame | None, loadgen_cpu_max: float | None) -> list[SummaryRow]:
-    """The ceiling phase's rows (design and phase "ceiling"): rps, requests, failures,
-    failure_ratio, latency_p50_ms/p95_ms (of the trivial endpoint), loadgen_cpu_max."""
-    rows: list[SummaryRow] = []
-    if stats is not None and not stats.empty:
-        requests, failures = request_totals(stats)
-        endpoints = endpoint_rows(stats)
-        rps = float(endpoints["Requests/s"].sum()) if not endpoints.empty else 0.0
-        rows += [
-            SummaryRow(CEILING, CEILING, "rps", rps, "req/s"),
-            SummaryRow(CEILING, CEILING, "requests", float(requests), "count"),
-            SummaryRow(CEILING, CEILING, "failures", float(failures), "count"),
-        ]
-        if requests:
-            rows.append(SummaryRow(CEILING, CEILING, "failure_ratio", failures / requests, "ratio"))
-        if len(endpoints) == 1:
-            record = endpoints.iloc[0]
-            for column, metric in LATENCY_PERCENTILES[:2]:
-                value = _number(record.get(column))
-                if not math.isnan(value):
-                    rows.append(SummaryRow(CEILING, CEILING, metric, value, "ms"))
-    if loadgen_cpu_max is not None:
-        rows.append(SummaryRow(CEILING, CEILING, "loadgen_cpu_max", loadgen_cpu_max, "percent"))
-    return rows
-
-
 def ceiling_rps(rows: Iterable[SummaryRow]) -> float | None:
-    """The ceiling's RPS among summary rows, or None (no ceiling ran, or it served nothing)."""
+    """The ceiling's capacity (req/s, open model, health endpoint) among summary rows, or
+    None (no ceiling ran, or not even its first step met the objective)."""
     for row in rows:
-        if (row.design, row.phase, row.metric) == (CEILING, CEILING, "rps") and not row.labels:
+        key = (row.design, row.phase, row.metric)
+        if key == (CEILING, CEILING, "capacity_rps") and not row.labels:
             return row.value if row.value > 0 else None
     return None
 
@@ -361,7 +337,8 @@ def ceiling_rps(rows: Iterable[SummaryRow]) -> float | None:
 def ceiling_fraction(
     design: str, load_rows: Iterable[SummaryRow], ceiling: float | None
 ) -> list[SummaryRow]:
-    """`rps_ceiling_fraction` (phase load): the design's RPS over the ceiling's; [] without one."""
+    """`rps_ceiling_fraction` (phase load): the design's closed-load RPS over the ceiling's
+    capacity; [] without one."""
     if ceiling is None or ceiling <= 0:
         return []
     for row in load_rows:

@@ -18,6 +18,7 @@ from harness._errors import EXIT_USAGE, HarnessError
 # subcommand name -> (module, one-line help); the module is imported lazily.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "loadtest": ("harness.cli.loadtest", "run every phase on every design and write a report"),
+    "capacity": ("harness.cli.capacity", "the open-model capacity search of every design"),
     "probe": ("harness.cli.probe", "per-request tracemalloc figures across history lengths"),
     "report": ("harness.cli.report", "render report.md/report.html from a run directory"),
     "compare": ("harness.cli.compare", "compare the headline metrics of two run directories"),

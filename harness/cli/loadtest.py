@@ -12,8 +12,9 @@ module is not there, the phase is recorded as skipped with the reason.
 Designs are targets (`[[target]]` tables, or `--target FILE`; the reference designs by
 default): a phase that does not apply to a target (the probe without the chat API, memray
 without a Python command) is recorded as skipped, "not applicable". The ceiling phase, when
-the profile lists it, runs once before the designs (design and phase "ceiling"); each
-design's load rows then carry `rps_ceiling_fraction`.
+the profile lists it, runs once before the designs (design and phase "ceiling": the capacity
+search against the health path); each design's capacity rows then carry
+`capacity_ceiling_fraction`, its load rows `rps_ceiling_fraction`.
 """
 
 from __future__ import annotations
@@ -177,9 +178,10 @@ class Loadtest:
         self.ceiling_rps = ceiling_rps(outcome.rows) if outcome.status == "passed" else None
         if self.ceiling_rps is not None:
             self.console.info(
-                f"ceiling: {self.ceiling_rps:.1f} req/s (the same load against "
-                f"{self.cfg.target(target).health} of {target}); each design's throughput "
-                "is shown as a fraction of it"
+                f"ceiling: {self.ceiling_rps:g} req/s at p95 <= "
+                f"{self.cfg.capacity.ceiling_objective_p95_ms:g} ms (the capacity search "
+                f"against {self.cfg.target(target).health} of {target}); each design's "
+                "capacity is shown as a fraction of it"
             )
 
     def design_config(self, design: str) -> Config:
@@ -227,6 +229,15 @@ class Loadtest:
                     "run_profile",
                     {},
                     self.cfg.profile.profile_duration_s,
+                )
+            elif phase == "capacity":
+                self.external(
+                    design,
+                    "capacity",
+                    "harness.phases.capacity",
+                    "run_capacity",
+                    {"ceiling_rps": self.ceiling_rps},
+                    None,
                 )
             elif phase == "probe":
                 p = self.cfg.profile

@@ -1,17 +1,20 @@
-"""The ceiling phase: the designs' load against an endpoint that does nothing.
+"""The ceiling phase: the capacity search against an endpoint that does nothing.
 
 Once per run, before the designs: the ceiling target (run.ceiling_target; by default the
 optimized design, else the first design) is served by the same stack as in the load phase
-(same command, same `app_workers`), on a tiny seeded store, and Locust runs
-`scenarios/ceiling.py` against its health path with the same users, spawn rate, wait times,
-load shape and load workers as the load phase, for `profile.ceiling_duration_s` seconds.
+(same command, same `app_workers`), on a tiny seeded store, and the open-model capacity
+search (harness.phases.capacity) runs against its health path: the same staircase of offered
+rates as the designs' search, as many steps as `profile.ceiling_duration_s` holds, with the
+objective `[capacity] ceiling_objective_p95_ms` on the health endpoint.
 
-The RPS it reaches is what this machine, this load generator and this server stack deliver
-when the application costs nothing; each design's `rps_ceiling_fraction` (load phase) is its
-RPS over this one, so that nobody mistakes the machine's limit for the design's.
+Its capacity is what this machine, this load generator and this server stack deliver for a
+request that costs nothing: each design's capacity is shown as a fraction of it
+(`capacity_ceiling_fraction`). When the load generator saturates first (too many sends
+dropped), the ceiling is a lower bound (`capacity_lower_bound` = 1) and says so.
 
-Files under `<run>/ceiling/ceiling/`: the locust CSVs and HTML, meta.json, logs/, data/.
-Rows: design "ceiling", phase "ceiling" (see harness.analysis.load.ceiling_summary).
+Files under `<run>/ceiling/ceiling/`: those of a capacity search (plan.json, locust CSVs,
+capacity_steps.csv, ...), meta.json, logs/, data/.
+Rows: design "ceiling", phase "ceiling" (harness.analysis.capacity.capacity_rows).
 """
 
 from __future__ import annotations
@@ -19,18 +22,21 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from harness.analysis.load import CEILING, HarnessCost, ceiling_summary, harness_cost_summary
+from harness.analysis.load import CEILING
 from harness.config import Config
-from harness.locust_runner import run_locust
 from harness.phases import FailedWithResults, ProgressFn
-from harness.phases.load import _read_csv, master_mode, server_host
-from harness.phases.server_errors import describe, record_server_errors
-from harness.results import RunDir, SummaryRow, write_json_atomic
+from harness.phases.capacity import (
+    health_search,
+    run_search,
+    search_problem,
+    search_rows,
+    write_meta,
+)
+from harness.phases.load import master_mode, server_host
+from harness.results import RunDir, SummaryRow
 from harness.targets import running_stack, seed_store
 
 PHASE = CEILING
-SCENARIO = "ceiling"
-SHAPED_SCENARIOS = ("spike",)  # profile scenarios whose load shape the ceiling repeats
 
 
 def run_ceiling(
@@ -40,23 +46,20 @@ def run_ceiling(
     target: str,
     progress: ProgressFn | None = None,
 ) -> list[SummaryRow]:
-    """Serve `target`, load its health path like the designs are loaded; the ceiling rows."""
-    profile = cfg.profile
+    """Serve `target`, search the capacity of its health path; the ceiling rows."""
     spec = cfg.target(target)
     out = run.phase_dir(CEILING, PHASE)
     data = out / "data"
     logs = out / "logs"
     # The health path reads no data: the smallest store the target's seed command makes.
     seed_store(spec, data, replace(cfg.seed, users=1, whales=0, whale_history=1), logs)
-    env = {"HARNESS_CEILING_PATH": spec.health}
-    if spec.scenario is None and profile.scenario in SHAPED_SCENARIOS:
-        env["HARNESS_SHAPE"] = profile.scenario  # the designs' load has this shape too
+    search = health_search(cfg, spec.health)
     with running_stack(
         spec,
         data,
         logs,
         cfg.upstream,
-        workers=profile.app_workers,
+        workers=cfg.profile.app_workers,
         phase=PHASE,
         host=server_host(cfg),
     ) as stack:
@@ -65,60 +68,32 @@ def run_ceiling(
             code = stack.app.poll()
             return "" if code is None else f"the app exited with status {code}"
 
-        result = run_locust(
+        result = run_search(
             stack.base_url,
-            SCENARIO,
-            profile.users,
-            profile.spawn_rate,
-            profile.ceiling_duration_s,
+            search,
             out,
             data / "manifest.json",
-            extra_env=env,
-            abort_if=app_gone,
+            app_pid=stack.app.pid,
+            sample_interval_s=cfg.sample_interval_s,
+            processes=cfg.profile.load_workers,
+            master=master_mode(cfg),
+            app_gone=app_gone,
             progress=progress,
             log_dir=logs,
-            processes=profile.load_workers,
-            master=master_mode(cfg),
         )
-    rows = ceiling_summary(_read_csv(result.stats_csv), result.cpu_max_percent)
-    if result.cpu_measured_s > 0:
-        cost = HarnessCost(loadgen_cpu_s=result.cpu_s, loadgen_wall_s=result.cpu_measured_s)
-        rows += harness_cost_summary(CEILING, CEILING, cost)
-    write_json_atomic(
+        gone = app_gone()
+    rows = search_rows(CEILING, PHASE, search, result, None)
+    write_meta(
         out / "meta.json",
-        {
-            "target": spec.name,
-            "path": spec.health,
-            "scenario": SCENARIO,
-            "shape": env.get("HARNESS_SHAPE"),
-            "users": profile.users,
-            "spawn_rate": profile.spawn_rate,
-            "duration_s": profile.ceiling_duration_s,
-            "app_workers": profile.app_workers,
-            "load_workers": result.processes,
-            "locust": {
-                "exit_code": result.exit_code,
-                "requests": result.requests,
-                "failures": result.failures,
-                "cpu_max_percent": result.cpu_max_percent,
-                "cpu_total_max_percent": result.cpu_total_max_percent,
-                "duration_s": result.duration_s,
-            },
-        },
+        search,
+        result,
+        target=spec.name,
+        health_path=spec.health,
+        app_workers=cfg.profile.app_workers,
     )
-    problem = result.problem() if not result.ok else ""
-    if not problem and result.requests == 0:
-        problem = "locust made no requests"
-    if not problem and result.failures:
-        problem = f"{result.failures} of {result.requests} requests to {spec.health} failed"
-        exceptions = record_server_errors(
-            out, requests=result.requests, failures=result.failures, log_dir=logs
-        )
-        problem += "\n" + describe(
-            exceptions, requests=result.requests, failures=result.failures, phase_dir=out
-        )
+    problem = search_problem(result, gone)
     if problem:
-        raise FailedWithResults(PHASE, problem, rows, result.exit_code)
+        raise FailedWithResults(PHASE, problem, rows, result.locust.exit_code)
     return rows
 
 

@@ -38,6 +38,7 @@ from harness.analysis.headline import (
     verdict,
 )
 from harness.history import trend_link
+from harness.report._capacity import CAPACITY_NOTES, CAPACITY_TITLE, capacity_charts, capacity_notes
 from harness.report._figures import Chart, all_charts, design_colour
 from harness.report._header import phases_that_ran, profile_text, target_rows
 from harness.report._model import RunData, dump_config, load_run
@@ -56,6 +57,7 @@ PHASE_TITLES = {
     "probe": "Probe phase: tracemalloc, one request at a time",
     "profile": "Profile phase: memray under load",
     "integrity": "Integrity: acknowledged writes vs what the store holds",
+    "capacity": CAPACITY_TITLE,
 }
 PHASE_NOTES = {
     "load": [
@@ -76,6 +78,7 @@ PHASE_NOTES = {
         "in the run directory.",
     ],
     "integrity": [],
+    "capacity": CAPACITY_NOTES,
 }
 CHART_SECTION = {
     "load_over_time": "load",
@@ -84,6 +87,7 @@ CHART_SECTION = {
     "latency": "load",
     "ttft": "load",
     "alloc_vs_history": "probe",
+    "capacity": "capacity",
 }
 # summary metric -> (column heading, integrity.json key)
 INTEGRITY_FIELDS = {
@@ -298,7 +302,7 @@ class RunReport:
             headline=headline_table(data.frame, data.designs),
             states=states,
             warnings=warnings,
-            charts=all_charts(data),
+            charts=all_charts(data) + capacity_charts(data),
         )
 
     # -- context ------------------------------------------------------------------------------
@@ -354,7 +358,7 @@ class RunReport:
     def sections(self) -> list[Section]:
         views = [ChartView.of(c) for c in self.charts]
         out: list[Section] = []
-        for phase in ("load", "probe", "profile", "integrity"):
+        for phase in ("load", "capacity", "probe", "profile", "integrity"):
             if phase not in self._phases():
                 continue
             section = Section(
@@ -363,6 +367,8 @@ class RunReport:
                 phase=phase,
                 notes=list(PHASE_NOTES[phase]),
             )
+            if phase == "capacity":
+                section.notes += capacity_notes(self.data)
             for design in self.data.designs:
                 state = self._state(design, phase)
                 if state is not None and not state.ran:

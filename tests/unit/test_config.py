@@ -35,7 +35,14 @@ def test_repository_config_resolves() -> None:
     cfg = config.load(ROOT / "loadtest.toml")
     assert cfg.designs == ("naive", "optimized")
     assert cfg.profile.name == "quick"
-    assert set(cfg.profile.phases) == {"ceiling", "load", "profile", "probe", "integrity"}
+    assert set(cfg.profile.phases) == {
+        "ceiling",
+        "load",
+        "capacity",
+        "profile",
+        "probe",
+        "integrity",
+    }
     assert cfg.profile.duration_s <= 60  # the quick profile's time budget
     assert cfg.sample_interval_s == pytest.approx(0.1)
     full = config.load(ROOT / "loadtest.toml", {"profile": "full"})

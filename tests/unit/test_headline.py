@@ -167,7 +167,9 @@ def test_custom_specs() -> None:
     specs = [HeadlineMetric("rps", "load", "Per endpoint", "higher", labels="each")]
     table = headline_table(frame, ["naive"], specs)
     assert table["labels"].tolist() == ["", "endpoint=chat"]
-    assert all(spec.phase in {"load", "profile", "probe", "integrity"} for spec in HEADLINE)
+    assert all(
+        spec.phase in {"load", "capacity", "profile", "probe", "integrity"} for spec in HEADLINE
+    )
 
 
 def test_phase_status_says_what_did_not_run() -> None:

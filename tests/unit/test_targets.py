@@ -1,4 +1,4 @@
-"""Targets ([[target]] tables, --target FILE), the scale-out keys, the ceiling's rows, the
+"""Targets ([[target]] tables, --target FILE), the scale-out keys, the ceiling's figure, the
 merge of several Locust processes' acknowledged writes. Pure: no process is started."""
 
 from __future__ import annotations
@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from config_helpers import error_of, write
 
@@ -15,7 +14,6 @@ from harness._errors import ConfigError
 from harness.analysis.load import (
     ceiling_fraction,
     ceiling_rps,
-    ceiling_summary,
     console_specs,
     worker_summary,
 )
@@ -62,7 +60,7 @@ health = "/healthz"
 def test_scale_keys_default_to_one_process(tmp_path: Path) -> None:
     cfg = config.load(write(tmp_path, BASE))
     assert (cfg.profile.load_workers, cfg.profile.app_workers) == (1, 1)
-    assert cfg.profile.ceiling_duration_s == 20
+    assert cfg.profile.ceiling_duration_s == 50
     assert not cfg.locust.master
     assert cfg.ceiling_target == ""  # no ceiling phase in the profile
     data = json.loads(json.dumps(cfg.to_json()))
@@ -356,24 +354,13 @@ def test_one_process_file_is_left_as_it_is(tmp_path: Path) -> None:
 
 
 def test_ceiling_rows_and_fraction() -> None:
-    stats = pd.DataFrame(
-        {
-            "Type": ["GET", None],
-            "Name": ["GET /healthz [ceiling]", "Aggregated"],
-            "Request Count": [400, 400],
-            "Failure Count": [0, 0],
-            "Requests/s": [20.0, 20.0],
-            "50%": [3, 3],
-            "95%": [9, 9],
-        }
-    )
-    rows = ceiling_summary(stats, 12.5)
-    got = {(r.design, r.phase, r.metric): r.value for r in rows}
-    assert got[("ceiling", "ceiling", "rps")] == 20.0
-    assert got[("ceiling", "ceiling", "requests")] == 400
-    assert got[("ceiling", "ceiling", "latency_p95_ms")] == 9
-    assert got[("ceiling", "ceiling", "loadgen_cpu_max")] == 12.5
+    # the ceiling's figure is its capacity search's (harness.analysis.capacity.capacity_rows)
+    rows = [
+        SummaryRow("ceiling", "ceiling", "capacity_lower_bound", 0.0, "bool"),
+        SummaryRow("ceiling", "ceiling", "capacity_rps", 20.0, "req/s"),
+    ]
     assert ceiling_rps(rows) == 20.0
+    assert ceiling_rps([SummaryRow("ceiling", "ceiling", "capacity_rps", 0.0, "req/s")]) is None
     load = [SummaryRow("optimized", "load", "rps", 15.0, "req/s")]
     (fraction,) = ceiling_fraction("optimized", load, 20.0)
     assert (fraction.metric, fraction.phase, fraction.value, fraction.unit) == (

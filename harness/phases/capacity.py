@@ -1,0 +1,396 @@
+"""The capacity phase: step an open-model load up until the latency objective breaks.
+
+Per design, on a fresh store of its own (the search writes messages; the other phases'
+data stays as it was): serve the design as in the load phase (`app_workers`, no profiler),
+sample its process tree throughout (harness.sampling.process_sampler), and run
+`scenarios/capacity.py`: arrivals at each step's offered rate (Poisson by default), latency
+measured from each request's intended send. The offered rate climbs by
+`capacity_step_factor` every `capacity_step_s` seconds from `[capacity] start_rps`, at most
+`capacity_max_steps` steps.
+
+The harness watches Locust's statistics as they are written (once a second): once a step
+is over (the next step's rows have been there `settle_s`), it is judged
+(harness.analysis.capacity.judge); the first step that misses the objective, or drops too
+many sends, is the knee, and the harness creates the stop file that ends the load. The
+verdicts of record come from the final statistics, after Locust has let every request in
+flight finish.
+
+Files under `<run>/<design>/capacity/`: plan.json, timeline.json (t0 and step length, for
+lining the samples up with the steps), locust_stats.csv (rows OPEN and DROPPED per step, and
+Locust's own), process_samples.csv, capacity_steps.csv, capacity_endpoints.csv, meta.json,
+logs/, data/.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness.analysis.capacity import (
+    PHASE,
+    Capacity,
+    Limits,
+    Step,
+    capacity_rows,
+    endpoint_frame,
+    find_capacity,
+    first_miss,
+    memory_by_step,
+    parse_steps,
+    plan_rates,
+    steps_frame,
+)
+from harness.config import Config
+from harness.locust_runner import LocustResult, MasterMode, run_locust
+from harness.phases import FailedWithResults, ProgressFn
+from harness.phases.load import _read_csv, master_mode, scenario_for, server_host
+from harness.results import RunDir, SummaryRow, write_json_atomic
+from harness.sampling.process_sampler import ProcessTreeSampler
+from harness.targets import running_stack, seed_store
+
+SCENARIO = "capacity"
+PLAN_ENV = "HARNESS_CAPACITY_PLAN"
+STOP_FILE = "knee.stop"
+TIMELINE_JSON = "timeline.json"
+SAMPLES_CSV = "process_samples.csv"
+STEPS_CSV = "capacity_steps.csv"
+ENDPOINTS_CSV = "capacity_endpoints.csv"
+SETTLE_S = 1.5  # one process: its stats CSV is at most a second old
+SETTLE_DISTRIBUTED_S = 4.5  # workers report to the master every 3 s
+LEAD_S = 5.0  # -t: past the plan, for the locustfile's t0 lead (up to 2.5 s) and its last tick
+IN_FLIGHT_S = 5.0  # users per step = rate * this: replies this slow still find a free user
+MIN_USERS = 10
+MAX_USERS = 1000  # the locustfile's t0 is up to 2.5 s after the test start
+
+
+@dataclass(frozen=True)
+class Search:
+    """One capacity search: the staircase, what it sends, and what a step must keep."""
+
+    rates: tuple[float, ...]
+    step_s: float
+    limits: Limits
+    arrival: str = "poisson"
+    seed: int = 1
+    mix: str = "chat"  # chat | health
+    pool: str = "mixed"
+    health_path: str = "/healthz"
+
+    @property
+    def peak_users(self) -> int:
+        """The users the locustfile's shape holds at the last step (Plan.users_for)."""
+        return max(MIN_USERS, min(MAX_USERS, math.ceil(max(self.rates) * IN_FLIGHT_S)))
+
+    def plan(self, out: Path) -> dict[str, Any]:
+        """The locustfile's plan (scenarios.open_model.Plan's fields)."""
+        return {
+            "rates": list(self.rates),
+            "step_s": self.step_s,
+            "arrival": self.arrival,
+            "seed": self.seed,
+            "in_flight_s": IN_FLIGHT_S,
+            "min_users": MIN_USERS,
+            "max_users": MAX_USERS,
+            "mix": self.mix,
+            "pool": self.pool,
+            "health_path": self.health_path,
+            "stop_file": str(out / STOP_FILE),
+            "timeline_file": str(out / TIMELINE_JSON),
+        }
+
+
+def design_search(cfg: Config, design: str) -> Search:
+    """The search for a chat design: the profile's staircase, [capacity]'s objectives."""
+    p, c = cfg.profile, cfg.capacity
+    return Search(
+        rates=plan_rates(c.start_rps, p.capacity_step_factor, p.capacity_max_steps),
+        step_s=p.capacity_step_s,
+        limits=Limits(dict(c.objectives_p95_ms), c.max_error_ratio, c.max_dropped_ratio),
+        arrival=c.arrival,
+        seed=cfg.seed.seed,
+        mix="chat",
+        pool="whales" if scenario_for(design, cfg) == "whales" else "mixed",
+    )
+
+
+def health_search(cfg: Config, health_path: str) -> Search:
+    """The ceiling's search: GET of the health path from `ceiling_start_rps`, as many steps
+    as ceiling_duration_s holds, the ceiling's objective."""
+    p, c = cfg.profile, cfg.capacity
+    steps = max(1, math.floor(p.ceiling_duration_s / p.capacity_step_s))
+    return Search(
+        rates=plan_rates(c.ceiling_start_rps, p.capacity_step_factor, steps),
+        step_s=p.capacity_step_s,
+        limits=Limits(
+            {f"GET {health_path}": c.ceiling_objective_p95_ms},
+            c.max_error_ratio,
+            c.max_dropped_ratio,
+        ),
+        arrival=c.arrival,
+        seed=cfg.seed.seed,
+        mix="health",
+        health_path=health_path,
+    )
+
+
+class KneeWatch:
+    """Polled while Locust runs: judges every finished step and, at the first miss, creates
+    the stop file the locustfile's shape looks for."""
+
+    def __init__(self, search: Search, stats_csv: Path, stop_file: Path, settle_s: float) -> None:
+        self.search = search
+        self.stats_csv = stats_csv
+        self.stop_file = stop_file
+        self.settle_s = settle_s
+        self.knee: int | None = None
+        self._newest = -1
+        self._newest_seen = 0.0
+        self._mtime = 0.0
+        self._steps: list[Step] = []
+
+    def poll(self) -> None:
+        if self.knee is not None:
+            return
+        try:
+            mtime = self.stats_csv.stat().st_mtime
+        except FileNotFoundError:
+            return
+        now = time.monotonic()
+        if mtime != self._mtime:
+            self._mtime = mtime
+            steps = parse_steps(_read_csv(self.stats_csv), self.search.step_s)
+            newest = max((s.index for s in steps), default=-1)
+            if newest > self._newest:
+                self._newest, self._newest_seen = newest, now
+            self._steps = steps
+        # Only finished steps, once their rows have settled: the replies still missing are the
+        # slow ones, so a step judged then can only look worse later, never better. (A running
+        # step can look worse early than at its end: the spawn of its users, a cold cache.)
+        if self._newest < 1 or now - self._newest_seen < self.settle_s:
+            return
+        knee = first_miss(self._steps, self.search.limits, self._newest - 1)
+        if knee is not None:
+            self.knee = knee
+            self.stop_file.touch()
+
+
+@dataclass
+class SearchResult:
+    capacity: Capacity
+    steps: list[Step]
+    locust: LocustResult
+    memory: pd.DataFrame
+    stopped_at_knee: bool
+    timeline: dict[str, Any] = field(default_factory=dict)
+    sampler_samples: int = 0
+
+    @property
+    def steps_run(self) -> int:
+        return len(self.steps)
+
+
+def run_search(
+    base_url: str,
+    search: Search,
+    out: Path,
+    manifest_path: Path,
+    *,
+    app_pid: int | None = None,
+    sample_interval_s: float = 0.1,
+    processes: int = 1,
+    master: MasterMode | None = None,
+    app_gone: Callable[[], str] | None = None,
+    progress: ProgressFn | None = None,
+    log_dir: Path | None = None,
+) -> SearchResult:
+    """Run the open-model staircase against base_url; stop at the knee. Files in `out`."""
+    out = out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    plan = search.plan(out)
+    for stale in (STOP_FILE, TIMELINE_JSON, STEPS_CSV, ENDPOINTS_CSV):
+        with contextlib.suppress(FileNotFoundError):
+            (out / stale).unlink()
+    write_json_atomic(out / "plan.json", plan)
+    distributed = master is not None or processes > 1
+    watch = KneeWatch(
+        search,
+        out / "locust_stats.csv",
+        out / STOP_FILE,
+        SETTLE_DISTRIBUTED_S if distributed else SETTLE_S,
+    )
+
+    def abort_if() -> str:
+        reason = app_gone() if app_gone is not None else ""
+        if not reason:
+            watch.poll()
+        return reason
+
+    duration_s = search.step_s * len(search.rates) + LEAD_S
+    sampler: ProcessTreeSampler | None = None
+    with contextlib.ExitStack() as stack:
+        if app_pid is not None:
+            sampler = stack.enter_context(
+                ProcessTreeSampler(app_pid, sample_interval_s, out / SAMPLES_CSV)
+            )
+        result = run_locust(
+            base_url,
+            SCENARIO,
+            search.peak_users,  # the shape sets users and spawn rate; -u/-r only label the run
+            float(search.peak_users),
+            duration_s,
+            out,
+            manifest_path,
+            extra_env={PLAN_ENV: json.dumps(plan)},
+            abort_if=abort_if,
+            progress=progress,
+            log_dir=log_dir,
+            processes=processes,
+            master=master,
+        )
+    steps = parse_steps(_read_csv(result.stats_csv), search.step_s)
+    capacity = find_capacity(steps, search.limits)
+    timeline = _read_json(out / TIMELINE_JSON)
+    memory = memory_by_step(
+        _read_csv(out / SAMPLES_CSV) if sampler is not None else None,
+        float(timeline.get("t0_unix", math.nan)),
+        search.step_s,
+        len(search.rates),
+    )
+    steps_frame(steps, search.limits, memory).to_csv(out / STEPS_CSV, index=False)
+    endpoint_frame(steps, search.limits).to_csv(out / ENDPOINTS_CSV, index=False)
+    return SearchResult(
+        capacity=capacity,
+        steps=steps,
+        locust=result,
+        memory=memory,
+        stopped_at_knee=watch.knee is not None,
+        timeline=timeline,
+        sampler_samples=sampler.samples if sampler is not None else 0,
+    )
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return dict(data) if isinstance(data, Mapping) else {}
+
+
+def search_problem(result: SearchResult, app_gone: str = "") -> str:
+    """Why the search's figures cannot be trusted ('' when they can)."""
+    if app_gone:
+        return app_gone
+    if not result.locust.ok:
+        return result.locust.problem()
+    if not result.steps:
+        return "locust finished no open-model request"
+    return ""
+
+
+def write_meta(path: Path, search: Search, result: SearchResult, **more: Any) -> None:
+    write_json_atomic(
+        path,
+        {
+            "rates": list(search.rates),
+            "step_s": search.step_s,
+            "arrival": search.arrival,
+            "objectives_p95_ms": dict(search.limits.objectives_p95_ms),
+            "max_error_ratio": search.limits.max_error_ratio,
+            "max_dropped_ratio": search.limits.max_dropped_ratio,
+            "capacity_rps": result.capacity.capacity_rps,
+            "status": result.capacity.status,
+            "reason": result.capacity.reason,
+            "stopped_at_knee": result.stopped_at_knee,
+            "steps_run": result.steps_run,
+            "timeline": result.timeline,
+            "sampler_samples": result.sampler_samples,
+            "locust": {
+                "exit_code": result.locust.exit_code,
+                "requests": result.locust.requests,
+                "failures": result.locust.failures,
+                "cpu_max_percent": result.locust.cpu_max_percent,
+                "cpu_total_max_percent": result.locust.cpu_total_max_percent,
+                "duration_s": result.locust.duration_s,
+                "load_workers": result.locust.processes,
+            },
+            **more,
+        },
+    )
+
+
+def search_rows(
+    design: str, phase: str, search: Search, result: SearchResult, ceiling_rps: float | None
+) -> list[SummaryRow]:
+    rows = capacity_rows(
+        design,
+        phase,
+        result.capacity,
+        search.limits,
+        result.memory,
+        ceiling_rps,
+        endpoints={e.endpoint for s in result.steps for e in s.endpoints},
+    )
+    rows.append(SummaryRow(design, phase, "steps_run", float(result.steps_run), "count"))
+    rows.append(
+        SummaryRow(design, phase, "loadgen_cpu_max", result.locust.cpu_max_percent, "percent")
+    )
+    return rows
+
+
+def run_capacity(
+    run: RunDir,
+    design: str,
+    cfg: Config,
+    *,
+    progress: ProgressFn | None = None,
+    ceiling_rps: float | None = None,
+) -> list[SummaryRow]:
+    """Seed a store, serve `design`, search its capacity; the phase's summary rows."""
+    out = run.phase_dir(design, PHASE)
+    data, logs = out / "data", out / "logs"
+    seed_store(cfg.target(design), data, cfg.seed, logs)
+    search = design_search(cfg, design)
+    with running_stack(
+        cfg.target(design),
+        data,
+        logs,
+        cfg.upstream,
+        mode="plain",
+        workers=cfg.profile.app_workers,
+        phase=PHASE,
+        host=server_host(cfg),
+    ) as stack:
+
+        def app_gone() -> str:
+            code = stack.app.poll()
+            return "" if code is None else f"the app exited with status {code}"
+
+        result = run_search(
+            stack.base_url,
+            search,
+            out,
+            data / "manifest.json",
+            app_pid=stack.app.pid,
+            sample_interval_s=cfg.sample_interval_s,
+            processes=cfg.profile.load_workers,
+            master=master_mode(cfg),
+            app_gone=app_gone,
+            progress=progress,
+            log_dir=logs,
+        )
+        gone = app_gone()
+    rows = search_rows(design, PHASE, search, result, ceiling_rps)
+    write_meta(out / "meta.json", search, result, app_workers=cfg.profile.app_workers)
+    problem = search_problem(result, gone)
+    if problem:
+        raise FailedWithResults(PHASE, problem, rows, result.locust.exit_code)
+    return rows

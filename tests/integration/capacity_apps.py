@@ -1,0 +1,88 @@
+"""A server of known capacity for the capacity tests: it serves ONE request at a time and
+each takes `service_s`, so it holds at most 1/service_s req/s and queues everything above.
+
+A raw asyncio HTTP/1.1 server (keep-alive, Content-Length bodies) on 127.0.0.1 in a thread
+of the test process; every path answers 200 `ok` after its turn at the lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Iterator
+
+
+async def _serve_connection(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, lock: asyncio.Lock, service_s: float
+) -> None:
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value.strip())
+            if length:
+                await reader.readexactly(length)
+            async with lock:  # one request at a time: the others queue here
+                await asyncio.sleep(service_s)
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
+            )
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+        pass
+    except asyncio.CancelledError:
+        pass  # the server is shutting down
+    finally:
+        writer.close()
+
+
+@contextlib.contextmanager
+def serial_server(service_s: float) -> Iterator[str]:
+    """Serve on a free loopback port; yield the base URL; stop on exit."""
+    loop = asyncio.new_event_loop()
+    lock_holder: dict[str, asyncio.Lock] = {}
+    started = threading.Event()
+    port_box: list[int] = []
+
+    async def main() -> asyncio.Server:
+        lock_holder["lock"] = asyncio.Lock()
+        server = await asyncio.start_server(
+            lambda r, w: _serve_connection(r, w, lock_holder["lock"], service_s),
+            "127.0.0.1",
+            0,
+            backlog=1024,
+        )
+        port_box.append(server.sockets[0].getsockname()[1])
+        return server
+
+    async def shutdown(server: asyncio.Server) -> None:
+        server.close()
+        current = asyncio.current_task()
+        tasks = [t for t in asyncio.all_tasks() if t is not current]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        server = loop.run_until_complete(main())
+        started.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(shutdown(server))
+            loop.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    if not started.wait(10):
+        raise RuntimeError("the serial server did not start")
+    try:
+        yield f"http://127.0.0.1:{port_box[0]}"
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
