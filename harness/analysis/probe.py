@@ -44,7 +44,14 @@ ENDPOINTS = ("chat", "chat_stream", "history")
 RESET = "reset"  # the leak run of the probe's own history resets, subtracted from the others
 RESETS_AFTER = ("chat", "chat_stream")  # endpoints whose requests are followed by a reset
 MAD_TO_SIGMA = 1.4826
-CHECKPOINT_COLUMNS = ("endpoint", "history_len", "requests", "traced_bytes", "blocks")
+CHECKPOINT_COLUMNS = (
+    "endpoint",
+    "history_len",
+    "requests",
+    "traced_bytes",
+    "blocks",
+    "resets_after",  # 1: each request was followed by the setup (its slope is subtracted)
+)
 REQUEST_COLUMNS = (
     "endpoint",
     "history_len",
@@ -116,8 +123,14 @@ class Retention:
 def retention(checkpoints: pd.DataFrame) -> dict[tuple[str, int], Retention]:
     """(endpoint, history_len) -> what each request left behind, from its leak run.
 
-    Endpoints in RESETS_AFTER have the reset run's slopes subtracted (same history length).
+    Endpoints whose requests were each followed by the setup (column ``resets_after``; without
+    that column, those in RESETS_AFTER) have the RESET run's slopes subtracted (same size).
     """
+    if "resets_after" in checkpoints:
+        flagged = checkpoints[checkpoints["resets_after"].fillna(0).astype(int) == 1]
+        resetting = set(flagged["endpoint"].astype(str))
+    else:
+        resetting = set(RESETS_AFTER)
     raw: dict[tuple[str, int], Retention] = {}
     for key, group in checkpoints.groupby(["endpoint", "history_len"], sort=False):
         endpoint, history_len = cast(tuple[str, int], key)
@@ -130,7 +143,7 @@ def retention(checkpoints: pd.DataFrame) -> dict[tuple[str, int], Retention]:
     for (endpoint, history_len), r in raw.items():
         if endpoint == RESET:
             continue
-        reset = raw.get((RESET, history_len)) if endpoint in RESETS_AFTER else None
+        reset = raw.get((RESET, history_len)) if endpoint in resetting else None
         if reset is not None:
             r = Retention(
                 r.bytes_per_request - reset.bytes_per_request,

@@ -138,7 +138,7 @@ class GateCommand:
         else:
             designs = probe_designs(cfg, console)
             if baseline is not None and not args.update_baseline:
-                problem = settings_mismatch(baseline, designs, cfg.gate.history_lens)
+                problem = settings_mismatch(baseline, designs, gate_sizes(cfg, designs))
                 if problem:
                     raise BaselineError(
                         f"{baseline_path} does not match the [gate] settings of {cfg.path}: "
@@ -148,7 +148,7 @@ class GateCommand:
             own_run = True
             probe = {
                 "designs": designs,
-                "history_lens": list(cfg.gate.history_lens),
+                "history_lens": gate_sizes(cfg, designs),
                 "reps": cfg.gate.reps,
                 "warmup": cfg.gate.warmup,
             }
@@ -280,6 +280,16 @@ def probe_designs(cfg: config_mod.Config, console: Console) -> list[str]:
     if not designs:
         raise UsageError(f"{cfg.path}: none of run.designs can be probed, nothing to gate")
     return designs
+
+
+def gate_sizes(cfg: config_mod.Config, designs: Sequence[str]) -> list[int]:
+    """Every size the gate probes: [gate] history_lens, or a target recipe's own sizes."""
+    from harness.phases.probe import probe_sizes
+
+    sizes: set[int] = set()
+    for design in designs:
+        sizes.update(probe_sizes(cfg.target(design), cfg.gate.history_lens))
+    return sorted(sizes)
 
 
 def app_env_overrides(env: Mapping[str, str]) -> dict[str, str]:
@@ -430,7 +440,7 @@ def _run_probe(
     run.start_run("gate", {**cfg.to_json(), "app_env": dict(app_env)})
     g = cfg.gate
     console.print(
-        f"probe {', '.join(designs)}: history_lens {list(g.history_lens)}, reps {g.reps}, "
+        f"probe {', '.join(designs)}: sizes {gate_sizes(cfg, designs)}, reps {g.reps}, "
         f"warmup {g.warmup}, {jobs} at a time",
         markup=False,
         highlight=False,

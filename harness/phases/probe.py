@@ -1,38 +1,44 @@
-"""The probe phase: per-request tracemalloc figures across history lengths, one request at a time.
+"""The probe phase: per-request tracemalloc figures across data sizes, one request at a time.
 
-The app runs in probe mode (``serve --probe``: the TracemallocProbe middleware, and
-``PUT /__probe/history/{user_id}``). For each history length h:
+Any target with probe recipes (``[target.probe]``, harness.probe_recipe) is probed the same way;
+the reference designs are described by recipes too (loadtest.toml). The app runs in probe mode
+(its ``probe_command``: the TracemallocProbe middleware). For each size N of the data-size knob:
 
-1. ``PUT /__probe/history/probe-user {"length": h}`` gives the probe user exactly h deterministic
-   messages (unmeasured: ``/__probe/*`` is never measured);
-2. for each endpoint (``chat`` = POST /chat, ``chat_stream`` = POST /chat streamed and read to the
-   end, ``history`` = GET /history first page): ``warmup`` requests that are discarded, then
-   ``reps`` measured ones, strictly one at a time; after each, ``GET /__probe/last`` reads its
-   figures.
+1. the recipe's setup brings the service to size N: a request (the reference designs'
+   ``PUT /__probe/history/probe-user {"length": N}``, unmeasured since ``/__probe/*`` never is)
+   or a command (``setup_command``, run with ``{size}`` filled in);
+2. for each of the recipe's requests (the reference designs: ``chat`` = POST /chat,
+   ``chat_stream`` = the same streamed and read to the end, ``history`` = GET /history):
+   ``warmup`` requests that are discarded, then ``reps`` measured ones, strictly one at a time;
+   after each, ``GET /__probe/last`` reads its figures.
 
-At history length 0 the user has no messages; the reference designs answer GET /history for such
-a user with 404 (no history), and that answer is what is measured there (status 404 in the CSV).
+Every rep sees the size it claims: a request marked ``reset_after`` (a POST /chat appends two
+messages) is followed by the setup again, before the next request. Each figure's record is checked
+to be the one for the request just sent (its ``seq`` advanced by exactly one, same path, no
+overlap), so a stray request or a failed one cannot slip in.
 
-Every rep sees the history length it claims: a POST /chat appends two messages, so after every
-POST (warm-ups included) the history is reset to h with the same PUT, before the next request.
-Each figure's record is checked to be the one for the request just sent (its ``seq`` advanced by
-exactly one, same path, no overlap), so a stray request or a failed one cannot slip in.
+Then the leak runs (retained memory per request) and, for the gate's explanations, the
+allocation sites (see `measure`).
 
-The data set is seeded fresh into ``<design>/probe/data`` with no whales and at most
-``PROBE_SEED_USERS`` users. The naive design reads its whole JSON file per request, so the rest of
-the file is part of every request's cost; keeping it small and the same at every history length
-makes the cost's growth with the probe user's history the thing measured (its intercept is the
-small, constant rest). The upstream answers at once (first_token_ms 0, tokens_per_s 0): the probe
-measures memory, not waiting, and the reply keeps cfg.upstream.reply_tokens tokens.
+The figures keep the label ``history_len`` for the size, whatever the target's knob is (the
+reference API's name; the unit of the slope is the recipe's ``size_unit``).
+
+A target with a seed command is seeded fresh into ``<design>/probe/data`` with no whales and at
+most ``PROBE_SEED_USERS`` users: the naive design reads its whole JSON file per request, so the
+rest of the file is part of every request's cost; keeping it small and the same at every size
+makes the cost's growth with the probe user's history the thing measured. The LLM emulator (for
+targets that need it) answers at once: the probe measures memory, not waiting.
 """
 
 from __future__ import annotations
 
 import shutil
+import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pandas as pd
@@ -41,14 +47,16 @@ from harness._errors import PhaseFailed
 from harness.analysis import probe as analysis
 from harness.config import Config, SeedConfig, UpstreamConfig
 from harness.phases import ProgressFn, no_progress
+from harness.probe_recipe import ProbeRecipe, ProbeRequest, render_request
+from harness.processes import LOOPBACK
 from harness.results import RunDir, SummaryRow, write_json_atomic
+from harness.target_spec import TargetSpec, fill, start_values
 from harness.targets import running_stack, seed_store
 
 PHASE = "probe"
-PROBE_USER = "probe-user"
 PROBE_SEED_USERS = 10
-CHAT_MESSAGE = "How much memory does one request of mine cost?"
 REQUEST_TIMEOUT_S = 120.0
+SETUP_TIMEOUT_S = 300.0
 REQUESTS_CSV = "probe_requests.csv"
 CHECKPOINTS_CSV = "probe_retained.csv"
 SITES_JSON = "probe_sites.json"
@@ -65,11 +73,32 @@ def probe_upstream(cfg: UpstreamConfig) -> UpstreamConfig:
 
 
 class _Prober:
-    """Sends the probe's requests one at a time and checks each figure belongs to its request."""
+    """Sends a recipe's requests one at a time and checks each figure belongs to its request."""
 
-    def __init__(self, client: httpx.Client) -> None:
+    def __init__(
+        self,
+        client: httpx.Client,
+        recipe: ProbeRecipe,
+        base_values: Mapping[str, object] | None = None,
+        cwd: str | None = None,
+        log_dir: Path | None = None,
+    ) -> None:
         self.client = client
+        self.recipe = recipe
+        self.requests = {r.name: r for r in recipe.requests}
+        self.base_values = dict(base_values or {})
+        self.cwd = cwd
+        self.log_dir = log_dir
+        self.sent = 0  # fills {i}
         self.seq = self._last_seq()
+
+    @property
+    def endpoints(self) -> tuple[str, ...]:
+        return tuple(self.requests)
+
+    @property
+    def resets_after(self) -> tuple[str, ...]:
+        return tuple(r.name for r in self.recipe.requests if r.reset_after)
 
     def _fail(self, what: str, response: httpx.Response) -> PhaseFailed:
         return PhaseFailed(PHASE, f"{what}: HTTP {response.status_code}: {response.text[:300]!r}")
@@ -85,10 +114,42 @@ class _Prober:
             raise self._fail("GET /__probe/last (is the app in probe mode?)", response)
         return int(response.json()["seq"])
 
-    def reset(self, history_len: int) -> None:
-        response = self.client.put(f"/__probe/history/{PROBE_USER}", json={"length": history_len})
-        if not response.is_success:
-            raise self._fail(f"PUT /__probe/history/{PROBE_USER} length={history_len}", response)
+    def _values(self, size: int) -> dict[str, object]:
+        return self.recipe.values(size, self.sent, self.base_values)
+
+    def reset(self, size: int) -> None:
+        """Bring the service to `size` with the recipe's setup (nothing without one)."""
+        setup = self.recipe.setup
+        if setup is None:
+            return
+        if setup.request is not None:
+            r = render_request(setup.request, self._values(size))
+            response = self.client.request(
+                r.method, r.path, headers=r.headers, json=r.json, content=r.content
+            )
+            if not response.is_success:
+                raise self._fail(f"setup {r.method} {r.path} at size {size}", response)
+            return
+        argv = fill(setup.command or (), self._values(size))
+        log = (self.log_dir / "setup.log") if self.log_dir else None
+        try:
+            done = subprocess.run(
+                argv,
+                cwd=self.cwd,
+                capture_output=True,
+                timeout=SETUP_TIMEOUT_S,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise PhaseFailed(PHASE, f"setup command {argv} failed: {exc}") from None
+        if log is not None:
+            with log.open("ab") as out:
+                out.write(done.stdout + done.stderr)
+        if done.returncode != 0:
+            tail = (done.stderr or done.stdout).decode(errors="replace")[-500:]
+            raise PhaseFailed(
+                PHASE, f"setup command {argv} at size {size} exited {done.returncode}: {tail}"
+            )
 
     def checkpoint(self) -> dict[str, Any]:
         """Traced memory and blocks now, after a collection (GET /__probe/retained)."""
@@ -116,45 +177,41 @@ class _Prober:
             raise self._fail("GET /__probe/sites/retained", response)
         return list(response.json()["sites"])
 
-    def request(self, endpoint: str, history_len: int) -> dict[str, Any]:
-        """One request of `endpoint`; returns its probe record (history restored after a POST)."""
-        if endpoint == "chat":
-            path = "/chat"
-            body = {"user_id": PROBE_USER, "message": CHAT_MESSAGE, "stream": False}
-            response = self.client.post(path, json=body)
-            if not response.is_success:
-                raise self._fail(f"POST /chat at history_len {history_len}", response)
-        elif endpoint == "chat_stream":
-            path = "/chat"
-            body = {"user_id": PROBE_USER, "message": CHAT_MESSAGE, "stream": True}
-            with self.client.stream("POST", path, json=body) as response:
-                content = response.read()
-            if not response.is_success:
-                raise self._fail(f"POST /chat (stream) at history_len {history_len}", response)
-            if b"event: done" not in content:
-                raise PhaseFailed(
-                    PHASE, f"streamed POST /chat ended without a done event: {content[-300:]!r}"
-                )
-        elif endpoint == analysis.RESET:
-            self.reset(history_len)
+    def request(self, endpoint: str, size: int) -> dict[str, Any]:
+        """One request of `endpoint` at `size`; its probe record (the setup re-run after it
+        when the recipe says the request changes the size). endpoint RESET: the setup alone."""
+        if endpoint == analysis.RESET:
+            self.reset(size)
             return {}
-        elif endpoint == "history":
-            path = f"/history/{PROBE_USER}"
-            response = self.client.get(path)
-            empty = history_len == 0 and response.status_code == 404
-            if not (response.is_success or empty):
-                raise self._fail(f"GET {path} at history_len {history_len}", response)
-            seen = history_len if empty else response.json().get("history_len")
-            if seen is not None and int(seen) != history_len:
-                raise PhaseFailed(
-                    PHASE, f"GET {path} saw history_len {seen}, the probe set {history_len}"
-                )
+        recipe = self.requests[endpoint]
+        self.sent += 1
+        r = render_request(recipe.template, self._values(size))
+        if recipe.stream:
+            with self.client.stream(
+                r.method, r.path, headers=r.headers, json=r.json, content=r.content
+            ) as response:
+                body = response.read()
         else:
-            raise ValueError(f"unknown probe endpoint {endpoint!r}")
-        record = self._record(path)
-        if endpoint in analysis.RESETS_AFTER:
-            self.reset(history_len)
+            response = self.client.request(
+                r.method, r.path, headers=r.headers, json=r.json, content=r.content
+            )
+            body = response.content
+        self._check(recipe, response, body, size)
+        record = self._record(urlsplit(r.path).path)
+        if recipe.reset_after:
+            self.reset(size)
         return record
+
+    def _check(
+        self, recipe: ProbeRequest, response: httpx.Response, body: bytes, size: int
+    ) -> None:
+        if not recipe.accepts(response.status_code):
+            raise self._fail(f"{recipe.name} at size {size}", response)
+        wanted = recipe.expect_body_contains
+        if wanted and wanted.encode() not in body:
+            raise PhaseFailed(
+                PHASE, f"{recipe.name} at size {size}: no {wanted!r} in its body: {body[-300:]!r}"
+            )
 
     def _record(self, path: str) -> dict[str, Any]:
         response = self._last()
@@ -200,7 +257,7 @@ def warm_process(prober: _Prober, history_len: int, progress: ProgressFn = no_pr
     """
     prober.reset(history_len)
     for i in range(PROCESS_WARMUP):
-        for endpoint in analysis.ENDPOINTS:
+        for endpoint in prober.endpoints:
             prober.request(endpoint, history_len)
         progress(0, 1, f"warming the process up ({i + 1}/{PROCESS_WARMUP})")
 
@@ -299,6 +356,7 @@ class ProbeResult:
 
 def measure(
     client: httpx.Client,
+    recipe: ProbeRecipe,
     history_lens: Sequence[int],
     reps: int,
     warmup: int,
@@ -306,8 +364,11 @@ def measure(
     *,
     leak_requests: int = LEAK_REQUESTS,
     sites: bool = True,
+    base_values: Mapping[str, object] | None = None,
+    cwd: str | None = None,
+    log_dir: Path | None = None,
 ) -> ProbeResult:
-    """Run the probe's request plan against a probe-mode app.
+    """Run a recipe's request plan against a probe-mode app.
 
     Per history length and endpoint, warmup + reps requests (their figures, one row each); then
     per endpoint a leak run at leak_history_len (and one of the resets alone, which the analysis
@@ -317,19 +378,21 @@ def measure(
     sites (a memray capture costs about a second; the gate explains a peak at another length
     with the nearest of these).
     """
-    prober = _Prober(client)
-    leak_endpoints = (*analysis.ENDPOINTS, analysis.RESET) if leak_requests else ()
+    prober = _Prober(client, recipe, base_values, cwd, log_dir)
+    endpoints = prober.endpoints
+    resets = (analysis.RESET,) if prober.resets_after and recipe.setup is not None else ()
+    leak_endpoints = (*endpoints, *resets) if leak_requests else ()
     total = (
-        len(history_lens) * len(analysis.ENDPOINTS) * (warmup + reps)
+        len(history_lens) * len(endpoints) * (warmup + reps)
         + len(leak_endpoints) * leak_requests
-        + (2 * len(analysis.ENDPOINTS) if sites else 0)
+        + (2 * len(endpoints) if sites else 0)
     )
     done = 0
     rows: list[dict[str, Any]] = []
     warm_process(prober, min(history_lens), progress)
     for history_len in history_lens:
         prober.reset(history_len)
-        for endpoint in analysis.ENDPOINTS:
+        for endpoint in endpoints:
             for i in range(warmup + reps):
                 record = prober.request(endpoint, history_len)
                 done += 1
@@ -352,7 +415,10 @@ def measure(
     leak_len = leak_history_len(history_lens)
     for endpoint in leak_endpoints:
         progress(done, total, f"leak run: {endpoint} x {leak_requests} at history_len={leak_len}")
-        checkpoints += leak_run(prober, endpoint, leak_len, leak_requests, LEAK_EVERY)
+        checkpoints += [
+            {**row, "resets_after": int(endpoint in prober.resets_after)}
+            for row in leak_run(prober, endpoint, leak_len, leak_requests, LEAK_EVERY)
+        ]
         done += leak_requests
     frame = pd.DataFrame(checkpoints, columns=list(analysis.CHECKPOINT_COLUMNS))
     retained: list[dict[str, Any]] = []
@@ -364,7 +430,7 @@ def measure(
     peaks: list[dict[str, Any]] = []
     if sites:
         for history_len in sorted({min(history_lens), max(history_lens)}):
-            for endpoint in analysis.ENDPOINTS:
+            for endpoint in endpoints:
                 peaks += peak_sites(prober, endpoint, history_len)
                 done += 1
                 progress(done, total, f"peak sites: {endpoint} history_len={history_len}")
@@ -388,8 +454,14 @@ def run_probe(
     leak_requests: int = LEAK_REQUESTS,
     sites: bool = True,
 ) -> list[SummaryRow]:
-    """Probe `design`; writes <design>/probe/ (REQUESTS_CSV, CHECKPOINTS_CSV, SITES_JSON) and
-    returns the summary rows."""
+    """Probe `design` with its target's recipe; writes <design>/probe/ (REQUESTS_CSV,
+    CHECKPOINTS_CSV, SITES_JSON) and returns the summary rows. The recipe's own sizes, when it
+    has them, win over `history_lens`."""
+    target = cfg.target(design)
+    recipe = target.probe
+    if recipe is None or target.probe_command is None:
+        raise PhaseFailed(PHASE, target.not_applicable(PHASE) or "no probe recipe")
+    history_lens = probe_sizes(target, history_lens)
     if reps < 1 or warmup < 0 or not history_lens:
         raise ValueError("run_probe needs reps >= 1, warmup >= 0 and at least one history length")
     if any(h < 0 for h in history_lens):
@@ -398,10 +470,10 @@ def run_probe(
     data_dir = phase_dir / "data"
     log_dir = phase_dir / "logs"
     _fresh(data_dir)
-    seed_store(cfg.target(design), data_dir, probe_seed(cfg.seed), log_dir)
+    seed_store(target, data_dir, probe_seed(cfg.seed), log_dir)
     with (
         running_stack(
-            cfg.target(design),
+            target,
             data_dir,
             log_dir,
             probe_upstream(cfg.upstream),
@@ -411,19 +483,31 @@ def run_probe(
         ) as stack,
         httpx.Client(base_url=stack.base_url, timeout=REQUEST_TIMEOUT_S) as client,
     ):
+        port = urlsplit(stack.base_url).port or 0
         result = measure(
             client,
+            recipe,
             history_lens,
             reps,
             warmup,
             progress or no_progress,
             leak_requests=leak_requests,
             sites=sites,
+            base_values=start_values(port, LOOPBACK, data_dir, stack.upstream_url, 1),
+            cwd=target.cwd,
+            log_dir=log_dir,
         )
     result.requests.to_csv(phase_dir / REQUESTS_CSV, index=False)
     result.checkpoints.to_csv(phase_dir / CHECKPOINTS_CSV, index=False)
     write_json_atomic(phase_dir / SITES_JSON, result.sites)
     return analysis.summary_rows(design, result.requests, result.checkpoints)
+
+
+def probe_sizes(target: TargetSpec, default: Sequence[int]) -> list[int]:
+    """The sizes a target is probed at: its recipe's own, else `default` (the profile's or
+    [gate]'s history_lens)."""
+    own = target.probe.sizes if target.probe is not None else None
+    return list(own) if own else list(default)
 
 
 def _fresh(path: Path) -> None:
