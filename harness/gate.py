@@ -44,7 +44,7 @@ PROBE_PHASE = "probe"
 GATED_METRICS: dict[str, str] = {
     "alloc_peak_bytes": "bytes",
     "retained_bytes_per_request": "bytes/request",
-    "alloc_slope_bytes_per_message": "bytes/message",
+    "alloc_slope_bytes_per_unit": "bytes/message",
 }
 # A gated metric's noise: the probe figure that says how much it moves by chance.
 NOISE_METRICS: dict[str, str] = {
@@ -644,13 +644,15 @@ def format_size(value: float) -> str:
     return f"{_trim(round(value, 1))} B"
 
 
+_PER_ABBREVIATIONS = {"message": "msg", "request": "req"}
+
+
 def format_value(value: float, unit: str) -> str:
     if unit == "bytes":
         return format_size(value)
-    if unit == "bytes/message":
-        return f"{format_size(value)}/msg"
-    if unit == "bytes/request":
-        return f"{format_size(value)}/req"
+    if unit.startswith("bytes/"):
+        per = unit.removeprefix("bytes/")
+        return f"{format_size(value)}/{_PER_ABBREVIATIONS.get(per, per)}"
     if unit == "ratio":
         return f"{value:.1%}"
     return f"{_sig(value)} {unit}".strip()

@@ -79,7 +79,7 @@ HEADLINE: tuple[HeadlineMetric, ...] = (
     ),
     HeadlineMetric("alloc_peak_bytes", "probe", "Peak per request", "lower", at_max="history_len"),
     HeadlineMetric(
-        "alloc_slope_bytes_per_message", "probe", "Peak growth per history message", "lower"
+        "alloc_slope_bytes_per_unit", "probe", "Peak growth per history message", "lower"
     ),
     HeadlineMetric(
         "alloc_net_bytes", "probe", "Still held after a request", "lower", at_max="history_len"

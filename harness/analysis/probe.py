@@ -6,7 +6,7 @@ Input: one row per measured request (the columns of ``probe_requests.csv``). Out
 - ``alloc_net_bytes{endpoint,history_len}``: median over the reps;
 - ``alloc_cv{endpoint,history_len}``: coefficient of variation of alloc_peak_bytes across the reps
   (sample standard deviation / mean, a ratio; 0 when every rep is equal; left out below 2 reps);
-- ``alloc_slope_bytes_per_message{endpoint}``: least-squares slope of the median alloc_peak_bytes
+- ``alloc_slope_bytes_per_unit{endpoint}``: least-squares slope of the median alloc_peak_bytes
   against history_len, one point per history length (medians, so one odd rep does not tilt the
   line); left out when fewer than two distinct history lengths were probed.
 - ``alloc_peak_spread_bytes{endpoint,history_len}``: the robust spread of alloc_peak_bytes across
@@ -205,9 +205,13 @@ def slopes(points: pd.DataFrame) -> dict[str, float]:
 
 
 def summary_rows(
-    design: str, requests: pd.DataFrame, checkpoints: pd.DataFrame | None = None
+    design: str,
+    requests: pd.DataFrame,
+    checkpoints: pd.DataFrame | None = None,
+    size_unit: str = "message",
 ) -> list[SummaryRow]:
-    """The probe phase's summary rows for one design (labels are strings)."""
+    """The probe phase's summary rows for one design (labels are strings); the slope's unit is
+    bytes per `size_unit` (the recipe's: message for the reference designs)."""
     points = per_point(requests)
     rows: list[SummaryRow] = []
     for p in points.to_dict("records"):
@@ -228,9 +232,9 @@ def summary_rows(
             SummaryRow(
                 design,
                 PHASE,
-                "alloc_slope_bytes_per_message",
+                "alloc_slope_bytes_per_unit",
                 slope,
-                "bytes/message",
+                f"bytes/{size_unit}",
                 {"endpoint": endpoint},
             )
         )

@@ -104,12 +104,12 @@ def _probe_design(
     app_env: Mapping[str, str],
     console: Console,
 ) -> list[SummaryRow]:
-    from harness.phases.probe import run_probe  # httpx, pandas, processes: only when probing
+    from harness.phases.probe import probe_sizes, run_probe  # httpx, pandas: only when probing
 
     p = cfg.profile
+    sizes = probe_sizes(cfg.target(design), p.probe_history_lens)
     console.print(
-        f"probe {design}: history_lens {list(p.probe_history_lens)}, reps {p.probe_reps}, "
-        f"warmup {p.probe_warmup}",
+        f"probe {design}: sizes {sizes}, reps {p.probe_reps}, warmup {p.probe_warmup}",
         markup=False,
     )
     started = _now()
@@ -193,14 +193,31 @@ def peak_table(rows: Sequence[SummaryRow]) -> Table:
 
 
 def slope_table(rows: Sequence[SummaryRow]) -> Table:
-    """alloc_slope_bytes_per_message per (design, endpoint)."""
-    table = Table(title="probe: alloc_peak slope vs history length")
+    """Per (design, endpoint): the peak's slope per size unit and what a request retains."""
+    per: dict[tuple[str, str], dict[str, SummaryRow]] = {}
+    for row in rows:
+        if row.phase == "probe" and "endpoint" in row.labels:
+            per.setdefault((row.design, row.labels["endpoint"]), {})[row.metric] = row
+    table = Table(title="probe: growth per size unit, and memory kept for good per request")
     table.add_column("design")
     table.add_column("endpoint")
-    table.add_column("bytes/message", justify="right")
-    for row in rows:
-        if row.phase == "probe" and row.metric == "alloc_slope_bytes_per_message":
-            table.add_row(row.design, row.labels.get("endpoint", ""), f"{row.value:,.1f}")
+    table.add_column("alloc_peak slope", justify="right")
+    table.add_column("retained/request", justify="right")
+    table.add_column("blocks/request", justify="right")
+    for (design, endpoint), figures in per.items():
+        slope = figures.get("alloc_slope_bytes_per_unit")
+        kept = figures.get("retained_bytes_per_request")
+        stderr = figures.get("retained_stderr_bytes")
+        blocks = figures.get("retained_blocks_per_request")
+        if slope is None and kept is None:
+            continue
+        table.add_row(
+            design,
+            endpoint,
+            "–" if slope is None else f"{slope.value:,.1f} {slope.unit}",
+            "–" if kept is None else f"{kept.value:,.0f} ± {stderr.value if stderr else 0:,.0f} B",
+            "–" if blocks is None else f"{blocks.value:,.2f}",
+        )
     return table
 
 

@@ -30,7 +30,7 @@ CREEP_PREFIX = "creep: "
 _SHORT_METRIC = {
     "alloc_peak_bytes": "peak",
     "alloc_net_bytes": "net",
-    "alloc_slope_bytes_per_message": "slope",
+    "alloc_slope_bytes_per_unit": "slope",
 }
 
 

@@ -500,7 +500,9 @@ def run_probe(
     result.requests.to_csv(phase_dir / REQUESTS_CSV, index=False)
     result.checkpoints.to_csv(phase_dir / CHECKPOINTS_CSV, index=False)
     write_json_atomic(phase_dir / SITES_JSON, result.sites)
-    return analysis.summary_rows(design, result.requests, result.checkpoints)
+    return analysis.summary_rows(
+        design, result.requests, result.checkpoints, size_unit=recipe.size_unit
+    )
 
 
 def probe_sizes(target: TargetSpec, default: Sequence[int]) -> list[int]:

@@ -420,7 +420,7 @@ def probe_chart(data: RunData) -> Chart | None:
 
 
 def _slope(data: RunData, design: str, endpoint: str, x: Any, y: Any) -> float | None:
-    found = value_of(data.frame, design, "alloc_slope_bytes_per_message", {"endpoint": endpoint})
+    found = value_of(data.frame, design, "alloc_slope_bytes_per_unit", {"endpoint": endpoint})
     if found is not None:
         return found
     fit = fr.fit_line(x, y)

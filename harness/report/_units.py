@@ -105,8 +105,8 @@ def format_value(value: float | None, unit: str, signed: bool = False) -> str:
         return MISSING
     if unit == "bytes":
         return format_bytes(value, signed)
-    if unit == "bytes/message":
-        return f"{format_bytes(value, signed)}/message"
+    if unit.startswith("bytes/"):
+        return f"{format_bytes(value, signed)}/{unit.removeprefix('bytes/')}"
     if unit == "ms":
         return format_ms(value, signed)
     if unit == "req/s":

@@ -21,7 +21,7 @@ THRESHOLDS = """
 [gate.thresholds]
 "alloc_peak_bytes" = "+10% floor 16KiB"
 "alloc_net_bytes" = "+10% floor 64KiB"
-"alloc_slope_bytes_per_message" = "+10% floor 8"
+"alloc_slope_bytes_per_unit" = "+10% floor 8"
 """
 
 

@@ -64,7 +64,7 @@ def test_rows(probed: tuple[RunDir, dict[str, list[SummaryRow]]], design: str) -
         "alloc_peak_spread_bytes",
         "alloc_net_bytes",
         "alloc_cv",
-        "alloc_slope_bytes_per_message",
+        "alloc_slope_bytes_per_unit",
         "retained_bytes_per_request",
         "retained_blocks_per_request",
         "retained_stderr_bytes",
@@ -79,8 +79,8 @@ def test_naive_grows_optimized_stays_flat(
 ) -> None:
     naive, optimized = probed[1]["naive"], probed[1]["optimized"]
     for endpoint in ("chat", "chat_stream"):
-        naive_slope = _value(naive, "alloc_slope_bytes_per_message", endpoint=endpoint)
-        opt_slope = _value(optimized, "alloc_slope_bytes_per_message", endpoint=endpoint)
+        naive_slope = _value(naive, "alloc_slope_bytes_per_unit", endpoint=endpoint)
+        opt_slope = _value(optimized, "alloc_slope_bytes_per_unit", endpoint=endpoint)
         # Each message of history costs the naive design hundreds of bytes per request.
         assert naive_slope > 200, naive_slope
         # The optimized design's context window fills up between 0 and 200 messages, a step

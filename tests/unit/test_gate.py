@@ -54,7 +54,7 @@ def slope(design: str, endpoint: str, value: float) -> SummaryRow:
     return SummaryRow(
         design,
         "probe",
-        "alloc_slope_bytes_per_message",
+        "alloc_slope_bytes_per_unit",
         value,
         "bytes/message",
         {"endpoint": endpoint},
@@ -181,7 +181,7 @@ def test_compile_unknown_metric_names_file_and_key() -> None:
         compile_thresholds({"alloc_peek_bytes": "+10%"}, "+10%", "loadtest.toml")
     assert str(info.value) == (
         'loadtest.toml: gate.thresholds."alloc_peek_bytes": unknown metric '
-        "(gated metrics: alloc_peak_bytes, alloc_net_bytes, alloc_slope_bytes_per_message)"
+        "(gated metrics: alloc_peak_bytes, alloc_net_bytes, alloc_slope_bytes_per_unit)"
     )
     assert info.value.key == 'gate.thresholds."alloc_peek_bytes"'
 
@@ -219,7 +219,7 @@ def test_most_specific_selector_wins() -> None:
     assert (t.tolerance, rule) == (0.20, "alloc_peak_bytes{design=optimized}")
     t, rule = th.lookup("alloc_peak_bytes", {"design": "naive", "endpoint": "chat"})
     assert rule == "alloc_peak_bytes"
-    t, rule = th.lookup("alloc_slope_bytes_per_message", {"design": "naive", "endpoint": "chat"})
+    t, rule = th.lookup("alloc_slope_bytes_per_unit", {"design": "naive", "endpoint": "chat"})
     assert (t.tolerance, rule) == (0.30, "default")
     t, _ = th.lookup("alloc_net_bytes", {"design": "naive", "endpoint": "history"})
     assert not t.enabled
@@ -318,7 +318,7 @@ def test_compare_statuses_and_exit_codes() -> None:
         "alloc_peak_bytes{design=optimized,endpoint=chat,history_len=1000}": "regression",
         "alloc_peak_bytes{design=optimized,endpoint=history,history_len=1000}": "pass",
         "alloc_net_bytes{design=optimized,endpoint=chat,history_len=1000}": "pass",
-        "alloc_slope_bytes_per_message{design=optimized,endpoint=chat}": "pass",
+        "alloc_slope_bytes_per_unit{design=optimized,endpoint=chat}": "pass",
     }
     assert result.exit_code == 1
     assert result.outcome == "regression"
@@ -392,7 +392,7 @@ def test_compare_orders_by_design_then_metric_then_history() -> None:
     assert [str(v.key) for v in result.verdicts] == [
         "alloc_peak_bytes{design=optimized,endpoint=chat,history_len=100}",
         "alloc_peak_bytes{design=optimized,endpoint=chat,history_len=1000}",
-        "alloc_slope_bytes_per_message{design=optimized,endpoint=chat}",
+        "alloc_slope_bytes_per_unit{design=optimized,endpoint=chat}",
         "alloc_peak_bytes{design=naive,endpoint=chat,history_len=5000}",
         "alloc_net_bytes{design=naive,endpoint=chat,history_len=0}",
     ]
@@ -446,7 +446,7 @@ def test_baseline_round_trip_keeps_only_gated_rows() -> None:
     baseline = parse_baseline(payload, "b.json")
     assert [r.metric for r in baseline.rows] == [
         "alloc_peak_bytes",
-        "alloc_slope_bytes_per_message",
+        "alloc_slope_bytes_per_unit",
     ]
     assert baseline.probe["reps"] == 5
     assert baseline.created_at.startswith("2026-11-22")
@@ -602,7 +602,7 @@ def test_rich_table_has_every_series() -> None:
 
 def test_change_and_limit_text() -> None:
     def verdict(base: float, cur: float, unit: str = "bytes") -> str:
-        row = SummaryRow("d", "probe", "alloc_slope_bytes_per_message", 0, unit, {"endpoint": "c"})
+        row = SummaryRow("d", "probe", "alloc_slope_bytes_per_unit", 0, unit, {"endpoint": "c"})
         v = compare([replace(row, value=base)], [replace(row, value=cur)], PLAIN).verdicts[0]
         return f"{format_change(v)} | {format_limit(v)}"
 

@@ -29,7 +29,7 @@ def rows(chat_1000: float = 200_000.0) -> list[SummaryRow]:
                 out.append(SummaryRow(design, "probe", "alloc_cv", 0.01, "ratio", labels))
             out.append(
                 SummaryRow(
-                    design, "probe", "alloc_slope_bytes_per_message", 10.0, "bytes/message",
+                    design, "probe", "alloc_slope_bytes_per_unit", 10.0, "bytes/message",
                     {"endpoint": endpoint},
                 )
             )  # fmt: skip
@@ -69,7 +69,7 @@ def test_update_then_pass_then_regress(tmp_path: Path, capsys: pytest.CaptureFix
     assert {r["metric"] for r in payload["rows"]} == {
         "alloc_peak_bytes",
         "alloc_net_bytes",
-        "alloc_slope_bytes_per_message",
+        "alloc_slope_bytes_per_unit",
     }
     assert payload["provenance"]["python"] and payload["provenance"]["packages"]
     assert "wrote baseline" in capsys.readouterr().out

@@ -116,10 +116,10 @@ def test_summary_rows_metrics_units_and_labels() -> None:
     assert net.value == 128 and net.unit == "bytes"
     cv = by_key[("alloc_cv", (("endpoint", "history"), ("history_len", "0")))]
     assert cv.value == 0.0 and cv.unit == "ratio"
-    chat_slope = by_key[("alloc_slope_bytes_per_message", (("endpoint", "chat"),))]
+    chat_slope = by_key[("alloc_slope_bytes_per_unit", (("endpoint", "chat"),))]
     assert chat_slope.value == pytest.approx(400.0)
     assert chat_slope.unit == "bytes/message"
-    flat = by_key[("alloc_slope_bytes_per_message", (("endpoint", "history"),))]
+    flat = by_key[("alloc_slope_bytes_per_unit", (("endpoint", "history"),))]
     assert flat.value == pytest.approx(0.0, abs=1e-9)
     # 4 lens x 2 endpoints x (peak, net, cv) + 2 slopes
     assert len(rows) == 4 * 2 * 3 + 2
