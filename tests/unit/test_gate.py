@@ -50,6 +50,13 @@ def net(design: str, endpoint: str, hist: int, value: float) -> SummaryRow:
     return SummaryRow(design, "probe", "alloc_net_bytes", value, "bytes", labels)
 
 
+def retained(design: str, endpoint: str, hist: int, value: float) -> SummaryRow:
+    labels = {"endpoint": endpoint, "history_len": str(hist)}
+    return SummaryRow(
+        design, "probe", "retained_bytes_per_request", value, "bytes/request", labels
+    )
+
+
 def slope(design: str, endpoint: str, value: float) -> SummaryRow:
     return SummaryRow(
         design,
@@ -141,8 +148,8 @@ def test_parse_selector_forms() -> None:
     s = parse_selector('alloc_peak_bytes{ endpoint="chat", design=optimized }')
     assert s.labels == (("design", "optimized"), ("endpoint", "chat"))
     assert str(s) == "alloc_peak_bytes{design=optimized,endpoint=chat}"
-    assert parse_selector("alloc_net_bytes{}").labels == ()
-    assert parse_selector("alloc_net_bytes{history_len=1000}").specificity == 1
+    assert parse_selector("retained_bytes_per_request{}").labels == ()
+    assert parse_selector("retained_bytes_per_request{history_len=1000}").specificity == 1
 
 
 @pytest.mark.parametrize(
@@ -151,6 +158,11 @@ def test_parse_selector_forms() -> None:
         ("alloc_peek_bytes", "unknown metric"),
         ("rss_peak_bytes", "unknown metric"),
         ("alloc_cv", "informational"),
+        ("alloc_net_bytes", "informational"),
+        ("alloc_net_bytes{design=optimized}", "informational"),
+        ("retained_blocks_per_request", "informational"),
+        ("alloc_peak_spread_bytes", "unknown metric"),  # a noise figure, not a gated series
+        ("retained_stderr_bytes", "unknown metric"),
         ("alloc_peak_bytes{host=a}", "unknown label"),
         ("alloc_peak_bytes{design}", "bad label"),
         ("alloc_peak_bytes{design=a,design=b}", "twice"),
@@ -169,7 +181,9 @@ def test_selector_matching_includes_design() -> None:
         "alloc_peak_bytes", {"design": "optimized", "endpoint": "chat", "history_len": "0"}
     )
     assert not s.matches("alloc_peak_bytes", {"design": "naive", "endpoint": "chat"})
-    assert not s.matches("alloc_net_bytes", {"design": "optimized", "endpoint": "chat"})
+    assert not s.matches(
+        "retained_bytes_per_request", {"design": "optimized", "endpoint": "chat"}
+    )
     assert not s.matches("alloc_peak_bytes", {"design": "optimized"})
 
 
@@ -181,7 +195,8 @@ def test_compile_unknown_metric_names_file_and_key() -> None:
         compile_thresholds({"alloc_peek_bytes": "+10%"}, "+10%", "loadtest.toml")
     assert str(info.value) == (
         'loadtest.toml: gate.thresholds."alloc_peek_bytes": unknown metric '
-        "(gated metrics: alloc_peak_bytes, alloc_net_bytes, alloc_slope_bytes_per_message)"
+        "(gated metrics: alloc_peak_bytes, retained_bytes_per_request, "
+        "alloc_slope_bytes_per_message)"
     )
     assert info.value.key == 'gate.thresholds."alloc_peek_bytes"'
 
@@ -206,7 +221,7 @@ def test_most_specific_selector_wins() -> None:
             "alloc_peak_bytes": "+10% floor 16KiB",
             "alloc_peak_bytes{design=optimized}": "+20%",
             "alloc_peak_bytes{design=optimized,endpoint=chat}": "+5% floor 1MiB",
-            "alloc_net_bytes{endpoint=history}": "off",
+            "retained_bytes_per_request{endpoint=history}": "off",
         },
         "+30%",
     )
@@ -221,7 +236,7 @@ def test_most_specific_selector_wins() -> None:
     assert rule == "alloc_peak_bytes"
     t, rule = th.lookup("alloc_slope_bytes_per_message", {"design": "naive", "endpoint": "chat"})
     assert (t.tolerance, rule) == (0.30, "default")
-    t, _ = th.lookup("alloc_net_bytes", {"design": "naive", "endpoint": "history"})
+    t, _ = th.lookup("retained_bytes_per_request", {"design": "naive", "endpoint": "history"})
     assert not t.enabled
     # the order of the keys in the file does not matter
     reordered = compile_thresholds(dict(reversed(list({
@@ -249,8 +264,8 @@ def test_equally_specific_overlapping_selectors_are_an_error() -> None:
     with pytest.raises(ConfigError, match="as specific as"):
         compile_thresholds(
             {
-                "alloc_net_bytes{design=a,endpoint=b}": "+1%",
-                "alloc_net_bytes{endpoint=b,design=a}": "+2%",
+                "retained_bytes_per_request{design=a,endpoint=b}": "+1%",
+                "retained_bytes_per_request{endpoint=b,design=a}": "+2%",
             },
             "+10%",
         )
@@ -259,7 +274,7 @@ def test_equally_specific_overlapping_selectors_are_an_error() -> None:
 def test_disjoint_selectors_are_fine() -> None:
     compile_thresholds(
         {"alloc_peak_bytes{design=naive}": "+5%", "alloc_peak_bytes{design=optimized}": "+20%",
-         "alloc_net_bytes{design=naive}": "+5%"},
+         "retained_bytes_per_request{design=naive}": "+5%"},
         "+10%",
     )  # fmt: skip
 
@@ -293,7 +308,8 @@ def test_zero_baseline_only_the_floor_applies() -> None:
 
 
 def test_negative_baseline_uses_its_magnitude() -> None:
-    # alloc_net_bytes can be negative (a request freed a cache entry); the tolerance is |baseline|
+    # retained memory per request can be negative (requests free what warm-up kept); the
+    # tolerance is |baseline|
     t = Threshold(tolerance=0.10, floor=0)
     assert judge(-100_000, -91_000, t) == "pass"
     assert judge(-100_000, -89_000, t) == "regression"
@@ -303,13 +319,13 @@ def test_compare_statuses_and_exit_codes() -> None:
     base = [
         peak("optimized", "chat", 1000, 100_000),
         peak("optimized", "history", 1000, 50_000),
-        net("optimized", "chat", 1000, 200),
+        retained("optimized", "chat", 1000, 200),
         slope("optimized", "chat", 40.0),
     ]
     cur = [
         peak("optimized", "chat", 1000, 150_000),  # regression
         peak("optimized", "history", 1000, 51_000),  # pass
-        net("optimized", "chat", 1000, 9_000),  # near-zero value, the floor absorbs it
+        retained("optimized", "chat", 1000, 9_000),  # near-zero value, the floor absorbs it
         slope("optimized", "chat", 40.5),  # pass
     ]
     result = compare(base, cur, PLAIN)
@@ -317,7 +333,7 @@ def test_compare_statuses_and_exit_codes() -> None:
     assert statuses == {
         "alloc_peak_bytes{design=optimized,endpoint=chat,history_len=1000}": "regression",
         "alloc_peak_bytes{design=optimized,endpoint=history,history_len=1000}": "pass",
-        "alloc_net_bytes{design=optimized,endpoint=chat,history_len=1000}": "pass",
+        "retained_bytes_per_request{design=optimized,endpoint=chat,history_len=1000}": "pass",
         "alloc_slope_bytes_per_message{design=optimized,endpoint=chat}": "pass",
     }
     assert result.exit_code == 1
@@ -360,11 +376,11 @@ def test_improvement_passes_and_large_ones_suggest_a_new_baseline() -> None:
 
 
 def test_off_threshold_is_never_judged() -> None:
-    th = compile_thresholds({"alloc_net_bytes": "off"}, "+10%")
-    result = compare([net("d", "chat", 0, 1)], [net("d", "chat", 0, 9e9)], th)
+    th = compile_thresholds({"retained_bytes_per_request": "off"}, "+10%")
+    result = compare([retained("d", "chat", 0, 1)], [retained("d", "chat", 0, 9e9)], th)
     assert result.verdicts[0].status == "off"
     assert result.exit_code == 0
-    assert compare([net("d", "chat", 0, 1)], [], th).exit_code == 0  # not missing either
+    assert compare([retained("d", "chat", 0, 1)], [], th).exit_code == 0  # not missing either
 
 
 def test_compare_filters_designs_phases_metrics_and_non_finite() -> None:
@@ -385,7 +401,7 @@ def test_compare_orders_by_design_then_metric_then_history() -> None:
         slope("optimized", "chat", 1),
         peak("optimized", "chat", 1000, 1),
         peak("optimized", "chat", 100, 1),
-        net("naive", "chat", 0, 1),
+        retained("naive", "chat", 0, 1),
         peak("naive", "chat", 5000, 1),
     ]
     result = compare(rows, rows, PLAIN, designs=["optimized", "naive"])
@@ -394,7 +410,7 @@ def test_compare_orders_by_design_then_metric_then_history() -> None:
         "alloc_peak_bytes{design=optimized,endpoint=chat,history_len=1000}",
         "alloc_slope_bytes_per_message{design=optimized,endpoint=chat}",
         "alloc_peak_bytes{design=naive,endpoint=chat,history_len=5000}",
-        "alloc_net_bytes{design=naive,endpoint=chat,history_len=0}",
+        "retained_bytes_per_request{design=naive,endpoint=chat,history_len=0}",
     ]
 
 
@@ -432,13 +448,14 @@ def test_baseline_round_trip_keeps_only_gated_rows() -> None:
         peak("optimized", "chat", 0, 1e5),
         slope("optimized", "chat", 12.5),
         SummaryRow("optimized", "probe", "alloc_cv", 0.01, "ratio", {"endpoint": "chat"}),
+        net("optimized", "chat", 0, 300),  # informational now: not kept
         SummaryRow("optimized", "load", "rps", 100, "req/s", {}),
     ]
     probe = {"designs": ["optimized"], "history_lens": [0], "reps": 5, "warmup": 2}
     payload = build_baseline(
         rows, created_at="2026-11-22T00:00:00+00:00", environment=ENV, probe=probe, source_run="r"
     )
-    assert payload["schema_version"] == 1
+    assert payload["schema_version"] == 2
     assert payload["kind"] == BASELINE_KIND
     assert payload["provenance"]["git_sha"] == "abc1234567"
     assert payload["provenance"]["python"] == "3.11.7"
@@ -456,10 +473,11 @@ def test_baseline_round_trip_keeps_only_gated_rows() -> None:
     ("raw", "problem"),
     [
         ([], "not a gate baseline"),
-        ({"kind": "something-else", "schema_version": 1, "rows": []}, "not a gate baseline"),
-        ({"kind": BASELINE_KIND, "schema_version": 2, "rows": []}, "schema_version 2 is not 1"),
+        ({"kind": "something-else", "schema_version": 2, "rows": []}, "not a gate baseline"),
+        ({"kind": BASELINE_KIND, "schema_version": 1, "rows": []}, "schema_version 1 is not 2"),
+        ({"kind": BASELINE_KIND, "schema_version": 3, "rows": []}, "schema_version 3 is not 2"),
         ({"kind": BASELINE_KIND, "rows": []}, "schema_version None"),
-        ({"kind": BASELINE_KIND, "schema_version": 1, "rows": [{"x": 1}]}, "malformed rows"),
+        ({"kind": BASELINE_KIND, "schema_version": 2, "rows": [{"x": 1}]}, "malformed rows"),
     ],
 )
 def test_parse_baseline_rejects(raw: object, problem: str) -> None:
@@ -512,14 +530,14 @@ def _mixed_result() -> GateResult:
         peak("optimized", "chat", 1000, 100_000),
         peak("optimized", "chat", 5000, 100_000),
         peak("naive", "chat", 1000, 1_000_000),
-        net("naive", "chat", 1000, 0),
+        retained("naive", "chat", 1000, 0),
     ]
     cur = [
         peak("optimized", "chat", 1000, 200_000),  # regression
         peak("optimized", "chat", 5000, 400_000),  # regression
         peak("naive", "chat", 1000, 1_000_500),  # pass
         slope("naive", "chat", 3.0),  # new
-    ]  # net naive missing
+    ]  # retained naive missing
     result = compare(base, cur, PLAIN, designs=["optimized", "naive"])
     return GateResult(result.verdicts, ("alloc_cv{...}: 8% variation between reps",))
 

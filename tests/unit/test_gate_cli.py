@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "loadtest.toml"
 
 
-def rows(chat_1000: float = 200_000.0) -> list[SummaryRow]:
+def rows(chat_1000: float = 200_000.0, retained_chat: float = 16.0) -> list[SummaryRow]:
     out: list[SummaryRow] = []
     for design in ("naive", "optimized"):
         for endpoint in ("chat", "history"):
@@ -27,6 +27,16 @@ def rows(chat_1000: float = 200_000.0) -> list[SummaryRow]:
                 out.append(SummaryRow(design, "probe", "alloc_peak_bytes", value, "bytes", labels))
                 out.append(SummaryRow(design, "probe", "alloc_net_bytes", 300.0, "bytes", labels))
                 out.append(SummaryRow(design, "probe", "alloc_cv", 0.01, "ratio", labels))
+                out.append(
+                    SummaryRow(design, "probe", "alloc_peak_spread_bytes", 50.0, "bytes", labels)
+                )
+                leak = retained_chat if design == "optimized" and endpoint == "chat" else 16.0
+                out += [
+                    SummaryRow(design, "probe", "retained_bytes_per_request", leak,
+                               "bytes/request", labels),
+                    SummaryRow(design, "probe", "retained_stderr_bytes", 4.0,
+                               "bytes/request", labels),
+                ]  # fmt: skip
             out.append(
                 SummaryRow(
                     design, "probe", "alloc_slope_bytes_per_message", 10.0, "bytes/message",
@@ -63,13 +73,16 @@ def test_update_then_pass_then_regress(tmp_path: Path, capsys: pytest.CaptureFix
     first = make_run(tmp_path, rows(), "first")
     assert gate("--run", first, "--baseline", baseline, "--update-baseline") == 0
     payload = json.loads(baseline.read_text())
-    assert payload["kind"] == "memload-gate-baseline" and payload["schema_version"] == 1
+    assert payload["kind"] == "memload-gate-baseline" and payload["schema_version"] == 2
     assert payload["probe"]["history_lens"] == [0, 1000]
     assert payload["probe"]["reps"] == 5
+    # the gated series and their noise figures; informational ones are not stored
     assert {r["metric"] for r in payload["rows"]} == {
         "alloc_peak_bytes",
-        "alloc_net_bytes",
+        "retained_bytes_per_request",
         "alloc_slope_bytes_per_message",
+        "alloc_peak_spread_bytes",
+        "retained_stderr_bytes",
     }
     assert payload["provenance"]["python"] and payload["provenance"]["packages"]
     assert "wrote baseline" in capsys.readouterr().out
@@ -87,7 +100,7 @@ def test_update_then_pass_then_regress(tmp_path: Path, capsys: pytest.CaptureFix
     assert "REGRESSION" in out
     assert (
         "regression: alloc_peak_bytes{design=optimized,endpoint=chat,history_len=1000} "
-        "+58.6 KiB (+30.0%) > limit +19.5 KiB"
+        "+58.6 KiB (+30.0%) > limit +9.77 KiB"
     ) in out
     assert str(worse / "gate.md") in out and str(worse / "gate-junit.xml") in out
     junit = ET.parse(worse / "gate-junit.xml").getroot()
@@ -111,7 +124,7 @@ def test_schema_mismatch_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture
         json.dumps({"kind": "memload-gate-baseline", "schema_version": 99, "rows": []})
     )
     assert gate("--run", make_run(tmp_path, rows()), "--baseline", baseline) == 2
-    assert "schema_version 99 is not 1" in capsys.readouterr().err
+    assert "schema_version 99 is not 2" in capsys.readouterr().err
 
 
 def test_version_drift_is_a_warning_not_a_failure(

@@ -121,13 +121,24 @@ def test_summary_rows_metrics_units_and_labels() -> None:
     assert chat_slope.unit == "bytes/message"
     flat = by_key[("alloc_slope_bytes_per_message", (("endpoint", "history"),))]
     assert flat.value == pytest.approx(0.0, abs=1e-9)
-    # 4 lens x 2 endpoints x (peak, net, cv) + 2 slopes
-    assert len(rows) == 4 * 2 * 3 + 2
+    spread = by_key[("alloc_peak_spread_bytes", (("endpoint", "chat"), ("history_len", "100")))]
+    assert spread.value == pytest.approx(1.4826 * 10) and spread.unit == "bytes"
+    # 4 lens x 2 endpoints x (peak, net, spread, cv) + 2 slopes; no leak run, no retained rows
+    assert len(rows) == 4 * 2 * 4 + 2
+    assert not {r.metric for r in rows} & {
+        "retained_bytes_per_request",
+        "retained_blocks_per_request",
+        "retained_stderr_bytes",
+    }
 
 
 def test_one_history_length_gives_no_slope_and_one_rep_no_cv() -> None:
     rows = summary_rows("d", _requests({("chat", 0): [5]}))
-    assert {r.metric for r in rows} == {"alloc_peak_bytes", "alloc_net_bytes"}
+    assert {r.metric for r in rows} == {
+        "alloc_peak_bytes",
+        "alloc_net_bytes",
+        "alloc_peak_spread_bytes",
+    }
     assert slopes(per_point(_requests({("chat", 0): [5, 6]}))) == {}
 
 
