@@ -189,3 +189,93 @@ def test_designs_without_a_probe_are_not_gated(capsys: pytest.CaptureFixture[str
     none = tuple(replace(t, chat_api=False) for t in cfg.targets)
     with pytest.raises(UsageError, match="nothing to gate"):
         probe_designs(replace(cfg, targets=none), console)
+
+
+STORE_LINE = "reference_app/optimized/store.py:88"
+LEAK_LINE = "reference_app/optimized/api.py:42"
+
+
+def write_sites(run: Path, peak_bytes: float, leak_bytes: float | None = None) -> None:
+    """The optimized design's probe sites, as harness.phases.probe writes them."""
+    sites = {
+        "peak": [
+            {"endpoint": "chat", "history_len": hist, "location": STORE_LINE,
+             "function": "recent", "bytes": peak_bytes, "count": 3.0,
+             "via": "json/decoder.py:353"}
+            for hist in (0, 1000)
+        ],
+        "retained": [
+            {"endpoint": "chat", "history_len": 100, "location": LEAK_LINE,
+             "function": "chat", "bytes": leak_bytes, "count": 1.0}
+        ] if leak_bytes is not None else [],
+    }  # fmt: skip
+    path = run / "optimized" / "probe" / "probe_sites.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(sites))
+
+
+def test_a_regression_names_the_site_that_grew(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    baseline = tmp_path / "b" / "ci.json"
+    first = make_run(tmp_path, rows(), "first")
+    write_sites(first, 10_000)
+    assert gate("--run", first, "--baseline", baseline, "--update-baseline") == 0
+    stored = json.loads((tmp_path / "b" / "ci.sites.json").read_text())
+    assert stored["kind"] == "memload-gate-sites" and stored["schema_version"] == 1
+    assert stored["designs"]["optimized"]["peak"][0]["location"] == STORE_LINE
+    capsys.readouterr()
+
+    worse = make_run(tmp_path, rows(chat_1000=260_000.0), "worse")
+    write_sites(worse, 10_000 + 60_000)
+    assert gate("--run", worse, "--baseline", baseline) == 1
+    out = capsys.readouterr().out
+    expected = f"+58.6 KiB at {STORE_LINE} in recent (via json/decoder.py:353)"
+    assert f"    {expected}" in out
+    assert expected in (worse / "gate.md").read_text()
+    assert "### Where it came from" in (worse / "gate.md").read_text()
+    failure = ET.parse(worse / "gate-junit.xml").getroot().find("testsuite/testcase/failure")
+    assert failure is not None and (failure.get("message") or "").endswith(expected)
+    verdicts = json.loads((worse / "gate.json").read_text())["verdicts"]
+    (regressed,) = [v for v in verdicts if v["status"] == "regression"]
+    assert regressed["limit_source"] == "tolerance"
+    assert regressed["sites"] == [
+        {"location": STORE_LINE, "function": "recent", "via": "json/decoder.py:353",
+         "baseline_bytes": 10_000.0, "current_bytes": 70_000.0, "change": 60_000.0}
+    ]  # fmt: skip
+
+
+def test_a_leak_fails_and_names_the_leaking_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    baseline = tmp_path / "ci.json"
+    first = make_run(tmp_path, rows(), "first")
+    write_sites(first, 10_000)
+    assert gate("--run", first, "--baseline", baseline, "--update-baseline") == 0
+    capsys.readouterr()
+    leaky = make_run(tmp_path, rows(retained_chat=16.0 + 1024.0), "leaky")
+    write_sites(leaky, 10_000, leak_bytes=1024.0)
+    assert gate("--run", leaky, "--baseline", baseline) == 1
+    out = capsys.readouterr().out
+    assert "regression: retained_bytes_per_request{design=optimized,endpoint=chat" in out
+    assert f"+1 KiB/req at {LEAK_LINE} in chat" in out
+    md = (leaky / "gate.md").read_text()
+    assert "retained per request:" in md and LEAK_LINE in md
+
+
+def test_unusable_sites_file_is_a_warning_not_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    baseline = tmp_path / "ci.json"
+    assert (
+        gate("--run", make_run(tmp_path, rows(), "a"), "--baseline", baseline, "--update-baseline")
+        == 0
+    )
+    (tmp_path / "ci.sites.json").write_text(json.dumps({"kind": "memload-gate-sites"}))
+    worse = make_run(tmp_path, rows(chat_1000=260_000.0), "worse")
+    write_sites(worse, 70_000)
+    assert gate("--run", worse, "--baseline", baseline) == 1  # still judged
+    out = capsys.readouterr().out
+    assert "allocation sites not used" in out and "schema_version None" in out
+    # the current run's sites are still shown, each counted as new growth
+    assert f"+68.4 KiB at {STORE_LINE}" in out
