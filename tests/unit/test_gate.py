@@ -1067,3 +1067,17 @@ def test_markdown_says_when_no_site_grew() -> None:
     same = {"o": {"retained": [site_row("chat", 0, "a.py:1", 10)]}}
     md = render.markdown(result, render.RenderContext(), explain(result, same, same))
     assert "retained per request:" in md and "  - no site grew" in md
+
+
+def test_a_cap_regression_says_it_is_over_the_cap() -> None:
+    # +113 B is within the 128 B floor: the message must not claim "> limit +128 B"
+    th = compile_thresholds({"retained_bytes_per_request": "+25% floor 128B cap 512B"}, "+5%")
+    result = compare([retained("o", "chat", 0, 400)], [retained("o", "chat", 0, 513)], th)
+    (v,) = result.regressions
+    assert render.breach(v) == "513 B/req > cap 512 B/req"
+    failure = ET.fromstring(render.junit_xml(result)).find("testsuite/testcase/failure")
+    assert failure is not None and failure.get("message") == "513 B/req > cap 512 B/req"
+    # beyond the limit as well: the change is what is reported
+    result = compare([retained("o", "chat", 0, 16)], [retained("o", "chat", 0, 1040)], th)
+    (v,) = result.regressions
+    assert render.breach(v) == "+1 KiB/req (+6400.0%) > limit +128 B/req"
