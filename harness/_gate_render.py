@@ -26,6 +26,7 @@ from harness.gate import (
 __all__ = [
     "HEADERS",
     "RenderContext",
+    "breach",
     "format_change",
     "format_limit",
     "headline",
@@ -91,6 +92,19 @@ def verdict_cells(v: Verdict) -> tuple[str, ...]:
         format_limit(v),
         _VERDICT_TEXT[v.status],
     )
+
+
+def breach(v: Verdict) -> str:
+    """Why a regression failed: its change beyond the limit, or, within it, its cap."""
+    limit, cap = v.limit, v.threshold.cap if v.threshold else None
+    if (
+        v.over_cap
+        and cap is not None
+        and v.current is not None
+        and (limit is None or v.change is None or v.change <= limit)
+    ):
+        return f"{format_value(v.current, v.unit)} > cap {format_value(cap, v.unit)}"
+    return f"{format_change(v)} > limit {format_limit(v)}"
 
 
 _HEADLINE_WORDS: tuple[tuple[Status, str], ...] = (
@@ -259,7 +273,7 @@ def junit_xml(
             f"{v.threshold.describe() if v.threshold else '-'})"
         )
         if v.status == "regression":
-            message = f"{cells['change']} > limit {cells['limit']}"
+            message = breach(v)
             explanation = (explanations or {}).get(v.key)
             if explanation is not None:
                 message += f": {explanation.summary()}"

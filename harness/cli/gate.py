@@ -239,7 +239,7 @@ class GateCommand:
             return
         for v in result.verdicts:
             if v.status == "regression":
-                detail = f"{render.format_change(v)} > limit {render.format_limit(v)}"
+                detail = render.breach(v)
             elif v.status == "missing":
                 detail = "in the baseline, not measured"
             else:

@@ -209,3 +209,60 @@ def test_cli_bad_flag_value_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture
         main(["loadtest", "--config", str(TINY), "--duration", "0"])
     assert info.value.code == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+# --- [gate]: noise_k and the leak run ---------------------------------------------------------
+
+
+def test_gate_defaults(tmp_path: Path) -> None:
+    gate = config.load(write(tmp_path, BASE)).gate
+    assert gate == config.GateConfig()
+    assert (gate.noise_k, gate.leak_requests, gate.default) == (4.0, 40, "+5% floor 1KiB")
+
+
+@pytest.mark.parametrize(
+    ("lines", "noise_k", "leak_requests"),
+    [
+        ("noise_k = 3\nleak_requests = 80", 3.0, 80),
+        ("noise_k = 2.5", 2.5, 40),
+        ("noise_k = 0", 0.0, 40),
+        ("leak_requests = 0", 4.0, 0),  # no leak run
+        (f"leak_requests = {config.MIN_LEAK_REQUESTS}", 4.0, config.MIN_LEAK_REQUESTS),
+    ],
+)
+def test_gate_noise_k_and_leak_requests(
+    tmp_path: Path, lines: str, noise_k: float, leak_requests: int
+) -> None:
+    gate = config.load(write(tmp_path, BASE + f"\n[gate]\n{lines}\n")).gate
+    assert isinstance(gate.noise_k, float)
+    assert (gate.noise_k, gate.leak_requests) == (noise_k, leak_requests)
+
+
+@pytest.mark.parametrize(
+    ("lines", "key", "problem"),
+    [
+        ("noise_k = -1", "gate.noise_k", ">= 0"),
+        ('noise_k = "4"', "gate.noise_k", "number"),
+        ("noise_k = true", "gate.noise_k", "number"),
+        ("leak_requests = -1", "gate.leak_requests", ">= 0"),
+        ("leak_requests = 40.0", "gate.leak_requests", "integer"),
+        ("leak_requests = 1", "gate.leak_requests", "at least 8, got 1"),
+        ("leak_requests = 7", "gate.leak_requests", "at least 8, got 7"),
+        ("leak_request = 40", "gate.leak_request", "unknown key"),
+    ],
+)
+def test_gate_bad_noise_k_and_leak_requests_name_the_key(
+    tmp_path: Path, lines: str, key: str, problem: str
+) -> None:
+    path = write(tmp_path, BASE + f"\n[gate]\n{lines}\n")
+    err = error_of(path)
+    assert err.key == key
+    assert err.path == str(path)
+    assert problem in err.problem
+    assert str(path) in str(err) and key in str(err)
+
+
+def test_repository_gate_settings() -> None:
+    gate = config.load(ROOT / "loadtest.toml").gate
+    assert gate.leak_requests >= config.MIN_LEAK_REQUESTS
+    assert gate.noise_k > 0

@@ -12,24 +12,33 @@ import pytest
 from harness import _gate_render as render
 from harness import config as config_mod
 from harness._errors import ConfigError
+from harness.analysis.sites import Site
 from harness.gate import (
     BASELINE_KIND,
+    SITES_KIND,
+    SITES_SCHEMA_VERSION,
     BaselineError,
+    Explanation,
     GateResult,
     Selector,
+    SeriesKey,
     Threshold,
     Thresholds,
+    Verdict,
     build_baseline,
+    build_sites,
     compare,
     compile_thresholds,
     cv_warnings,
     environment_warnings,
+    explain,
     format_change,
     format_limit,
     format_size,
     judge,
     parse_baseline,
     parse_selector,
+    parse_sites,
     parse_size,
     parse_threshold,
     settings_mismatch,
@@ -48,6 +57,11 @@ def peak(design: str, endpoint: str, hist: int, value: float) -> SummaryRow:
 def net(design: str, endpoint: str, hist: int, value: float) -> SummaryRow:
     labels = {"endpoint": endpoint, "history_len": str(hist)}
     return SummaryRow(design, "probe", "alloc_net_bytes", value, "bytes", labels)
+
+
+def retained(design: str, endpoint: str, hist: int, value: float) -> SummaryRow:
+    labels = {"endpoint": endpoint, "history_len": str(hist)}
+    return SummaryRow(design, "probe", "retained_bytes_per_request", value, "bytes/request", labels)
 
 
 def slope(design: str, endpoint: str, value: float) -> SummaryRow:
@@ -141,8 +155,8 @@ def test_parse_selector_forms() -> None:
     s = parse_selector('alloc_peak_bytes{ endpoint="chat", design=optimized }')
     assert s.labels == (("design", "optimized"), ("endpoint", "chat"))
     assert str(s) == "alloc_peak_bytes{design=optimized,endpoint=chat}"
-    assert parse_selector("alloc_net_bytes{}").labels == ()
-    assert parse_selector("alloc_net_bytes{history_len=1000}").specificity == 1
+    assert parse_selector("retained_bytes_per_request{}").labels == ()
+    assert parse_selector("retained_bytes_per_request{history_len=1000}").specificity == 1
 
 
 @pytest.mark.parametrize(
@@ -151,6 +165,11 @@ def test_parse_selector_forms() -> None:
         ("alloc_peek_bytes", "unknown metric"),
         ("rss_peak_bytes", "unknown metric"),
         ("alloc_cv", "informational"),
+        ("alloc_net_bytes", "informational"),
+        ("alloc_net_bytes{design=optimized}", "informational"),
+        ("retained_blocks_per_request", "informational"),
+        ("alloc_peak_spread_bytes", "unknown metric"),  # a noise figure, not a gated series
+        ("retained_stderr_bytes", "unknown metric"),
         ("alloc_peak_bytes{host=a}", "unknown label"),
         ("alloc_peak_bytes{design}", "bad label"),
         ("alloc_peak_bytes{design=a,design=b}", "twice"),
@@ -169,7 +188,7 @@ def test_selector_matching_includes_design() -> None:
         "alloc_peak_bytes", {"design": "optimized", "endpoint": "chat", "history_len": "0"}
     )
     assert not s.matches("alloc_peak_bytes", {"design": "naive", "endpoint": "chat"})
-    assert not s.matches("alloc_net_bytes", {"design": "optimized", "endpoint": "chat"})
+    assert not s.matches("retained_bytes_per_request", {"design": "optimized", "endpoint": "chat"})
     assert not s.matches("alloc_peak_bytes", {"design": "optimized"})
 
 
@@ -181,7 +200,8 @@ def test_compile_unknown_metric_names_file_and_key() -> None:
         compile_thresholds({"alloc_peek_bytes": "+10%"}, "+10%", "loadtest.toml")
     assert str(info.value) == (
         'loadtest.toml: gate.thresholds."alloc_peek_bytes": unknown metric '
-        "(gated metrics: alloc_peak_bytes, alloc_net_bytes, alloc_slope_bytes_per_unit)"
+        "(gated metrics: alloc_peak_bytes, retained_bytes_per_request, "
+        "alloc_slope_bytes_per_unit)"
     )
     assert info.value.key == 'gate.thresholds."alloc_peek_bytes"'
 
@@ -206,7 +226,7 @@ def test_most_specific_selector_wins() -> None:
             "alloc_peak_bytes": "+10% floor 16KiB",
             "alloc_peak_bytes{design=optimized}": "+20%",
             "alloc_peak_bytes{design=optimized,endpoint=chat}": "+5% floor 1MiB",
-            "alloc_net_bytes{endpoint=history}": "off",
+            "retained_bytes_per_request{endpoint=history}": "off",
         },
         "+30%",
     )
@@ -221,7 +241,7 @@ def test_most_specific_selector_wins() -> None:
     assert rule == "alloc_peak_bytes"
     t, rule = th.lookup("alloc_slope_bytes_per_unit", {"design": "naive", "endpoint": "chat"})
     assert (t.tolerance, rule) == (0.30, "default")
-    t, _ = th.lookup("alloc_net_bytes", {"design": "naive", "endpoint": "history"})
+    t, _ = th.lookup("retained_bytes_per_request", {"design": "naive", "endpoint": "history"})
     assert not t.enabled
     # the order of the keys in the file does not matter
     reordered = compile_thresholds(dict(reversed(list({
@@ -249,8 +269,8 @@ def test_equally_specific_overlapping_selectors_are_an_error() -> None:
     with pytest.raises(ConfigError, match="as specific as"):
         compile_thresholds(
             {
-                "alloc_net_bytes{design=a,endpoint=b}": "+1%",
-                "alloc_net_bytes{endpoint=b,design=a}": "+2%",
+                "retained_bytes_per_request{design=a,endpoint=b}": "+1%",
+                "retained_bytes_per_request{endpoint=b,design=a}": "+2%",
             },
             "+10%",
         )
@@ -259,7 +279,7 @@ def test_equally_specific_overlapping_selectors_are_an_error() -> None:
 def test_disjoint_selectors_are_fine() -> None:
     compile_thresholds(
         {"alloc_peak_bytes{design=naive}": "+5%", "alloc_peak_bytes{design=optimized}": "+20%",
-         "alloc_net_bytes{design=naive}": "+5%"},
+         "retained_bytes_per_request{design=naive}": "+5%"},
         "+10%",
     )  # fmt: skip
 
@@ -293,7 +313,8 @@ def test_zero_baseline_only_the_floor_applies() -> None:
 
 
 def test_negative_baseline_uses_its_magnitude() -> None:
-    # alloc_net_bytes can be negative (a request freed a cache entry); the tolerance is |baseline|
+    # retained memory per request can be negative (requests free what warm-up kept); the
+    # tolerance is |baseline|
     t = Threshold(tolerance=0.10, floor=0)
     assert judge(-100_000, -91_000, t) == "pass"
     assert judge(-100_000, -89_000, t) == "regression"
@@ -303,13 +324,13 @@ def test_compare_statuses_and_exit_codes() -> None:
     base = [
         peak("optimized", "chat", 1000, 100_000),
         peak("optimized", "history", 1000, 50_000),
-        net("optimized", "chat", 1000, 200),
+        retained("optimized", "chat", 1000, 200),
         slope("optimized", "chat", 40.0),
     ]
     cur = [
         peak("optimized", "chat", 1000, 150_000),  # regression
         peak("optimized", "history", 1000, 51_000),  # pass
-        net("optimized", "chat", 1000, 9_000),  # near-zero value, the floor absorbs it
+        retained("optimized", "chat", 1000, 9_000),  # near-zero value, the floor absorbs it
         slope("optimized", "chat", 40.5),  # pass
     ]
     result = compare(base, cur, PLAIN)
@@ -317,7 +338,7 @@ def test_compare_statuses_and_exit_codes() -> None:
     assert statuses == {
         "alloc_peak_bytes{design=optimized,endpoint=chat,history_len=1000}": "regression",
         "alloc_peak_bytes{design=optimized,endpoint=history,history_len=1000}": "pass",
-        "alloc_net_bytes{design=optimized,endpoint=chat,history_len=1000}": "pass",
+        "retained_bytes_per_request{design=optimized,endpoint=chat,history_len=1000}": "pass",
         "alloc_slope_bytes_per_unit{design=optimized,endpoint=chat}": "pass",
     }
     assert result.exit_code == 1
@@ -360,11 +381,11 @@ def test_improvement_passes_and_large_ones_suggest_a_new_baseline() -> None:
 
 
 def test_off_threshold_is_never_judged() -> None:
-    th = compile_thresholds({"alloc_net_bytes": "off"}, "+10%")
-    result = compare([net("d", "chat", 0, 1)], [net("d", "chat", 0, 9e9)], th)
+    th = compile_thresholds({"retained_bytes_per_request": "off"}, "+10%")
+    result = compare([retained("d", "chat", 0, 1)], [retained("d", "chat", 0, 9e9)], th)
     assert result.verdicts[0].status == "off"
     assert result.exit_code == 0
-    assert compare([net("d", "chat", 0, 1)], [], th).exit_code == 0  # not missing either
+    assert compare([retained("d", "chat", 0, 1)], [], th).exit_code == 0  # not missing either
 
 
 def test_compare_filters_designs_phases_metrics_and_non_finite() -> None:
@@ -385,7 +406,7 @@ def test_compare_orders_by_design_then_metric_then_history() -> None:
         slope("optimized", "chat", 1),
         peak("optimized", "chat", 1000, 1),
         peak("optimized", "chat", 100, 1),
-        net("naive", "chat", 0, 1),
+        retained("naive", "chat", 0, 1),
         peak("naive", "chat", 5000, 1),
     ]
     result = compare(rows, rows, PLAIN, designs=["optimized", "naive"])
@@ -394,7 +415,7 @@ def test_compare_orders_by_design_then_metric_then_history() -> None:
         "alloc_peak_bytes{design=optimized,endpoint=chat,history_len=1000}",
         "alloc_slope_bytes_per_unit{design=optimized,endpoint=chat}",
         "alloc_peak_bytes{design=naive,endpoint=chat,history_len=5000}",
-        "alloc_net_bytes{design=naive,endpoint=chat,history_len=0}",
+        "retained_bytes_per_request{design=naive,endpoint=chat,history_len=0}",
     ]
 
 
@@ -432,13 +453,14 @@ def test_baseline_round_trip_keeps_only_gated_rows() -> None:
         peak("optimized", "chat", 0, 1e5),
         slope("optimized", "chat", 12.5),
         SummaryRow("optimized", "probe", "alloc_cv", 0.01, "ratio", {"endpoint": "chat"}),
+        net("optimized", "chat", 0, 300),  # informational now: not kept
         SummaryRow("optimized", "load", "rps", 100, "req/s", {}),
     ]
     probe = {"designs": ["optimized"], "history_lens": [0], "reps": 5, "warmup": 2}
     payload = build_baseline(
         rows, created_at="2026-11-22T00:00:00+00:00", environment=ENV, probe=probe, source_run="r"
     )
-    assert payload["schema_version"] == 1
+    assert payload["schema_version"] == 2
     assert payload["kind"] == BASELINE_KIND
     assert payload["provenance"]["git_sha"] == "abc1234567"
     assert payload["provenance"]["python"] == "3.11.7"
@@ -456,10 +478,11 @@ def test_baseline_round_trip_keeps_only_gated_rows() -> None:
     ("raw", "problem"),
     [
         ([], "not a gate baseline"),
-        ({"kind": "something-else", "schema_version": 1, "rows": []}, "not a gate baseline"),
-        ({"kind": BASELINE_KIND, "schema_version": 2, "rows": []}, "schema_version 2 is not 1"),
+        ({"kind": "something-else", "schema_version": 2, "rows": []}, "not a gate baseline"),
+        ({"kind": BASELINE_KIND, "schema_version": 1, "rows": []}, "schema_version 1 is not 2"),
+        ({"kind": BASELINE_KIND, "schema_version": 3, "rows": []}, "schema_version 3 is not 2"),
         ({"kind": BASELINE_KIND, "rows": []}, "schema_version None"),
-        ({"kind": BASELINE_KIND, "schema_version": 1, "rows": [{"x": 1}]}, "malformed rows"),
+        ({"kind": BASELINE_KIND, "schema_version": 2, "rows": [{"x": 1}]}, "malformed rows"),
     ],
 )
 def test_parse_baseline_rejects(raw: object, problem: str) -> None:
@@ -512,14 +535,14 @@ def _mixed_result() -> GateResult:
         peak("optimized", "chat", 1000, 100_000),
         peak("optimized", "chat", 5000, 100_000),
         peak("naive", "chat", 1000, 1_000_000),
-        net("naive", "chat", 1000, 0),
+        retained("naive", "chat", 1000, 0),
     ]
     cur = [
         peak("optimized", "chat", 1000, 200_000),  # regression
         peak("optimized", "chat", 5000, 400_000),  # regression
         peak("naive", "chat", 1000, 1_000_500),  # pass
         slope("naive", "chat", 3.0),  # new
-    ]  # net naive missing
+    ]  # retained naive missing
     result = compare(base, cur, PLAIN, designs=["optimized", "naive"])
     return GateResult(result.verdicts, ("alloc_cv{...}: 8% variation between reps",))
 
@@ -611,3 +634,450 @@ def test_change_and_limit_text() -> None:
     assert verdict(3, 3, "bytes/message") == "+0 B/msg (+0.0%) | +16 KiB/msg"
     assert verdict(0, 100) == "+100 B | +16 KiB"  # no percentage of a zero baseline
     assert verdict(-1000, -3048) == "-2 KiB (-204.8%) | +16 KiB"
+
+
+# --- noise-aware limits (gate 2) --------------------------------------------------------------
+
+
+def spread(design: str, endpoint: str, hist: int, value: float) -> SummaryRow:
+    labels = {"endpoint": endpoint, "history_len": str(hist)}
+    return SummaryRow(design, "probe", "alloc_peak_spread_bytes", value, "bytes", labels)
+
+
+def stderr(design: str, endpoint: str, hist: int, value: float) -> SummaryRow:
+    labels = {"endpoint": endpoint, "history_len": str(hist)}
+    return SummaryRow(design, "probe", "retained_stderr_bytes", value, "bytes/request", labels)
+
+
+FIVE = Thresholds(default=Threshold(tolerance=0.05, floor=1024))
+
+
+def _one(
+    base: list[SummaryRow],
+    cur: list[SummaryRow],
+    thresholds: Thresholds = FIVE,
+    noise_k: float = 4.0,
+) -> Verdict:
+    (verdict,) = compare(base, cur, thresholds, noise_k=noise_k).verdicts
+    return verdict
+
+
+def test_tolerance_term_wins() -> None:
+    # 5% of 100 kB = 5000 > 4 x 100 noise > 1 KiB floor
+    v = _one([peak("o", "chat", 0, 100_000), spread("o", "chat", 0, 100)],
+             [peak("o", "chat", 0, 105_000), spread("o", "chat", 0, 100)])  # fmt: skip
+    assert v.limit == pytest.approx(5000)
+    assert v.limit_source == "tolerance"
+    assert v.status == "pass"  # exactly at the limit
+    v = _one([peak("o", "chat", 0, 100_000)], [peak("o", "chat", 0, 105_001)])
+    assert (v.status, v.limit_source) == ("regression", "tolerance")
+
+
+def test_noise_term_wins_and_widens_the_limit() -> None:
+    base = [peak("o", "chat", 0, 100_000), spread("o", "chat", 0, 2000)]
+    # 4 x 2000 = 8000 > 5% of 100 kB: +7000 passes though it is beyond the tolerance
+    v = _one(base, [peak("o", "chat", 0, 107_000)])
+    assert (v.status, v.limit, v.limit_source, v.noise) == ("pass", 8000, "noise", 2000)
+    assert _one(base, [peak("o", "chat", 0, 108_000)]).status == "pass"  # at the limit
+    assert _one(base, [peak("o", "chat", 0, 108_001)]).status == "regression"
+    # noise_k scales it: 2 x 2000 < 5000, the tolerance is back in charge
+    v = _one(base, [peak("o", "chat", 0, 105_001)], noise_k=2.0)
+    assert (v.status, v.limit, v.limit_source) == ("regression", 5000, "tolerance")
+    # noise_k = 0 turns the term off
+    assert _one(base, [peak("o", "chat", 0, 105_001)], noise_k=0.0).status == "regression"
+
+
+def test_floor_term_wins() -> None:
+    # 5% of 10 kB = 500, 4 x 100 = 400, floor 1024
+    v = _one([peak("o", "chat", 0, 10_000), spread("o", "chat", 0, 100)],
+             [peak("o", "chat", 0, 11_024)])  # fmt: skip
+    assert (v.status, v.limit, v.limit_source) == ("pass", 1024, "floor")
+    v = _one([peak("o", "chat", 0, 10_000)], [peak("o", "chat", 0, 11_025)])
+    assert (v.status, v.limit_source) == ("regression", "floor")
+
+
+def test_no_limit_source_without_a_baseline_or_when_off() -> None:
+    v = _one([], [peak("o", "chat", 0, 1)])
+    assert (v.status, v.limit, v.limit_source) == ("new", None, "")
+    off = compile_thresholds({"alloc_peak_bytes": "off"}, "+5%")
+    v = _one([peak("o", "chat", 0, 1)], [peak("o", "chat", 0, 2)], off)
+    assert (v.status, v.limit_source) == ("off", "")
+
+
+@pytest.mark.parametrize(("base_noise", "cur_noise"), [(500.0, 3000.0), (3000.0, 500.0)])
+def test_noise_is_the_larger_of_baseline_and_current(base_noise: float, cur_noise: float) -> None:
+    v = _one([peak("o", "chat", 0, 100_000), spread("o", "chat", 0, base_noise)],
+             [peak("o", "chat", 0, 111_000), spread("o", "chat", 0, cur_noise)])  # fmt: skip
+    assert v.noise == 3000
+    assert v.limit == 12_000
+    assert v.status == "pass"
+
+
+def test_noise_only_from_the_same_series() -> None:
+    base = [
+        peak("o", "chat", 0, 100_000),
+        spread("o", "chat", 100, 9e9),  # another history length
+        spread("o", "history", 0, 9e9),  # another endpoint
+        spread("n", "chat", 0, 9e9),  # another design
+        stderr("o", "chat", 0, 9e9),  # the noise of retained_bytes_per_request, not of a peak
+        net("o", "chat", 0, 9e9),  # not a noise figure at all
+    ]
+    v = _one(base, [peak("o", "chat", 0, 105_001)])
+    assert v.noise == 0.0
+    assert v.status == "regression"
+
+
+def test_retained_stderr_is_the_noise_of_retained_bytes() -> None:
+    t = Thresholds(default=Threshold(tolerance=0.25, floor=128))
+    base = [retained("o", "chat", 0, 100.0), stderr("o", "chat", 0, 50.0)]
+    v = _one(base, [retained("o", "chat", 0, 300.0)], t)
+    assert (v.noise, v.limit, v.limit_source, v.status) == (50.0, 200.0, "noise", "pass")
+    assert _one(base, [retained("o", "chat", 0, 300.5)], t).status == "regression"
+
+
+def test_non_finite_and_negative_noise() -> None:
+    base = [peak("o", "chat", 0, 100_000), spread("o", "chat", 0, -2000)]  # magnitude counts
+    v = _one(base, [peak("o", "chat", 0, 100_000), spread("o", "chat", 0, math.nan)])
+    assert v.noise == 2000  # a NaN figure now does not erase the baseline's
+    v = _one([peak("o", "chat", 0, 100_000), spread("o", "chat", 0, math.inf)],
+             [peak("o", "chat", 0, 100_000)])  # fmt: skip
+    assert v.noise == 0.0
+
+
+def test_noise_rows_of_other_designs_are_ignored() -> None:
+    base = [peak("o", "chat", 0, 100_000), spread("o", "chat", 0, 2000)]
+    result = compare(base, [peak("o", "chat", 0, 106_000)], FIVE, designs=["n"], noise_k=4.0)
+    assert result.verdicts == ()
+    result = compare(base, [peak("o", "chat", 0, 106_000)], FIVE, designs=["o"], noise_k=4.0)
+    assert result.verdicts[0].noise == 2000 and result.verdicts[0].status == "pass"
+
+
+def test_threshold_limit_is_the_largest_term() -> None:
+    t = Threshold(tolerance=0.10, floor=300)
+    assert t.limit(1000) == 300
+    assert t.limit(1000, noise=100, noise_k=4) == 400
+    assert t.limit(-5000, noise=100, noise_k=4) == 500
+    assert t.limit(1000, noise=100) == 300  # noise_k defaults to 0: no noise term
+
+
+# --- caps -------------------------------------------------------------------------------------
+
+
+CAPPED = Threshold(tolerance=0.25, floor=128, cap=512)
+
+
+def test_cap_fails_above_it_even_within_the_limit() -> None:
+    assert judge(400, 513, CAPPED) == "regression"  # +113 < 128 floor, but above the cap
+    assert judge(400, 512, CAPPED) == "pass"  # exactly at the cap passes
+    assert judge(600, 600, CAPPED) == "regression"  # an unchanged leak is still a leak
+    assert judge(600, 500, CAPPED) == "pass"  # back under the cap
+    assert judge(400, 513, replace(CAPPED, cap=None)) == "pass"
+    # the cap does not loosen the relative limit
+    assert judge(100, 400, CAPPED) == "regression"
+
+
+def test_cap_regression_in_compare() -> None:
+    th = compile_thresholds({"retained_bytes_per_request": "+25% floor 128B cap 512B"}, "+5%")
+    v = _one([retained("o", "chat", 0, 400)], [retained("o", "chat", 0, 513)], th)
+    assert v.status == "regression" and v.over_cap
+    v = _one([retained("o", "chat", 0, 400)], [retained("o", "chat", 0, 512)], th)
+    assert v.status == "pass" and not v.over_cap
+    # a cap on one metric does not apply to another
+    v = _one([peak("o", "chat", 0, 400)], [peak("o", "chat", 0, 5000)], th)
+    assert v.threshold is not None and v.threshold.cap is None
+
+
+def test_over_cap_needs_a_cap_and_a_current_value() -> None:
+    key = SeriesKey("retained_bytes_per_request", "o", ())
+    assert not Verdict(key, "bytes/request", "pass", 1, 9e9, Threshold(), "default").over_cap
+    assert not Verdict(key, "bytes/request", "missing", 1, None, CAPPED, "default").over_cap
+    assert Verdict(key, "bytes/request", "regression", 1, 513, CAPPED, "default").over_cap
+
+
+@pytest.mark.parametrize(
+    ("text", "tolerance", "floor", "cap"),
+    [
+        ("+25% floor 128B cap 512B", 0.25, 128.0, 512.0),
+        ("+25% floor 128 cap 1KiB", 0.25, 128.0, 1024.0),
+        ("+25% cap 512", 0.25, 0.0, 512.0),
+        ("  +5%  FLOOR 1KiB  CAP 2 KiB ", 0.05, 1024.0, 2048.0),
+        ("+5% floor 1KiB", 0.05, 1024.0, None),
+    ],
+)
+def test_parse_threshold_with_cap(
+    text: str, tolerance: float, floor: float, cap: float | None
+) -> None:
+    t = parse_threshold(text)
+    assert (t.enabled, t.floor, t.cap) == (True, floor, cap)
+    assert math.isclose(t.tolerance, tolerance)
+    assert parse_threshold(t.describe()) == t
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["+25% cap", "+25% cap 512XB", "+25% cap -5", "+25% cap 512 floor 128", "cap 512",
+     "+25% floor 128 cap 1 cap 2", "+25% floor 128 cap 512 B B"],
+)  # fmt: skip
+def test_parse_threshold_rejects_bad_caps(text: str) -> None:
+    with pytest.raises(ValueError, match="bad"):
+        parse_threshold(text)
+
+
+def test_threshold_describe_shows_the_cap() -> None:
+    assert parse_threshold("+25% floor 128 cap 512").describe() == "+25% floor 128 B cap 512 B"
+
+
+def test_compile_bad_cap_names_the_key() -> None:
+    with pytest.raises(ConfigError) as info:
+        compile_thresholds({"retained_bytes_per_request": "+25% cap lots"}, "+5%", "x.toml")
+    assert info.value.key == 'gate.thresholds."retained_bytes_per_request"'
+    assert "bad expression" in info.value.problem
+
+
+def test_shipped_config_caps_retained_memory() -> None:
+    cfg = config_mod.load(REPO / "loadtest.toml")
+    th = compile_thresholds(cfg.gate.thresholds, cfg.gate.default, cfg.path)
+    t, _ = th.lookup("retained_bytes_per_request", {"design": "optimized", "endpoint": "chat"})
+    assert t.cap is not None and t.cap > 0
+
+
+# --- the baseline keeps the noise -------------------------------------------------------------
+
+
+def test_build_baseline_keeps_noise_rows() -> None:
+    rows = [
+        spread("optimized", "chat", 0, 120.0),
+        peak("optimized", "chat", 0, 1e5),
+        retained("optimized", "chat", 0, 8.0),
+        stderr("optimized", "chat", 0, 3.5),
+        net("optimized", "chat", 0, 300),
+        SummaryRow("optimized", "probe", "retained_blocks_per_request", 0.1, "blocks/request",
+                   {"endpoint": "chat", "history_len": "0"}),
+        SummaryRow("optimized", "load", "alloc_peak_spread_bytes", 1, "bytes", {}),
+    ]  # fmt: skip
+    payload = build_baseline(rows, created_at="", environment=ENV, probe={}, source_run="")
+    baseline = parse_baseline(payload, "b.json")
+    assert [(r.metric, r.value) for r in baseline.rows] == [
+        ("alloc_peak_bytes", 1e5),
+        ("retained_bytes_per_request", 8.0),
+        ("alloc_peak_spread_bytes", 120.0),
+        ("retained_stderr_bytes", 3.5),
+    ]
+    # and the stored noise is used when the current run has none
+    v = compare(
+        baseline.rows, [peak("optimized", "chat", 0, 1e5 + 480)], FIVE, noise_k=4.0
+    ).verdicts[0]
+    assert v.noise == 120.0
+
+
+# --- where a regression came from ------------------------------------------------------------
+
+
+def site_row(
+    endpoint: str, hist: int, location: str, nbytes: float, function: str = "f", via: str = ""
+) -> dict[str, object]:
+    row = Site(location, function, nbytes, 1.0, via).to_json()
+    return {"endpoint": endpoint, "history_len": hist, **row}
+
+
+def _regressed(*keys_and_values: tuple[SummaryRow, float]) -> GateResult:
+    base = [row for row, _ in keys_and_values]
+    cur = [replace(row, value=value) for row, value in keys_and_values]
+    return compare(base, cur, Thresholds(default=Threshold(tolerance=0.0)))
+
+
+def test_explain_peak_uses_the_nearest_history_length_with_sites() -> None:
+    current = {
+        "o": {
+            "peak": [
+                site_row("chat", 0, "app.py:1", 100),
+                site_row("chat", 5000, "app.py:2", 900),
+                site_row("history", 1000, "app.py:3", 900),  # another endpoint
+            ]
+        }
+    }
+    base = {
+        "o": {
+            "peak": [site_row("chat", 0, "app.py:1", 50), site_row("chat", 5000, "app.py:2", 100)]
+        }
+    }
+    result = _regressed((peak("o", "chat", 1000, 1), 2), (peak("o", "chat", 4000, 1), 2))
+    out = explain(result, base, current)
+    near_0 = out[SeriesKey.of(peak("o", "chat", 1000, 0))]
+    assert [(c.location, c.change) for c in near_0.changes] == [("app.py:1", 50)]
+    near_5000 = out[SeriesKey.of(peak("o", "chat", 4000, 0))]
+    assert [(c.location, c.change) for c in near_5000.changes] == [("app.py:2", 800)]
+    assert near_0.kind == near_5000.kind == "peak"
+
+
+def test_explain_ties_go_to_the_larger_history_length() -> None:
+    current = {"o": {"peak": [site_row("chat", 0, "small.py:1", 10),
+                              site_row("chat", 2000, "large.py:1", 10)]}}  # fmt: skip
+    out = explain(_regressed((peak("o", "chat", 1000, 1), 2)), {}, current)
+    (explanation,) = out.values()
+    assert [c.location for c in explanation.changes] == ["large.py:1"]
+
+
+def test_explain_slope_uses_the_largest_history_length() -> None:
+    current = {"o": {"peak": [site_row("chat", 0, "small.py:1", 10),
+                              site_row("chat", 5000, "large.py:1", 10),
+                              site_row("chat", 100, "mid.py:1", 10)]}}  # fmt: skip
+    out = explain(_regressed((slope("o", "chat", 1), 2)), {}, current)
+    assert [c.location for c in out[SeriesKey.of(slope("o", "chat", 0))].changes] == ["large.py:1"]
+
+
+def test_explain_retained_uses_the_retained_sites() -> None:
+    current = {
+        "o": {
+            "peak": [site_row("chat", 100, "peak.py:1", 9e9)],
+            "retained": [site_row("chat", 100, "reference_app/leak.py:7", 8192, "keep")],
+        }
+    }
+    base = {"o": {"retained": [site_row("chat", 100, "reference_app/leak.py:7", 0.0, "keep")]}}
+    out = explain(_regressed((retained("o", "chat", 100, 1), 8193)), base, current)
+    (explanation,) = out.values()
+    assert explanation.kind == "retained"
+    assert [(c.location, c.change) for c in explanation.changes] == [
+        ("reference_app/leak.py:7", 8192)
+    ]
+    assert explanation.summary() == "+8 KiB/req at reference_app/leak.py:7 in keep"
+
+
+def test_explain_only_growths_largest_first_and_top() -> None:
+    base = {
+        "o": {
+            "peak": [
+                site_row("chat", 0, "a.py:1", 1000),
+                site_row("chat", 0, "b.py:1", 10),
+                site_row("chat", 0, "c.py:1", 10),
+                site_row("chat", 0, "d.py:1", 10),
+            ]
+        }
+    }
+    current = {"o": {"peak": [site_row("chat", 0, "a.py:1", 100),  # shrank
+                              site_row("chat", 0, "b.py:1", 20),  # +10
+                              site_row("chat", 0, "c.py:1", 510),  # +500
+                              site_row("chat", 0, "d.py:1", 10),  # unchanged
+                              site_row("chat", 0, "e.py:1", 40)]}}  # new: +40  # fmt: skip
+    result = _regressed((peak("o", "chat", 0, 1), 2))
+    (explanation,) = explain(result, base, current).values()
+    assert [(c.location, c.change) for c in explanation.changes] == [
+        ("c.py:1", 500), ("e.py:1", 40), ("b.py:1", 10)
+    ]  # fmt: skip
+    (top1,) = explain(result, base, current, top=1).values()
+    assert [c.location for c in top1.changes] == ["c.py:1"]
+
+
+def test_explain_only_regressions_and_only_with_current_sites() -> None:
+    current = {"o": {"peak": [site_row("chat", 0, "a.py:1", 10)]}}
+    passing = compare([peak("o", "chat", 0, 1)], [peak("o", "chat", 0, 1)], PLAIN)
+    assert explain(passing, {}, current) == {}
+    regressed = _regressed((peak("o", "chat", 0, 1), 2))
+    assert explain(regressed, current, {}) == {}  # nothing measured now: nothing to say
+    assert explain(regressed, {}, {"other": current["o"]}) == {}
+    nothing_grew = explain(regressed, current, current)
+    (explanation,) = nothing_grew.values()
+    assert explanation.changes == () and explanation.summary() == "no allocation site grew"
+
+
+def test_explanation_lines_show_function_and_via() -> None:
+    current = {"o": {"peak": [site_row("chat", 0, "reference_app/store.py:88", 14_336, "load",
+                                       via="json/decoder.py:353")]}}  # fmt: skip
+    (explanation,) = explain(_regressed((peak("o", "chat", 0, 1), 2)), {}, current).values()
+    assert explanation.lines() == [
+        "+14 KiB at reference_app/store.py:88 in load (via json/decoder.py:353)"
+    ]
+
+
+def test_sites_file_round_trips() -> None:
+    sites = {"o": {"peak": [site_row("chat", 0, "a.py:1", 10)], "retained": []}}
+    payload = build_sites(sites, created_at="2026-11-30", git_sha="abc")
+    assert payload["kind"] == SITES_KIND and payload["schema_version"] == SITES_SCHEMA_VERSION
+    assert parse_sites(payload, "s.json") == sites
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ([], "not a gate sites file"),
+        ({"kind": BASELINE_KIND, "schema_version": 1, "designs": {}}, "not a gate sites file"),
+        ({"kind": SITES_KIND, "schema_version": 99, "designs": {}}, "schema_version 99 is not 1"),
+        ({"kind": SITES_KIND, "designs": {}}, "schema_version None"),
+        ({"kind": SITES_KIND, "schema_version": 1, "designs": []}, "malformed designs"),
+        ({"kind": SITES_KIND, "schema_version": 1}, "malformed designs"),
+    ],
+)
+def test_parse_sites_rejects(raw: object, problem: str) -> None:
+    with pytest.raises(BaselineError, match=problem) as info:
+        parse_sites(raw, "baselines/ci.sites.json")
+    assert "baselines/ci.sites.json" in str(info.value)
+
+
+def _explained() -> tuple[GateResult, dict[SeriesKey, Explanation]]:
+    result = _mixed_result()
+    base = {
+        "optimized": {
+            "peak": [site_row("chat", 1000, "reference_app/optimized/store.py:88", 1000, "recent")]
+        }
+    }
+    current = {"optimized": {"peak": [site_row("chat", 1000,
+                                               "reference_app/optimized/store.py:88",
+                                               1000 + 14_336, "recent")]}}  # fmt: skip
+    return result, explain(result, base, current)
+
+
+def test_junit_failure_message_names_the_top_site() -> None:
+    result, explanations = _explained()
+    root = ET.fromstring(render.junit_xml(result, explanations=explanations))
+    failures = {
+        c.get("name"): failure
+        for c in root.iter("testcase")
+        if (failure := c.find("failure")) is not None
+    }
+    first = failures["alloc_peak_bytes{design=optimized,endpoint=chat,history_len=1000}"]
+    message = first.get("message") or ""
+    assert message.endswith(": +14 KiB at reference_app/optimized/store.py:88 in recent")
+    assert "> limit" in message
+    assert "+14 KiB at reference_app/optimized/store.py:88" in (first.text or "")
+    # the series at 5000 is explained too: its nearest sites are those measured at 1000
+    assert "store.py:88" in (
+        failures["alloc_peak_bytes{design=optimized,endpoint=chat,history_len=5000}"].get("message")
+        or ""
+    )
+    # without explanations the message is the plain one
+    plain = ET.fromstring(render.junit_xml(result))
+    assert all(":" not in (f.get("message") or "") for f in plain.iter("failure"))
+
+
+def test_markdown_has_where_it_came_from() -> None:
+    result, explanations = _explained()
+    md = render.markdown(result, render.RenderContext(), explanations)
+    assert "### Where it came from" in md
+    assert (
+        "- `alloc_peak_bytes{design=optimized,endpoint=chat,history_len=1000}` "
+        "+97.7 KiB (+100.0%), at the peak:"
+    ) in md
+    assert "  - `+14 KiB at reference_app/optimized/store.py:88 in recent`" in md
+    assert md.index("### Where it came from") < md.index("<details>")
+    assert "Where it came from" not in render.markdown(result, render.RenderContext())
+
+
+def test_markdown_says_when_no_site_grew() -> None:
+    result = _regressed((retained("o", "chat", 0, 1), 2))
+    same = {"o": {"retained": [site_row("chat", 0, "a.py:1", 10)]}}
+    md = render.markdown(result, render.RenderContext(), explain(result, same, same))
+    assert "retained per request:" in md and "  - no site grew" in md
+
+
+def test_a_cap_regression_says_it_is_over_the_cap() -> None:
+    # +113 B is within the 128 B floor: the message must not claim "> limit +128 B"
+    th = compile_thresholds({"retained_bytes_per_request": "+25% floor 128B cap 512B"}, "+5%")
+    result = compare([retained("o", "chat", 0, 400)], [retained("o", "chat", 0, 513)], th)
+    (v,) = result.regressions
+    assert render.breach(v) == "513 B/req > cap 512 B/req"
+    failure = ET.fromstring(render.junit_xml(result)).find("testsuite/testcase/failure")
+    assert failure is not None and failure.get("message") == "513 B/req > cap 512 B/req"
+    # beyond the limit as well: the change is what is reported
+    result = compare([retained("o", "chat", 0, 16)], [retained("o", "chat", 0, 1040)], th)
+    (v,) = result.regressions
+    assert render.breach(v) == "+1 KiB/req (+6400.0%) > limit +128 B/req"

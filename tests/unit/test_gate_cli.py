@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "loadtest.toml"
 
 
-def rows(chat_1000: float = 200_000.0) -> list[SummaryRow]:
+def rows(chat_1000: float = 200_000.0, retained_chat: float = 16.0) -> list[SummaryRow]:
     out: list[SummaryRow] = []
     for design in ("naive", "optimized"):
         for endpoint in ("chat", "history"):
@@ -27,6 +27,16 @@ def rows(chat_1000: float = 200_000.0) -> list[SummaryRow]:
                 out.append(SummaryRow(design, "probe", "alloc_peak_bytes", value, "bytes", labels))
                 out.append(SummaryRow(design, "probe", "alloc_net_bytes", 300.0, "bytes", labels))
                 out.append(SummaryRow(design, "probe", "alloc_cv", 0.01, "ratio", labels))
+                out.append(
+                    SummaryRow(design, "probe", "alloc_peak_spread_bytes", 50.0, "bytes", labels)
+                )
+                leak = retained_chat if design == "optimized" and endpoint == "chat" else 16.0
+                out += [
+                    SummaryRow(design, "probe", "retained_bytes_per_request", leak,
+                               "bytes/request", labels),
+                    SummaryRow(design, "probe", "retained_stderr_bytes", 4.0,
+                               "bytes/request", labels),
+                ]  # fmt: skip
             out.append(
                 SummaryRow(
                     design, "probe", "alloc_slope_bytes_per_unit", 10.0, "bytes/message",
@@ -63,13 +73,16 @@ def test_update_then_pass_then_regress(tmp_path: Path, capsys: pytest.CaptureFix
     first = make_run(tmp_path, rows(), "first")
     assert gate("--run", first, "--baseline", baseline, "--update-baseline") == 0
     payload = json.loads(baseline.read_text())
-    assert payload["kind"] == "memload-gate-baseline" and payload["schema_version"] == 1
+    assert payload["kind"] == "memload-gate-baseline" and payload["schema_version"] == 2
     assert payload["probe"]["history_lens"] == [0, 1000]
     assert payload["probe"]["reps"] == 5
+    # the gated series and their noise figures; informational ones are not stored
     assert {r["metric"] for r in payload["rows"]} == {
         "alloc_peak_bytes",
-        "alloc_net_bytes",
+        "retained_bytes_per_request",
         "alloc_slope_bytes_per_unit",
+        "alloc_peak_spread_bytes",
+        "retained_stderr_bytes",
     }
     assert payload["provenance"]["python"] and payload["provenance"]["packages"]
     assert "wrote baseline" in capsys.readouterr().out
@@ -87,7 +100,7 @@ def test_update_then_pass_then_regress(tmp_path: Path, capsys: pytest.CaptureFix
     assert "REGRESSION" in out
     assert (
         "regression: alloc_peak_bytes{design=optimized,endpoint=chat,history_len=1000} "
-        "+58.6 KiB (+30.0%) > limit +19.5 KiB"
+        "+58.6 KiB (+30.0%) > limit +9.77 KiB"
     ) in out
     assert str(worse / "gate.md") in out and str(worse / "gate-junit.xml") in out
     junit = ET.parse(worse / "gate-junit.xml").getroot()
@@ -111,7 +124,7 @@ def test_schema_mismatch_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture
         json.dumps({"kind": "memload-gate-baseline", "schema_version": 99, "rows": []})
     )
     assert gate("--run", make_run(tmp_path, rows()), "--baseline", baseline) == 2
-    assert "schema_version 99 is not 1" in capsys.readouterr().err
+    assert "schema_version 99 is not 2" in capsys.readouterr().err
 
 
 def test_version_drift_is_a_warning_not_a_failure(
@@ -170,9 +183,99 @@ def test_designs_without_a_probe_are_not_gated(capsys: pytest.CaptureFixture[str
     cfg = config_mod.load(CONFIG)
     console = Console(width=200)
     assert probe_designs(cfg, console) == ["naive", "optimized"]
-    targets = tuple(replace(t, probe=None) if t.name == "naive" else t for t in cfg.targets)
+    targets = tuple(replace(t, chat_api=False) if t.name == "naive" else t for t in cfg.targets)
     assert probe_designs(replace(cfg, targets=targets), console) == ["optimized"]
     assert "naive is not gated" in capsys.readouterr().out
-    none = tuple(replace(t, probe=None) for t in cfg.targets)
+    none = tuple(replace(t, chat_api=False) for t in cfg.targets)
     with pytest.raises(UsageError, match="nothing to gate"):
         probe_designs(replace(cfg, targets=none), console)
+
+
+STORE_LINE = "reference_app/optimized/store.py:88"
+LEAK_LINE = "reference_app/optimized/api.py:42"
+
+
+def write_sites(run: Path, peak_bytes: float, leak_bytes: float | None = None) -> None:
+    """The optimized design's probe sites, as harness.phases.probe writes them."""
+    sites = {
+        "peak": [
+            {"endpoint": "chat", "history_len": hist, "location": STORE_LINE,
+             "function": "recent", "bytes": peak_bytes, "count": 3.0,
+             "via": "json/decoder.py:353"}
+            for hist in (0, 1000)
+        ],
+        "retained": [
+            {"endpoint": "chat", "history_len": 100, "location": LEAK_LINE,
+             "function": "chat", "bytes": leak_bytes, "count": 1.0}
+        ] if leak_bytes is not None else [],
+    }  # fmt: skip
+    path = run / "optimized" / "probe" / "probe_sites.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(sites))
+
+
+def test_a_regression_names_the_site_that_grew(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    baseline = tmp_path / "b" / "ci.json"
+    first = make_run(tmp_path, rows(), "first")
+    write_sites(first, 10_000)
+    assert gate("--run", first, "--baseline", baseline, "--update-baseline") == 0
+    stored = json.loads((tmp_path / "b" / "ci.sites.json").read_text())
+    assert stored["kind"] == "memload-gate-sites" and stored["schema_version"] == 1
+    assert stored["designs"]["optimized"]["peak"][0]["location"] == STORE_LINE
+    capsys.readouterr()
+
+    worse = make_run(tmp_path, rows(chat_1000=260_000.0), "worse")
+    write_sites(worse, 10_000 + 60_000)
+    assert gate("--run", worse, "--baseline", baseline) == 1
+    out = capsys.readouterr().out
+    expected = f"+58.6 KiB at {STORE_LINE} in recent (via json/decoder.py:353)"
+    assert f"    {expected}" in out
+    assert expected in (worse / "gate.md").read_text()
+    assert "### Where it came from" in (worse / "gate.md").read_text()
+    failure = ET.parse(worse / "gate-junit.xml").getroot().find("testsuite/testcase/failure")
+    assert failure is not None and (failure.get("message") or "").endswith(expected)
+    verdicts = json.loads((worse / "gate.json").read_text())["verdicts"]
+    (regressed,) = [v for v in verdicts if v["status"] == "regression"]
+    assert regressed["limit_source"] == "tolerance"
+    assert regressed["sites"] == [
+        {"location": STORE_LINE, "function": "recent", "via": "json/decoder.py:353",
+         "baseline_bytes": 10_000.0, "current_bytes": 70_000.0, "change": 60_000.0}
+    ]  # fmt: skip
+
+
+def test_a_leak_fails_and_names_the_leaking_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    baseline = tmp_path / "ci.json"
+    first = make_run(tmp_path, rows(), "first")
+    write_sites(first, 10_000)
+    assert gate("--run", first, "--baseline", baseline, "--update-baseline") == 0
+    capsys.readouterr()
+    leaky = make_run(tmp_path, rows(retained_chat=16.0 + 1024.0), "leaky")
+    write_sites(leaky, 10_000, leak_bytes=1024.0)
+    assert gate("--run", leaky, "--baseline", baseline) == 1
+    out = capsys.readouterr().out
+    assert "regression: retained_bytes_per_request{design=optimized,endpoint=chat" in out
+    assert f"+1 KiB/req at {LEAK_LINE} in chat" in out
+    md = (leaky / "gate.md").read_text()
+    assert "retained per request:" in md and LEAK_LINE in md
+
+
+def test_unusable_sites_file_is_a_warning_not_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    baseline = tmp_path / "ci.json"
+    assert (
+        gate("--run", make_run(tmp_path, rows(), "a"), "--baseline", baseline, "--update-baseline")
+        == 0
+    )
+    (tmp_path / "ci.sites.json").write_text(json.dumps({"kind": "memload-gate-sites"}))
+    worse = make_run(tmp_path, rows(chat_1000=260_000.0), "worse")
+    write_sites(worse, 70_000)
+    assert gate("--run", worse, "--baseline", baseline) == 1  # still judged
+    out = capsys.readouterr().out
+    assert "allocation sites not used" in out and "schema_version None" in out
+    # the current run's sites are still shown, each counted as new growth
+    assert f"+68.4 KiB at {STORE_LINE}" in out

@@ -9,10 +9,17 @@ import pandas as pd
 import pytest
 
 from harness.analysis.probe import (
+    CHECKPOINT_COLUMNS,
+    MAD_TO_SIGMA,
     REQUEST_COLUMNS,
+    RESET,
+    Retention,
     coefficient_of_variation,
     least_squares_slope,
     per_point,
+    retention,
+    robust_spread,
+    slope_with_stderr,
     slopes,
     summary_rows,
 )
@@ -121,13 +128,24 @@ def test_summary_rows_metrics_units_and_labels() -> None:
     assert chat_slope.unit == "bytes/message"
     flat = by_key[("alloc_slope_bytes_per_unit", (("endpoint", "history"),))]
     assert flat.value == pytest.approx(0.0, abs=1e-9)
-    # 4 lens x 2 endpoints x (peak, net, cv) + 2 slopes
-    assert len(rows) == 4 * 2 * 3 + 2
+    spread = by_key[("alloc_peak_spread_bytes", (("endpoint", "chat"), ("history_len", "100")))]
+    assert spread.value == pytest.approx(1.4826 * 10) and spread.unit == "bytes"
+    # 4 lens x 2 endpoints x (peak, net, spread, cv) + 2 slopes; no leak run, no retained rows
+    assert len(rows) == 4 * 2 * 4 + 2
+    assert not {r.metric for r in rows} & {
+        "retained_bytes_per_request",
+        "retained_blocks_per_request",
+        "retained_stderr_bytes",
+    }
 
 
 def test_one_history_length_gives_no_slope_and_one_rep_no_cv() -> None:
     rows = summary_rows("d", _requests({("chat", 0): [5]}))
-    assert {r.metric for r in rows} == {"alloc_peak_bytes", "alloc_net_bytes"}
+    assert {r.metric for r in rows} == {
+        "alloc_peak_bytes",
+        "alloc_net_bytes",
+        "alloc_peak_spread_bytes",
+    }
     assert slopes(per_point(_requests({("chat", 0): [5, 6]}))) == {}
 
 
@@ -139,3 +157,192 @@ def test_rows_are_json_safe() -> None:
 def test_missing_columns_are_an_error() -> None:
     with pytest.raises(ValueError, match="lack columns"):
         per_point(pd.DataFrame({"endpoint": ["chat"]}))
+
+
+# --- robust spread, slope standard error ------------------------------------------------------
+
+
+def test_robust_spread_is_scaled_mad() -> None:
+    # median 100, deviations 0, 2, 2, 1, 1 -> MAD 1
+    assert robust_spread([100.0, 102.0, 98.0, 101.0, 99.0]) == pytest.approx(1.4826)
+    assert MAD_TO_SIGMA == 1.4826
+
+
+def test_robust_spread_ignores_one_outlier() -> None:
+    steady = [100.0, 102.0, 98.0, 101.0, 99.0]
+    with_outlier = [100.0, 102.0, 98.0, 101.0, 1e9]
+    assert robust_spread(with_outlier) == pytest.approx(robust_spread(steady))
+    assert coefficient_of_variation(with_outlier) > 1  # what the std would have made of it
+
+
+def test_robust_spread_of_equal_values_and_one_value() -> None:
+    assert robust_spread([4096.0] * 5) == 0.0
+    assert robust_spread([7.0]) == 0.0
+    with pytest.raises(ValueError):
+        robust_spread([])
+
+
+def test_slope_with_stderr_of_an_exact_line() -> None:
+    xs = [0, 4, 8, 12, 16]
+    slope, se = slope_with_stderr(xs, [1000 + 256 * x for x in xs])
+    assert slope == pytest.approx(256.0)
+    assert se == pytest.approx(0.0, abs=1e-9)
+
+
+def test_slope_with_stderr_of_two_points_is_exact() -> None:
+    slope, se = slope_with_stderr([0, 4], [0, 100])
+    assert (slope, se) == (pytest.approx(25.0), 0.0)
+
+
+def test_slope_with_stderr_on_known_noisy_data() -> None:
+    # x = 0..4, y = 0, 2, 1, 4, 3: Sxy 8, Sxx 10 -> slope 0.8; residuals -0.4, 0.8, -1, 1.2,
+    # -0.6 -> SS 3.6, se = sqrt(3.6 / (5 - 2) / 10)
+    slope, se = slope_with_stderr([0, 1, 2, 3, 4], [0, 2, 1, 4, 3])
+    assert slope == pytest.approx(0.8)
+    assert se == pytest.approx(math.sqrt(0.12))
+
+
+def test_slope_with_stderr_matches_scipy_style_formula() -> None:
+    rng = np.random.default_rng(11)
+    xs = np.arange(0, 44, 4, dtype=float)
+    ys = 50_000 + 1024 * xs + rng.normal(0, 300, xs.size)
+    slope, se = slope_with_stderr(xs.tolist(), ys.tolist())
+    coeffs, cov = np.polyfit(xs, ys, 1, cov="unscaled")
+    residuals = ys - np.polyval(coeffs, xs)
+    expected = math.sqrt(cov[0, 0] * (residuals**2).sum() / (xs.size - 2))
+    assert slope == pytest.approx(coeffs[0])
+    assert se == pytest.approx(expected)
+    assert 0 < se < 100
+
+
+# --- retention: the leak runs -----------------------------------------------------------------
+
+
+def _checkpoints(
+    runs: dict[tuple[str, int], tuple[float, float]],
+    requests: int = 40,
+    every: int = 4,
+    wobble: tuple[float, ...] = (0.0,),
+) -> pd.DataFrame:
+    """(endpoint, history_len) -> (bytes/request, blocks/request); traced memory on a line,
+    plus wobble[i % len(wobble)] bytes at the i-th checkpoint."""
+    rows = []
+    for (endpoint, history_len), (per_request, blocks) in runs.items():
+        for i, n in enumerate(range(0, requests + 1, every)):
+            traced = 1_000_000 + per_request * n + wobble[i % len(wobble)]
+            rows.append((endpoint, history_len, n, traced, 5_000 + blocks * n))
+    return pd.DataFrame(rows, columns=list(CHECKPOINT_COLUMNS))
+
+
+def test_retention_is_the_slope_per_request() -> None:
+    out = retention(_checkpoints({("history", 100): (1024.0, 2.0)}))
+    assert list(out) == [("history", 100)]
+    r = out[("history", 100)]
+    assert r.bytes_per_request == pytest.approx(1024.0)
+    assert r.blocks_per_request == pytest.approx(2.0)
+    assert r.stderr_bytes == pytest.approx(0.0, abs=1e-9)
+
+
+def test_retention_subtracts_the_resets_only_after_chat_endpoints() -> None:
+    frame = _checkpoints(
+        {
+            ("chat", 100): (1100.0, 3.0),
+            ("chat_stream", 100): (100.0, 1.0),
+            ("history", 100): (100.0, 1.0),
+            (RESET, 100): (100.0, 1.0),
+            (RESET, 5000): (9999.0, 9.0),  # another history length: not used
+        }
+    )
+    out = retention(frame)
+    assert list(out) == [("chat", 100), ("chat_stream", 100), ("history", 100)]  # no RESET row
+    assert out[("chat", 100)].bytes_per_request == pytest.approx(1000.0)
+    assert out[("chat", 100)].blocks_per_request == pytest.approx(2.0)
+    assert out[("chat_stream", 100)].bytes_per_request == pytest.approx(0.0, abs=1e-9)
+    # GET /history is not followed by a reset: nothing subtracted
+    assert out[("history", 100)].bytes_per_request == pytest.approx(100.0)
+    assert out[("history", 100)].blocks_per_request == pytest.approx(1.0)
+
+
+def test_retention_without_a_reset_run_subtracts_nothing() -> None:
+    out = retention(_checkpoints({("chat", 100): (512.0, 1.0), (RESET, 0): (100.0, 1.0)}))
+    assert out[("chat", 100)].bytes_per_request == pytest.approx(512.0)
+
+
+def test_retention_combines_standard_errors_with_hypot() -> None:
+    chat = _checkpoints({("chat", 100): (1000.0, 1.0)}, wobble=(0.0, 300.0, -200.0))
+    reset = _checkpoints({(RESET, 100): (0.0, 0.0)}, wobble=(50.0, -400.0, 120.0, 0.0))
+    alone = {
+        key: r.stderr_bytes for frame in (chat, reset) for key, r in _raw_retention(frame).items()
+    }
+    assert alone[("chat", 100)] > 0 and alone[(RESET, 100)] > 0
+    combined = retention(pd.concat([chat, reset], ignore_index=True))[("chat", 100)]
+    assert combined.stderr_bytes == pytest.approx(
+        math.hypot(alone[("chat", 100)], alone[(RESET, 100)])
+    )
+    # history has no reset subtracted, so keeps its own error
+    history = _checkpoints({("history", 100): (0.0, 0.0)}, wobble=(0.0, 300.0, -200.0))
+    both = retention(pd.concat([history, reset], ignore_index=True))
+    assert both[("history", 100)].stderr_bytes == pytest.approx(alone[("chat", 100)])
+
+
+def _raw_retention(frame: pd.DataFrame) -> dict[tuple[str, int], Retention]:
+    """Each run's own slope and error (what retention() computes before subtracting)."""
+    out = {}
+    for (endpoint, history_len), group in frame.groupby(["endpoint", "history_len"]):
+        b, se = slope_with_stderr(group["requests"].tolist(), group["traced_bytes"].tolist())
+        out[(str(endpoint), int(history_len))] = Retention(b, 0.0, se)
+    return out
+
+
+def test_retention_a_one_off_allocation_barely_tilts_the_line() -> None:
+    # a cache filled once, after the first request: one 64 KiB step, then flat
+    rows = [("chat", 100, n, 1_000_000 + (65_536 if n else 0), 5_000) for n in range(0, 41, 4)]
+    leak = [("history", 100, n, 1_000_000 + 256 * n, 5_000) for n in range(0, 41, 4)]
+    out = retention(pd.DataFrame(rows + leak, columns=list(CHECKPOINT_COLUMNS)))
+    # the step spreads over the whole run; a 256 B/request leak stands out plainly
+    assert out[("history", 100)].bytes_per_request == pytest.approx(256.0)
+    assert out[("chat", 100)].stderr_bytes > 0
+
+
+def test_retention_needs_two_checkpoints() -> None:
+    one = pd.DataFrame([("chat", 100, 0, 1_000, 5)], columns=list(CHECKPOINT_COLUMNS))
+    assert retention(one) == {}
+
+
+def test_retention_orders_endpoints() -> None:
+    frame = _checkpoints({("history", 0): (1.0, 0.0), ("chat", 100): (1.0, 0.0),
+                          ("chat", 0): (1.0, 0.0)})  # fmt: skip
+    assert list(retention(frame)) == [("chat", 0), ("chat", 100), ("history", 0)]
+
+
+def test_summary_rows_with_leak_runs() -> None:
+    requests = _requests({("chat", 100): [5, 6, 7], ("history", 100): [5, 5, 5]})
+    frame = _checkpoints(
+        {("chat", 100): (1124.0, 3.0), ("history", 100): (64.0, 0.5), (RESET, 100): (100.0, 1.0)}
+    )
+    rows = summary_rows("optimized", requests, frame)
+    retained = {
+        (r.metric, r.labels["endpoint"]): r for r in rows if r.metric.startswith("retained_")
+    }
+    assert set(retained) == {
+        (metric, endpoint)
+        for metric in (
+            "retained_bytes_per_request",
+            "retained_blocks_per_request",
+            "retained_stderr_bytes",
+        )
+        for endpoint in ("chat", "history")
+    }
+    chat = retained[("retained_bytes_per_request", "chat")]
+    assert chat.value == pytest.approx(1024.0)
+    assert chat.unit == "bytes/request"
+    assert chat.labels == {"endpoint": "chat", "history_len": "100"}
+    assert chat.design == "optimized" and chat.phase == "probe"
+    blocks = retained[("retained_blocks_per_request", "chat")]
+    assert (blocks.value, blocks.unit) == (pytest.approx(2.0), "blocks/request")
+    stderr = retained[("retained_stderr_bytes", "history")]
+    assert stderr.unit == "bytes/request" and stderr.value == pytest.approx(0.0, abs=1e-9)
+    assert retained[("retained_bytes_per_request", "history")].value == pytest.approx(64.0)
+    # an empty leak-run frame (leak_requests = 0) adds nothing
+    empty = pd.DataFrame(columns=list(CHECKPOINT_COLUMNS))
+    assert summary_rows("optimized", requests, empty) == summary_rows("optimized", requests)

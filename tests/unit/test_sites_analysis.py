@@ -1,0 +1,170 @@
+"""harness.analysis.sites: stacks -> the service's own line, sums per site, growth (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.analysis.sites import (
+    Frame,
+    Site,
+    SiteChange,
+    aggregate,
+    attribute,
+    display_path,
+    growth,
+)
+
+LIB = ("/usr/lib/python3.11/", "/venv/site-packages/")
+ROOT = "/srv/memload"
+STORE = f"{ROOT}/reference_app/optimized/store.py"
+API = f"{ROOT}/reference_app/api.py"
+JSON = "/usr/lib/python3.11/json/decoder.py"
+PROBE = f"{ROOT}/harness/sampling/tracemalloc_probe.py"
+
+
+def test_attribute_picks_the_first_frame_of_own_code() -> None:
+    frames: list[Frame] = [(JSON, 353, "raw_decode"), (STORE, 111, "recent"), (API, 40, "chat")]
+    assert attribute(frames, LIB, ROOT) == (
+        "reference_app/optimized/store.py:111",
+        "recent",
+        "/usr/lib/python3.11/json/decoder.py:353",
+    )
+
+
+def test_attribute_via_only_when_the_site_is_not_the_innermost_frame() -> None:
+    frames: list[Frame] = [(STORE, 111, "recent"), (API, 40, "chat")]
+    assert attribute(frames, LIB, ROOT) == ("reference_app/optimized/store.py:111", "recent", "")
+
+
+def test_attribute_falls_back_to_the_innermost_frame() -> None:
+    frames: list[Frame] = [(JSON, 353, "raw_decode"), ("/venv/site-packages/x.py", 9, "y")]
+    assert attribute(frames, LIB, ROOT) == (f"{JSON}:353", "raw_decode", "")
+    # "<frozen ...>" and other pseudo-files count as library code
+    frozen: list[Frame] = [("<frozen importlib>", 1, "load"), (API, 2, "chat")]
+    assert attribute(frozen, LIB, ROOT) == (
+        "reference_app/api.py:2",
+        "chat",
+        "<frozen importlib>:1",
+    )
+
+
+def test_attribute_drops_the_harness_measuring_frames() -> None:
+    frames: list[Frame] = [(PROBE, 50, "snapshot"), (JSON, 1, "d"), (STORE, 7, "recent")]
+    location, _, via = attribute(frames, LIB, ROOT) or ("", "", "")
+    assert (location, via) == ("reference_app/optimized/store.py:7", f"{JSON}:1")
+    # the measuring frame is never the site, nor the via
+    assert attribute([(PROBE, 50, "snapshot"), (STORE, 7, "recent")], LIB, ROOT) == (
+        "reference_app/optimized/store.py:7",
+        "recent",
+        "",
+    )
+    assert attribute([(PROBE, 50, "snapshot")], LIB, ROOT) is None
+    assert attribute([("/usr/lib/python3.11/tracemalloc.py", 5, "take")], LIB, ROOT) is None
+    assert attribute([], LIB, ROOT) is None
+
+
+def test_display_path() -> None:
+    assert display_path(STORE, ROOT) == "reference_app/optimized/store.py"
+    assert display_path(STORE, ROOT + "/") == "reference_app/optimized/store.py"
+    assert display_path("/srv/memload2/x.py", ROOT) == "/srv/memload2/x.py"  # not inside
+    assert display_path(STORE, "") == STORE
+
+
+def stack(path: str, line: int, fn: str = "f", via: Frame | None = None) -> list[Frame]:
+    return [via, (path, line, fn)] if via else [(path, line, fn)]
+
+
+def test_aggregate_sums_per_site_and_divides_by_per() -> None:
+    stacks = [
+        (stack(STORE, 1, "a"), 1000.0, 2.0),
+        (stack(STORE, 1, "a", via=(JSON, 5, "d")), 3000.0, 4.0),
+        (stack(API, 2, "b"), 500.0, 1.0),
+    ]
+    sites = aggregate(stacks, LIB, ROOT, per=10)
+    assert sites == [
+        Site("reference_app/optimized/store.py:1", "a", 400.0, 0.6, f"{JSON}:5"),
+        Site("reference_app/api.py:2", "b", 50.0, 0.1, ""),
+    ]
+
+
+def test_aggregate_via_comes_from_the_largest_stack() -> None:
+    stacks = [
+        (stack(STORE, 1, "a", via=(JSON, 5, "d")), 10.0, 1.0),
+        (stack(STORE, 1, "a", via=(JSON, 9, "e")), 90.0, 1.0),
+        (stack(STORE, 1, "a"), 20.0, 1.0),
+    ]
+    (site,) = aggregate(stacks, LIB, ROOT)
+    assert (site.bytes, site.via) == (120.0, f"{JSON}:9")
+
+
+def test_aggregate_positive_only_drops_freed_sites() -> None:
+    stacks = [
+        (stack(STORE, 1), 100.0, 1.0),
+        (stack(STORE, 2), -100.0, -1.0),
+        (stack(STORE, 3), 50.0, 1.0),
+        (stack(STORE, 3), -50.0, -1.0),  # nets to 0: dropped too
+    ]
+    assert [s.location for s in aggregate(stacks, LIB, ROOT, positive_only=True)] == [
+        "reference_app/optimized/store.py:1"
+    ]
+    assert len(aggregate(stacks, LIB, ROOT)) == 3
+
+
+def test_aggregate_orders_by_bytes_then_location_and_keeps_the_top() -> None:
+    stacks = [
+        (stack(STORE, 3), 10.0, 1.0),
+        (stack(STORE, 1), 10.0, 1.0),
+        (stack(STORE, 2), 99.0, 1.0),
+        (stack(API, 1), 10.0, 1.0),
+    ]
+    locations = [s.location for s in aggregate(stacks, LIB, ROOT)]
+    assert locations == [
+        "reference_app/optimized/store.py:2",
+        "reference_app/api.py:1",
+        "reference_app/optimized/store.py:1",
+        "reference_app/optimized/store.py:3",
+    ]
+    assert [s.location for s in aggregate(reversed(stacks), LIB, ROOT)] == locations
+    assert [s.location for s in aggregate(stacks, LIB, ROOT, top=2)] == locations[:2]
+
+
+def test_aggregate_skips_measuring_stacks_and_rejects_bad_per() -> None:
+    assert aggregate([([(PROBE, 1, "x")], 1e9, 1.0)], LIB, ROOT) == []
+    with pytest.raises(ValueError, match="per"):
+        aggregate([], LIB, ROOT, per=0)
+
+
+def test_site_json_round_trip() -> None:
+    site = Site("a.py:1", "f", 12.5, 0.5, "b.py:2")
+    assert Site.from_json(site.to_json()) == site
+    plain = Site("a.py:1", "f", 12.5, 0.5)
+    assert "via" not in plain.to_json()
+    assert Site.from_json({"location": "a.py:1", "bytes": 3}) == Site("a.py:1", "", 3.0, 0.0)
+
+
+def test_growth_only_growths_largest_first() -> None:
+    base = [Site("a.py:1", "f", 100, 1), Site("b.py:1", "f", 100, 1), Site("c.py:1", "f", 100, 1)]
+    cur = [
+        Site("a.py:1", "f", 50, 1),  # shrank
+        Site("b.py:1", "f", 130, 1),  # +30
+        Site("c.py:1", "f", 100, 1),  # same
+        Site("d.py:1", "g", 20, 1, "lib.py:9"),  # new: +20
+    ]
+    assert growth(base, cur) == [
+        SiteChange("b.py:1", "f", 100, 130),
+        SiteChange("d.py:1", "g", 0, 20, "lib.py:9"),
+    ]
+    assert growth(base, cur, top=1) == [SiteChange("b.py:1", "f", 100, 130)]
+    # a site gone from the current run shrank to 0: not a growth
+    assert growth(base, []) == []
+
+
+def test_growth_keys_on_location_and_function_with_deterministic_ties() -> None:
+    base = [Site("a.py:1", "f", 10, 1)]
+    cur = [Site("a.py:1", "g", 10, 1), Site("b.py:1", "f", 5, 1), Site("a.py:2", "f", 5, 1)]
+    changes = growth(base, cur, top=5)
+    assert [(c.location, c.function, c.change) for c in changes] == [
+        ("a.py:1", "g", 10),
+        ("a.py:2", "f", 5),
+        ("b.py:1", "f", 5),
+    ]
