@@ -449,7 +449,9 @@ def compare(
         if not threshold.enabled:
             status = "off"
         elif bv is None:
-            status = "new"
+            # A cap holds at any baseline, none included: a new endpoint that leaks fails.
+            over = threshold.cap is not None and cv is not None and cv > threshold.cap
+            status = "regression" if over else "new"
         elif cv is None:
             status = "missing"
         else:

@@ -44,14 +44,10 @@ ENDPOINTS = ("chat", "chat_stream", "history")
 RESET = "reset"  # the leak run of the probe's own history resets, subtracted from the others
 RESETS_AFTER = ("chat", "chat_stream")  # endpoints whose requests are followed by a reset
 MAD_TO_SIGMA = 1.4826
-CHECKPOINT_COLUMNS = (
-    "endpoint",
-    "history_len",
-    "requests",
-    "traced_bytes",
-    "blocks",
-    "resets_after",  # 1: each request was followed by the setup (its slope is subtracted)
-)
+CHECKPOINT_COLUMNS = ("endpoint", "history_len", "requests", "traced_bytes", "blocks")
+# Optional column of the checkpoints: 1 where each request was followed by the setup, so the
+# RESET run's slope is subtracted; without it, RESETS_AFTER says which endpoints reset.
+RESETS_COLUMN = "resets_after"
 REQUEST_COLUMNS = (
     "endpoint",
     "history_len",
@@ -126,8 +122,8 @@ def retention(checkpoints: pd.DataFrame) -> dict[tuple[str, int], Retention]:
     Endpoints whose requests were each followed by the setup (column ``resets_after``; without
     that column, those in RESETS_AFTER) have the RESET run's slopes subtracted (same size).
     """
-    if "resets_after" in checkpoints:
-        flagged = checkpoints[checkpoints["resets_after"].fillna(0).astype(int) == 1]
+    if RESETS_COLUMN in checkpoints:
+        flagged = checkpoints[checkpoints[RESETS_COLUMN].fillna(0).astype(int) == 1]
         resetting = set(flagged["endpoint"].astype(str))
     else:
         resetting = set(RESETS_AFTER)

@@ -416,11 +416,13 @@ def measure(
     for endpoint in leak_endpoints:
         progress(done, total, f"leak run: {endpoint} x {leak_requests} at history_len={leak_len}")
         checkpoints += [
-            {**row, "resets_after": int(endpoint in prober.resets_after)}
+            {**row, analysis.RESETS_COLUMN: int(endpoint in prober.resets_after)}
             for row in leak_run(prober, endpoint, leak_len, leak_requests, LEAK_EVERY)
         ]
         done += leak_requests
-    frame = pd.DataFrame(checkpoints, columns=list(analysis.CHECKPOINT_COLUMNS))
+    frame = pd.DataFrame(
+        checkpoints, columns=[*analysis.CHECKPOINT_COLUMNS, analysis.RESETS_COLUMN]
+    )
     retained: list[dict[str, Any]] = []
     if sites and not frame.empty:
         for (endpoint, history_len), r in analysis.retention(frame).items():

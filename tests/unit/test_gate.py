@@ -787,6 +787,14 @@ def test_cap_regression_in_compare() -> None:
     assert v.threshold is not None and v.threshold.cap is None
 
 
+def test_a_new_series_over_its_cap_fails() -> None:
+    """A cap holds whatever the baseline says, none included: a new endpoint that leaks."""
+    th = compile_thresholds({"retained_bytes_per_request": "+25% floor 128B cap 512B"}, "+5%")
+    v = _one([], [retained("o", "chat", 0, 513)], th)
+    assert v.status == "regression" and v.baseline is None
+    assert _one([], [retained("o", "chat", 0, 512)], th).status == "new"
+
+
 def test_over_cap_needs_a_cap_and_a_current_value() -> None:
     key = SeriesKey("retained_bytes_per_request", "o", ())
     assert not Verdict(key, "bytes/request", "pass", 1, 9e9, Threshold(), "default").over_cap

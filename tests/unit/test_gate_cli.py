@@ -183,10 +183,10 @@ def test_designs_without_a_probe_are_not_gated(capsys: pytest.CaptureFixture[str
     cfg = config_mod.load(CONFIG)
     console = Console(width=200)
     assert probe_designs(cfg, console) == ["naive", "optimized"]
-    targets = tuple(replace(t, chat_api=False) if t.name == "naive" else t for t in cfg.targets)
+    targets = tuple(replace(t, probe=None) if t.name == "naive" else t for t in cfg.targets)
     assert probe_designs(replace(cfg, targets=targets), console) == ["optimized"]
     assert "naive is not gated" in capsys.readouterr().out
-    none = tuple(replace(t, chat_api=False) for t in cfg.targets)
+    none = tuple(replace(t, probe=None) for t in cfg.targets)
     with pytest.raises(UsageError, match="nothing to gate"):
         probe_designs(replace(cfg, targets=none), console)
 
