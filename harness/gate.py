@@ -56,6 +56,7 @@ DEFAULT_NOISE_K = 4.0
 # single request's net figure swings with deferred frees; the leak run's slope is the leak
 # figure), blocks retained per request (the bytes figure is gated).
 INFORMATIONAL_METRICS = ("alloc_cv", "alloc_net_bytes", "retained_blocks_per_request")
+CV_METRIC = "alloc_cv"
 CV_WARN_RATIO = 0.05
 # Labels a selector may name. `design` is a field of a summary row, matched like a label.
 KNOWN_LABELS = ("design", "endpoint", "history_len")
@@ -508,7 +509,7 @@ def cv_warnings(rows: Iterable[SummaryRow], designs: Sequence[str] | None = None
     """alloc_cv above 5%: the probe figure moved between reps (noise, caches warming up)."""
     out: list[str] = []
     for row in rows:
-        if row.phase != PROBE_PHASE or row.metric not in INFORMATIONAL_METRICS:
+        if row.phase != PROBE_PHASE or row.metric != CV_METRIC:
             continue
         if designs is not None and row.design not in designs:
             continue

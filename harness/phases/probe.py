@@ -232,7 +232,7 @@ class _Prober:
         return record
 
 
-PROCESS_WARMUP = 30
+PROCESS_WARMUP = 20
 # The leak run: consecutive requests at one history length, traced memory read every
 # LEAK_EVERY requests. 40 requests put a 256 B/request leak 10 KiB above the start, far above
 # the wobble of a steady server's traced memory (docs/gate.md, "Leak rate").
@@ -240,7 +240,7 @@ LEAK_REQUESTS = 40
 LEAK_EVERY = 4
 # Retained sites are looked for only where a leak run kept more than this per request, over
 # SITES_REQUESTS requests traced with deep stacks (several times slower than the figures).
-SITES_TRIGGER_BYTES = 64
+SITES_TRIGGER_BYTES = 128
 SITES_REQUESTS = 10
 SITES_WARMUP = 3
 
@@ -252,8 +252,9 @@ def warm_process(prober: _Prober, history_len: int, progress: ProgressFn = no_pr
     lists, dicts, frames...) fill up over the first few dozen requests, and until they are full
     each request draws a little less from the allocator than the one before (seen: the optimized
     POST /chat at 0 messages fell by ~250 B per request for 15 requests, a CV of 2.9%; after
-    30 warm-up requests the CV was 1.2%). The per-point warm-ups then only absorb what is
-    specific to a history length.
+    30 warm-up requests the CV was 1.2%). A round is one request of each endpoint; 20 rounds
+    (60 requests) keep every optimized CV under 1% since the stream and cursor fixes
+    (docs/gate.md). The per-point warm-ups then only absorb what is specific to a size.
     """
     prober.reset(history_len)
     for i in range(PROCESS_WARMUP):
