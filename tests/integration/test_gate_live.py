@@ -1,6 +1,8 @@
 """`harness gate` end to end: the real probe on the optimized design, a baseline made from this
-tree, and the regression knob REFAPP_CONTEXT_WINDOW=200 (the optimized design reads 200 messages
-of context instead of 20 per chat request): passes without the knob, exit 1 with it.
+tree, and regressions planted into it: REFAPP_CONTEXT_WINDOW=200 (the optimized design reads 200
+messages of context instead of 20 per chat request: a wider query) and REFAPP_PLANT_LEAK (a list
+that keeps 1 KiB per history request for ever). Passes without them, exit 1 with each, and the
+leak's failure names the leaking line, with the shipped thresholds of loadtest.toml.
 
 Small on purpose (one design, history lengths 0 and 1000, 3 reps) to stay fast.
 """
@@ -17,12 +19,9 @@ from harness.cli import main
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 pytest.importorskip("harness.phases.probe", reason="the probe phase is not available")
 
-THRESHOLDS = """
-[gate.thresholds]
-"alloc_peak_bytes" = "+10% floor 16KiB"
-"alloc_net_bytes" = "+10% floor 64KiB"
-"alloc_slope_bytes_per_unit" = "+10% floor 8"
-"""
+ROOT = Path(__file__).resolve().parents[2]
+# The shipped thresholds, so the test fails if they stop catching these regressions.
+THRESHOLDS = (ROOT / "loadtest.toml").read_text(encoding="utf-8").split("[gate.thresholds]")[1]
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +41,8 @@ baseline = "{root / "ci.json"}"
 history_lens = [0, 1000]
 reps = 3
 warmup = 1
-default = "+10% floor 16KiB"
+
+[gate.thresholds]
 {THRESHOLDS}
 """,
         encoding="utf-8",
@@ -64,7 +64,8 @@ def last_gate_json(workdir: Path) -> dict[str, object]:
 @pytest.fixture(scope="module")
 def baseline(workdir: Path) -> Path:
     mp = pytest.MonkeyPatch()
-    mp.delenv("REFAPP_CONTEXT_WINDOW", raising=False)
+    for knob in ("REFAPP_CONTEXT_WINDOW", "REFAPP_PLANT_LEAK", "REFAPP_PLANT_TRANSIENT"):
+        mp.delenv(knob, raising=False)
     try:
         assert gate(workdir, "--update-baseline") == 0
     finally:
@@ -113,3 +114,30 @@ def test_gate_fails_with_the_regression_knob(
     assert run["command"] == "gate"
     assert run["config"]["app_env"] == {"REFAPP_CONTEXT_WINDOW": "200"}
     assert (run_dir / "gate-junit.xml").exists() and (run_dir / "gate.md").exists()
+
+
+def test_gate_names_the_line_of_a_leak(
+    workdir: Path,
+    baseline: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.delenv("REFAPP_CONTEXT_WINDOW", raising=False)
+    monkeypatch.setenv("REFAPP_PLANT_LEAK", "history:1024")
+    assert gate(workdir) == 1
+    out = capsys.readouterr().out
+    source = (ROOT / "reference_app" / "planted.py").read_text(encoding="utf-8").splitlines()
+    # the line that creates the kept object (planted.block), called from the leaking list's
+    line = next(i for i, text in enumerate(source, 1) if "return bytes(" in text)
+    assert f"reference_app/planted.py:{line}" in out
+    result = last_gate_json(workdir)
+    verdicts = result["verdicts"]
+    assert isinstance(verdicts, list)
+    leak = [
+        v
+        for v in verdicts
+        if v["status"] == "regression" and v["metric"] == "retained_bytes_per_request"
+    ]
+    assert [v["labels"]["endpoint"] for v in leak] == ["history"]
+    assert 0.95 * 1032 <= leak[0]["current"] - leak[0]["baseline"] <= 1.05 * 1032
+    assert leak[0]["sites"][0]["location"] == f"reference_app/planted.py:{line}"
