@@ -7,6 +7,7 @@ sampler's and Locust's spellings), and a missing column gives an empty frame, no
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -592,9 +593,22 @@ def _site_row(raw: Mapping[str, Any], kind: str) -> dict[str, Any] | None:
         "endpoint": str(raw.get("endpoint") or "?"),
         "history_len": float(history),
         "kind": kind,
-        "location": location,
+        "location": short_location(location),
         "function": str(raw.get("function") or "?"),
         "bytes": float(size),
         "count": float(count),
-        "via": str(raw.get("via") or ""),
+        "via": short_location(str(raw.get("via") or "")),
     }
+
+
+_PACKAGES_ROOT = re.compile(r"^.*/(?:site|dist)-packages/")
+_STDLIB_ROOT = re.compile(r"^.*?/lib/python\d+\.\d+/")
+
+
+def short_location(location: str) -> str:
+    """A library's file:line from its package down ('json/decoder.py:353', 'httpx/_client.py:9'):
+    the interpreter's and the virtualenv's directories say nothing to a reader. The service's
+    own paths (relative to its root already) are kept whole."""
+    text = location.strip().replace("\\", "/")
+    shorter = _PACKAGES_ROOT.sub("", text)
+    return shorter if shorter != text else _STDLIB_ROOT.sub("", text)

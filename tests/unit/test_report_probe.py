@@ -127,3 +127,18 @@ def test_the_report_reads_the_probe_files_of_a_run(tmp_path: Path) -> None:
     assert data.probe_sites == SITES
     (probe / "probe_sites.json").write_text("[1, 2]")  # not an object: no sites, no error
     assert load_run(tmp_path).per_design["x"].probe_sites is None
+
+
+@pytest.mark.parametrize(
+    ("location", "shown"),
+    [
+        ("/root/.pyenv/versions/3.11.7/lib/python3.11/json/decoder.py:353", "json/decoder.py:353"),
+        (".venv/lib/python3.11/site-packages/httpcore/_backends/anyio.py:115",
+         "httpcore/_backends/anyio.py:115"),
+        ("/usr/lib/python3/dist-packages/yaml/reader.py:9", "yaml/reader.py:9"),
+        ("reference_app/naive/store.py:40", "reference_app/naive/store.py:40"),
+        ("", ""),
+    ],
+)  # fmt: skip
+def test_short_location_drops_the_interpreters_directories(location: str, shown: str) -> None:
+    assert fr.short_location(location) == shown
