@@ -594,7 +594,7 @@ def _site_row(raw: Mapping[str, Any], kind: str) -> dict[str, Any] | None:
         "history_len": float(history),
         "kind": kind,
         "location": short_location(location),
-        "function": str(raw.get("function") or "?"),
+        "function": str(raw.get("function") or ""),  # tracemalloc's sites have none
         "bytes": float(size),
         "count": float(count),
         "via": short_location(str(raw.get("via") or "")),

@@ -112,8 +112,9 @@ SITES_NOTE = (
     "Per endpoint, at the largest history length probed: the sites (the first line of the "
     "service's own code on the stack) that held the most bytes at one request's high-water mark "
     "(peak; memray tracking that one request), then, where the leak run kept more than "
-    f"{RETAINED_NOISE_BYTES:.0f} B per request, the sites of what it kept (retained, bytes and "
-    "blocks per request; tracemalloc snapshots before and after a run of requests). Via: the "
+    f"{RETAINED_NOISE_BYTES:.0f} B per request, the sites of what it kept, at the leak run's "
+    "history length (retained, bytes and blocks per request; tracemalloc snapshots before and "
+    "after a run of requests, which name no function). Via: the "
     "innermost frame, when the memory "
     "was allocated in a library or the standard library on the site's behalf. Unlike memray's "
     "top sites in the profile section, which are the whole process's (import-time code "
@@ -456,7 +457,7 @@ class RunReport:
                         "endpoint": str(rec["endpoint"]),
                         "what": f"{what}, {history}",
                         "location": str(rec["location"]),
-                        "function": str(rec["function"]),
+                        "function": str(rec["function"]) or MISSING,
                         "bytes": format_value(
                             float(rec["bytes"]), "bytes/request" if retained else "bytes"
                         ),
