@@ -109,16 +109,15 @@ INTEGRITY_NOTE = (
 )
 SITES_TITLE = "Where a request's memory goes (probe)"
 SITES_NOTE = (
-    "Per endpoint, at the largest history length probed: the sites (the first line of the "
-    "service's own code on the stack) that held the most bytes at one request's high-water mark "
-    "(peak; memray tracking that one request), then, where the leak run kept more than "
+    "Per endpoint: the sites (the first line of the service's own code on the stack) that held "
+    "the most bytes at one request's high-water mark, at the largest history length probed "
+    "(kind peak; memray tracking that one request); then, where the leak run kept more than "
     f"{RETAINED_NOISE_BYTES:.0f} B per request, the sites of what it kept, at the leak run's "
-    "history length (retained, bytes and blocks per request; tracemalloc snapshots before and "
-    "after a run of requests, which name no function). Via: the "
-    "innermost frame, when the memory "
-    "was allocated in a library or the standard library on the site's behalf. Unlike memray's "
-    "top sites in the profile section, which are the whole process's (import-time code "
-    "included), these are one request's own."
+    "history length (kind retained, bytes and blocks per request; tracemalloc snapshots before "
+    "and after a run of requests, which name no function). Via: the innermost frame, when a "
+    "library or the standard library allocated on the site's behalf. Unlike memray's top sites "
+    "in the profile section, which are the whole process's (import-time code included), these "
+    "are one request's own."
 )
 PROFILE_SITES_NOTE = (
     "The top sites below are the whole process's at its heap's high-water mark, which for a lean "
@@ -450,12 +449,11 @@ class RunReport:
             rows = []
             for rec in records(sites):
                 retained = rec["kind"] == "retained"
-                history = f"history {float(rec['history_len']):,.0f}"
-                what = "retained per request" if retained else "peak"
                 rows.append(
                     {
                         "endpoint": str(rec["endpoint"]),
-                        "what": f"{what}, {history}",
+                        "history": format_count(float(rec["history_len"])),
+                        "kind": str(rec["kind"]),
                         "location": str(rec["location"]),
                         "function": str(rec["function"]) or MISSING,
                         "bytes": format_value(
