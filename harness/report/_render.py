@@ -26,7 +26,6 @@ import pandas as pd
 from harness.analysis.headline import (
     CEILING,
     PHASES,
-    RETAINED_NOISE_BYTES,
     PhaseState,
     compare_table,
     headline_table,
@@ -111,8 +110,8 @@ SITES_TITLE = "Where a request's memory goes (probe)"
 SITES_NOTE = (
     "Per endpoint: the sites (the first line of the service's own code on the stack) that held "
     "the most bytes at one request's high-water mark, at the largest history length probed "
-    "(kind peak; memray tracking that one request); then, where the leak run kept more than "
-    f"{RETAINED_NOISE_BYTES:.0f} B per request, the sites of what it kept, at the leak run's "
+    "(kind peak; memray tracking that one request); then, where the leak run kept more per "
+    "request than the probe's threshold for looking, the sites of what it kept, at the leak run's "
     "history length (kind retained, bytes and blocks per request; tracemalloc snapshots before "
     "and after a run of requests, which name no function). Via: the innermost frame, when a "
     "library or the standard library allocated on the site's behalf. Unlike memray's top sites "
