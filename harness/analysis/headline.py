@@ -28,6 +28,11 @@ CEILING = "ceiling"  # the pseudo-design (and phase) of the ceiling: the health 
 ENDPOINT_ORDER = ("chat", "chat_stream", "history")
 LOADGEN_CPU_LIMIT = 90.0  # percent; above it the load generator, not the server, is the limit
 PROBE_CV_LIMIT = 0.05  # 5 % coefficient of variation across probe repetitions
+# Retained memory per request below this is too small to tell designs apart: the gate's floor for
+# the figure (loadtest.toml [gate.thresholds]) and the probe's threshold for looking for retained
+# sites (harness.phases.probe SITES_TRIGGER_BYTES) are the same 128 B. A ratio of two such
+# figures means nothing.
+RETAINED_NOISE_BYTES = 128.0
 
 FRAME_COLUMNS = ["design", "phase", "metric", "labels", "value", "unit"]
 
@@ -44,6 +49,9 @@ class HeadlineMetric:
     labels: Literal["none", "each"] = "each"
     # keep only the largest value of this label (per value of the other labels)
     at_max: str | None = None
+    # no ratio between designs when either figure is below this in absolute value: a ratio of
+    # two figures that are noise is meaningless
+    ratio_floor: float = 0.0
 
 
 HEADLINE: tuple[HeadlineMetric, ...] = (
@@ -83,6 +91,14 @@ HEADLINE: tuple[HeadlineMetric, ...] = (
     ),
     HeadlineMetric(
         "alloc_net_bytes", "probe", "Still held after a request", "lower", at_max="history_len"
+    ),
+    HeadlineMetric(
+        "retained_bytes_per_request",
+        "probe",
+        "Retained per request",
+        "lower",
+        at_max="history_len",
+        ratio_floor=RETAINED_NOISE_BYTES,
     ),
     HeadlineMetric("lost", "integrity", "Lost messages", "lower"),
     HeadlineMetric("unexpected", "integrity", "Unexpected messages", "lower"),
@@ -220,9 +236,13 @@ def _keep_at_max(sub: pd.DataFrame, label: str) -> pd.DataFrame:
     return sub[numeric == largest]
 
 
-def ratio(value: float | None, base: float | None) -> float:
-    """value / base; NaN when either is missing or base is 0 (1.0 when both are 0)."""
+def ratio(value: float | None, base: float | None, floor: float = 0.0) -> float:
+    """value / base; NaN when either is missing or base is 0 (1.0 when both are 0).
+
+    With a `floor` > 0, NaN as well when either is below it in absolute value (noise)."""
     if value is None or base is None or math.isnan(value) or math.isnan(base):
+        return math.nan
+    if floor > 0 and (abs(value) < floor or abs(base) < floor):
         return math.nan
     if base == 0:
         return 1.0 if value == 0 else math.nan
@@ -270,7 +290,7 @@ def headline_table(
                 hit = lines[lines["design"] == design]
                 row[design] = float(hit["value"].iloc[-1]) if not hit.empty else math.nan
             for design, column in zip(others, ratio_cols, strict=True):
-                row[column] = ratio(row[design], row[base])
+                row[column] = ratio(row[design], row[base], spec.ratio_floor)
             rows.append(row)
     columns = ["key", "metric", "labels", "title", "phase", "unit", "better", *order, *ratio_cols]
     return pd.DataFrame(rows, columns=columns)

@@ -414,7 +414,9 @@ def comparison_frame(
     if pair is None or frame.empty or pair[0] not in frame or pair[1] not in frame:
         return frame, None
     column = f"{pair[0]}/{pair[1]}"
+    floors = {spec.metric: spec.ratio_floor for spec in console_specs()}
     frame[column] = [
-        ratio(float(a), float(b)) for a, b in zip(frame[pair[0]], frame[pair[1]], strict=True)
+        ratio(float(a), float(b), floors.get(str(metric), 0.0))
+        for a, b, metric in zip(frame[pair[0]], frame[pair[1]], frame["metric"], strict=True)
     ]
     return frame, column

@@ -17,7 +17,7 @@ import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -427,6 +427,94 @@ def _slope(data: RunData, design: str, endpoint: str, x: Any, y: Any) -> float |
     return None if fit is None else fit[0]
 
 
+ENDPOINT_STYLES = ("-", "--", ":", "-.")
+ENDPOINT_MARKERS = ("o", "s", "^", "D")
+
+
+def retained_chart(data: RunData) -> Chart | None:
+    """Traced memory against requests sent, from the probe's leak runs."""
+    curves = {
+        d: fr.retained_curves(data.per_design[d].probe_retained)
+        for d in data.designs
+        if data.per_design[d].probe_retained is not None
+    }
+    curves = {d: c for d, c in curves.items() if not c.empty}
+    if not curves:
+        return None
+    endpoints = fr.endpoints_sorted(
+        sorted({str(e) for c in curves.values() for e in c["endpoint"]})
+    )
+    several_sizes = any(c["history_len"].nunique() > 1 for c in curves.values())
+    largest = max(float(c["retained_bytes"].abs().max()) for c in curves.values())
+    with _style():
+        fig = _figure(11, 4.4)
+        ax = fig.add_subplot()
+        div = _bytes_axis(ax, largest, "traced memory retained since the first checkpoint")
+        ax.axhline(0, color=STAGE_GREY, lw=0.8, zorder=1)
+        for design, frame in curves.items():
+            for key, run in frame.groupby(["endpoint", "history_len"], sort=False):
+                endpoint, history_len = cast(tuple[str, float], key)
+                i = endpoints.index(str(endpoint)) % len(ENDPOINT_STYLES)
+                figure = value_of(
+                    data.frame,
+                    design,
+                    "retained_bytes_per_request",
+                    {"endpoint": str(endpoint), "history_len": f"{float(history_len):.0f}"},
+                )
+                x = run["requests"].to_numpy(dtype=float)
+                y = run["retained_bytes"].to_numpy(dtype=float)
+                if figure is None:
+                    fit = fr.fit_line(x, y)
+                    figure = None if fit is None else fit[0]
+                size = f" @ {float(history_len):,.0f}" if several_sizes else ""
+                rate = "" if figure is None else f": {format_value(figure, 'bytes/request')}"
+                ax.plot(
+                    x,
+                    y / div,
+                    color=design_colour(design),
+                    ls=ENDPOINT_STYLES[i],
+                    marker=ENDPOINT_MARKERS[i],
+                    ms=4,
+                    lw=1.5,
+                    label=f"{design} {endpoint}{size}{rate}",
+                )
+        ax.set_xlabel("requests sent in the leak run")
+        ax.set_xlim(left=0)
+        bottom, top = ax.get_ylim()
+        span = max(top - bottom, 1.0 / div)  # a flat line still gets an axis a byte high
+        ax.set_ylim(min(bottom, -0.05 * span), max(top, 0.05 * span))
+        ax.legend(
+            title="design endpoint: retained per request",
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            fontsize=8,
+            title_fontsize=8,
+            frameon=False,
+        )
+        png = _png(fig)
+    subtracted = fr.endpoints_sorted(
+        sorted({str(e) for c in curves.values() for e in c[c["reset_subtracted"]]["endpoint"]})
+    )
+    reset_note = f" (here {', '.join(subtracted)})" if subtracted else " (none here)"
+    caption = (
+        "The probe's leak runs (tracemalloc, one request at a time): consecutive requests of one "
+        "endpoint at one history length, traced memory read after a gc.collect() at each "
+        "checkpoint, drawn as the growth since the run's first checkpoint. The slope of each "
+        "line is the retained_bytes_per_request figure in the legend: what each request leaves "
+        "behind for good. For endpoints whose requests are each followed by the probe's own "
+        f"reset of the history{reset_note}, the growth of a run of resets alone is subtracted, "
+        "so the probe's bookkeeping does not count. A flat line is no leak; a one-off "
+        "allocation is one step, a leak a steady climb."
+    )
+    return Chart(
+        "retained_over_requests",
+        "Memory retained over a run of requests",
+        "probe",
+        caption,
+        png,
+    )
+
+
 # --- the profile -----------------------------------------------------------------------------
 
 
@@ -471,6 +559,7 @@ def all_charts(data: RunData) -> list[Chart]:
         latency_chart(data),
         ttft_chart(data),
         probe_chart(data),
+        retained_chart(data),
     ]
     charts += [top_sites_chart(data, d) for d in data.designs]
     return [c for c in charts if c is not None]

@@ -30,6 +30,8 @@ class DesignData:
     samples: pd.DataFrame | None = None  # load/process_samples.csv
     history: pd.DataFrame | None = None  # load/locust_stats_history.csv
     probe: pd.DataFrame | None = None  # probe/probe_requests.csv
+    probe_retained: pd.DataFrame | None = None  # probe/probe_retained.csv (the leak runs)
+    probe_sites: dict[str, Any] | None = None  # probe/probe_sites.json ({"peak", "retained"})
     top_sites: pd.DataFrame | None = None  # profile/top_sites.csv
     flamegraph: str | None = None  # path relative to the run directory, POSIX separators
     integrity: dict[str, Any] | None = None  # integrity.json
@@ -122,15 +124,13 @@ def _design_data(rd: RunDir, design: str, phases: list[Mapping[str, Any]]) -> De
     out.samples = _csv(load / "process_samples.csv")
     out.history = _csv(_first(load, "locust_stats_history.csv", "*_stats_history.csv"))
     out.probe = _csv(base / "probe" / "probe_requests.csv")
+    out.probe_retained = _csv(base / "probe" / "probe_retained.csv")
+    out.probe_sites = _json_object(base / "probe" / "probe_sites.json")
     out.top_sites = _csv(base / "profile" / "top_sites.csv")
     flame = _first(base / "profile", "flamegraph.html", "*flamegraph*.html")
     if flame is not None and flame.is_file() and flame.stat().st_size > 0:
         out.flamegraph = flame.relative_to(rd.root).as_posix()
-    integrity = rd.integrity_json(design)
-    if integrity.is_file():
-        with contextlib.suppress(OSError, ValueError):
-            loaded = read_json(integrity)
-            out.integrity = loaded if isinstance(loaded, dict) else None
+    out.integrity = _json_object(rd.integrity_json(design))
     for phase in phases:
         if phase.get("design") == design and phase.get("phase") == "load":
             out.load_started_unix = _unix(phase.get("started_at"))
@@ -154,6 +154,16 @@ def _csv(path: Path | None) -> pd.DataFrame | None:
         return pd.read_csv(path)
     except (OSError, ValueError, csv.Error, pd.errors.ParserError):
         return None
+
+
+def _json_object(path: Path) -> dict[str, Any] | None:
+    """A JSON object from `path`; None when it is missing, unreadable or not an object."""
+    if not path.is_file():
+        return None
+    with contextlib.suppress(OSError, ValueError):
+        loaded = read_json(path)
+        return loaded if isinstance(loaded, dict) else None
+    return None
 
 
 def _unix(text: object) -> float | None:

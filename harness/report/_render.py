@@ -40,6 +40,7 @@ from harness.analysis.headline import (
 from harness.history import trend_link
 from harness.report._capacity import CAPACITY_NOTES, CAPACITY_TITLE, capacity_charts, capacity_notes
 from harness.report._figures import Chart, all_charts, design_colour
+from harness.report._frames import probe_site_rows
 from harness.report._header import phases_that_ran, profile_text, target_rows
 from harness.report._model import RunData, dump_config, load_run
 from harness.report._server_errors import server_errors_view
@@ -47,6 +48,7 @@ from harness.report._timeline import COMPARE_PREFIX, compare_over_time_charts, p
 from harness.report._units import (
     MISSING,
     format_bytes,
+    format_count,
     format_percent,
     format_ratio,
     format_value,
@@ -87,6 +89,7 @@ CHART_SECTION = {
     "latency": "load",
     "ttft": "load",
     "alloc_vs_history": "probe",
+    "retained_over_requests": "probe",
     "capacity": "capacity",
 }
 # summary metric -> (column heading, integrity.json key)
@@ -102,6 +105,23 @@ INTEGRITY_NOTE = (
     "(the user's and the reply), so expected = seeded messages + 2 x acknowledged exchanges. "
     "Lost: expected messages the store does not hold (any loss fails the phase). Unexpected: "
     "messages stored beyond that, e.g. a request in flight when Locust stopped."
+)
+SITES_TITLE = "Where a request's memory goes (probe)"
+SITES_NOTE = (
+    "Per endpoint: the sites (the first line of the service's own code on the stack) that held "
+    "the most bytes at one request's high-water mark, at the largest history length probed "
+    "(kind peak; memray tracking that one request); then, where the leak run kept more per "
+    "request than the probe's threshold for looking, the sites of what it kept, at the leak run's "
+    "history length (kind retained, bytes and blocks per request; tracemalloc snapshots before "
+    "and after a run of requests, which name no function). Via: the innermost frame, when a "
+    "library or the standard library allocated on the site's behalf. Unlike memray's top sites "
+    "in the profile section, which are the whole process's (import-time code included), these "
+    "are one request's own."
+)
+PROFILE_SITES_NOTE = (
+    "The top sites below are the whole process's at its heap's high-water mark, which for a lean "
+    "design is often at start-up (import-time code). Where one request's memory goes is in the "
+    f'probe section: "{SITES_TITLE}".'
 )
 TEMPLATES = "templates"
 
@@ -144,6 +164,8 @@ class Section:
     # per-design blocks (profile): design, chart or None, flamegraph link or None, remark
     designs: list[dict[str, Any]] = field(default_factory=list)
     table: dict[str, Any] | None = None
+    # per-design tables of a request's allocation sites (probe): design, colour, rows, remark
+    sites: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _environment() -> Any:
@@ -376,6 +398,10 @@ class RunReport:
             section.charts = [v for v in views if CHART_SECTION.get(v.name) == phase]
             if phase == "profile":
                 section.designs = self._profile_blocks(views)
+                if section.designs and self._probe_sites():
+                    section.notes.append(PROFILE_SITES_NOTE)
+            if phase == "probe":
+                section.sites = self._probe_sites()
             if phase == "integrity":
                 section.table = self._integrity_table()
             if phase == "load":
@@ -407,6 +433,43 @@ class RunReport:
                         if chart is not None
                         else f"no top_sites.csv in {design}/profile/: no allocation sites to show"
                     ),
+                }
+            )
+        return blocks
+
+    def _probe_sites(self) -> list[dict[str, Any]]:
+        """One table per design with probe_sites.json: a request's peak and retained sites."""
+        blocks = []
+        for design in self.data.designs:
+            raw = self.data.per_design[design].probe_sites
+            if raw is None:
+                continue
+            sites = probe_site_rows(raw)
+            rows = []
+            for rec in records(sites):
+                retained = rec["kind"] == "retained"
+                rows.append(
+                    {
+                        "endpoint": str(rec["endpoint"]),
+                        "history": format_count(float(rec["history_len"])),
+                        "kind": str(rec["kind"]),
+                        "location": str(rec["location"]),
+                        "function": str(rec["function"]) or MISSING,
+                        "bytes": format_value(
+                            float(rec["bytes"]), "bytes/request" if retained else "bytes"
+                        ),
+                        "count": format_count(float(rec["count"])),
+                        "via": str(rec["via"]) or MISSING,
+                    }
+                )
+            blocks.append(
+                {
+                    "design": design,
+                    "colour": design_colour(design),
+                    "title": f"{SITES_TITLE}: {design}",
+                    "rows": rows,
+                    "remark": "" if rows else f"{design}/probe/probe_sites.json lists no sites",
+                    "note": SITES_NOTE,
                 }
             )
         return blocks

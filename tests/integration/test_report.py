@@ -137,6 +137,7 @@ def test_report_html_is_self_contained_and_embeds_every_figure(
         "resources_over_time",
         "latency",
         "alloc_vs_history",
+        "retained_over_requests",
     } <= names
     assert {f"top_sites_{d}" for d in DESIGNS} <= names
 
@@ -176,6 +177,51 @@ def test_report_markdown_has_headline_rows_for_both_designs(
         if phase["status"] != "passed":
             assert f"{phase['design']} {phase['phase']}: " in md
             assert f"{phase['phase']}: {phase['status']}" in md or "not run" in md
+
+
+def test_report_probe_section_has_the_leak_runs_and_a_requests_sites(
+    rendered: tuple[Path, list[Path]],
+) -> None:
+    run_a, _ = rendered
+    md = (run_a / "report.md").read_text(encoding="utf-8")
+    html = (run_a / "report.html").read_text(encoding="utf-8")
+    rows = summary_of(run_a)
+    probe = md[md.index("## Probe phase") : md.index("## Profile phase")]
+    assert "![Memory retained over a run of requests](figures/retained_over_requests.png)" in probe
+    assert "gc.collect()" in probe and "(here chat, chat_stream)" in probe
+    # the headline: one row per endpoint, the figure as the summary has it
+    for endpoint in ("chat", "chat_stream", "history"):
+        figure = value(
+            rows, "optimized", "retained_bytes_per_request", endpoint=endpoint, history_len="100"
+        )
+        line = next(
+            line
+            for line in md.splitlines()
+            if line.startswith(f"| Retained per request ({endpoint}, history 100) ")
+        )
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert cells[1:4] == ["–", format_value(figure, "bytes/request"), "–"]  # naive failed
+    # the sites table: optimized only (naive's probe failed), the top peak sites at 1,000
+    sites = json.loads((run_a / "optimized" / "probe" / "probe_sites.json").read_text())
+    assert "### Where a request's memory goes (probe): optimized" in probe
+    assert "Where a request's memory goes (probe): naive" not in probe
+    chat = sorted(
+        (s for s in sites["peak"] if s["endpoint"] == "chat" and s["history_len"] == 1000),
+        key=lambda s: -s["bytes"],
+    )
+    table = [line for line in probe.splitlines() if line.startswith("| chat | 1,000 | peak |")]
+    assert len(table) == 5
+    assert f"`{chat[0]['location']}`" in table[0]
+    assert format_value(chat[0]["bytes"], "bytes") in table[0]
+    assert any(
+        line.startswith("| chat | 100 | retained |") and line.endswith("|")
+        for line in probe.splitlines()
+        if "B/request" in line
+    )
+    assert "Where a request&#39;s memory goes (probe): optimized</h3>" in html
+    assert '<table class="sites">' in html
+    # the profile section points to it
+    assert 'in the probe section: "Where a request\'s memory goes (probe)"' in md
 
 
 def test_report_flamegraph_link_or_its_absence_is_stated(

@@ -222,3 +222,41 @@ def test_warnings_do_not_repeat_the_runs_own() -> None:
     own = {"design": "naive", "phase": "load", "message": "the load generator saturated"}
     out = run_warnings(frame, [], [own])
     assert out == ["naive load: the load generator saturated"]
+
+
+def retained(design: str, chat: float, history: float) -> list[SummaryRow]:
+    return [
+        SummaryRow(
+            design,
+            "probe",
+            "retained_bytes_per_request",
+            value,
+            "bytes/request",
+            {"endpoint": endpoint, "history_len": "100"},
+        )
+        for endpoint, value in (("chat", chat), ("history", history))
+    ]
+
+
+def test_headline_has_retained_per_request_per_endpoint() -> None:
+    frame = summary_frame(retained("naive", 8192.0, 3.0) + retained("optimized", 1024.0, -5.0))
+    table = headline_table(frame, ["naive", "optimized"])
+    lines = table[table["metric"] == "retained_bytes_per_request"]
+    assert lines["title"].tolist() == [
+        "Retained per request (chat, history 100)",
+        "Retained per request (history, history 100)",
+    ]
+    assert lines["unit"].tolist() == ["bytes/request", "bytes/request"]
+    chat, history = lines.iloc[0], lines.iloc[1]
+    assert chat["naive / optimized"] == pytest.approx(8.0)
+    # 3 B vs -5 B per request is noise on both sides: no ratio
+    assert history["naive"] == 3.0
+    assert math.isnan(history["naive / optimized"])
+
+
+def test_ratio_floor_hides_ratios_of_noise() -> None:
+    assert ratio(8192.0, 1024.0, floor=64.0) == 8.0
+    assert math.isnan(ratio(8192.0, 10.0, floor=64.0))  # the base is noise
+    assert math.isnan(ratio(10.0, 8192.0, floor=64.0))  # the value is noise
+    assert ratio(-128.0, 64.0, floor=64.0) == -2.0  # a real shrink is a figure too
+    assert ratio(10.0, 5.0) == 2.0  # no floor: any ratio

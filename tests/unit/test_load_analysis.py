@@ -287,6 +287,30 @@ def test_comparison_ratio_is_naive_over_optimized() -> None:
     assert none is None
 
 
+def test_comparison_shows_retained_per_request_without_a_ratio_of_noise() -> None:
+    rows = [
+        SummaryRow(
+            design,
+            "probe",
+            "retained_bytes_per_request",
+            value,
+            "bytes/request",
+            {"endpoint": endpoint, "history_len": "100"},
+        )
+        for design, endpoint, value in (
+            ("naive", "chat", 4096.0),
+            ("optimized", "chat", 1024.0),
+            ("naive", "history", 12.0),
+            ("optimized", "history", 2.0),
+        )
+    ]
+    frame, column = comparison_frame(rows, ["naive", "optimized"])
+    assert column == "naive/optimized"
+    lines = frame[frame["metric"] == "retained_bytes_per_request"].set_index("labels")
+    assert lines.at["endpoint=chat,history_len=100", column] == pytest.approx(4.0)
+    assert math.isnan(lines.at["endpoint=history,history_len=100", column])
+
+
 # --- integrity -----------------------------------------------------------------------------
 
 
