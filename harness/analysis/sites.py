@@ -77,14 +77,21 @@ def is_measuring_code(path: str) -> bool:
     return any(part in path for part in HARNESS_MEASURING_FILES)
 
 
-def display_path(path: str, root: str) -> str:
-    """`path` relative to `root` when it lies inside it, else unchanged."""
-    prefix = root.rstrip("/") + "/"
-    return path[len(prefix) :] if root and path.startswith(prefix) else path
+Roots = str | Sequence[str]
+
+
+def display_path(path: str, root: Roots) -> str:
+    """`path` relative to the longest of `root` (one directory or several) that contains it,
+    else unchanged. With the import path as roots, a file reads as its module does:
+    reference_app/planted.py, json/decoder.py."""
+    roots = [root] if isinstance(root, str) else list(root)
+    prefixes = [r.rstrip("/") + "/" for r in roots if r]
+    inside = [p for p in prefixes if path.startswith(p)]
+    return path[len(max(inside, key=len)) :] if inside else path
 
 
 def attribute(
-    frames: Sequence[Frame], library_dirs: Sequence[str], root: str = ""
+    frames: Sequence[Frame], library_dirs: Sequence[str], root: Roots = ""
 ) -> tuple[str, str, str] | None:
     """(location, function, via) of a stack, innermost frame first; None for the probe's own."""
     frames = [f for f in frames if not is_measuring_code(f[0])]
@@ -100,7 +107,7 @@ def attribute(
 def aggregate(
     stacks: Iterable[tuple[Sequence[Frame], float, float]],
     library_dirs: Sequence[str],
-    root: str = "",
+    root: Roots = "",
     *,
     per: float = 1.0,
     top: int = TOP_SITES,

@@ -16,6 +16,7 @@ Both fold stacks to sites with harness.analysis.sites (the first frame of the se
 from __future__ import annotations
 
 import os
+import sys
 import sysconfig
 import tempfile
 import tracemalloc
@@ -34,6 +35,11 @@ def library_dirs() -> tuple[str, ...]:
     names = ("stdlib", "platstdlib", "purelib", "platlib")
     paths = {sysconfig.get_path(n) for n in names}
     return tuple(sorted(p.rstrip("/") + "/" for p in paths if p))
+
+
+def display_roots() -> tuple[str, ...]:
+    """Directories sites are shown relative to: the working directory and the import path."""
+    return tuple(p for p in {os.getcwd(), *sys.path} if p and os.path.isdir(p))
 
 
 class PeakSites:
@@ -67,7 +73,7 @@ class PeakSites:
                 for record in reader.get_high_watermark_allocation_records(merge_threads=True)
             ]
             reader.close()
-        self.sites = aggregate(stacks, library_dirs(), os.getcwd())
+        self.sites = aggregate(stacks, library_dirs(), display_roots())
 
 
 def _memray_frames(record: Any) -> list[Frame]:
@@ -110,7 +116,7 @@ class RetainedSites:
             if stat.size_diff
         ]
         sites = aggregate(
-            stacks, library_dirs(), os.getcwd(), per=float(requests), positive_only=True
+            stacks, library_dirs(), display_roots(), per=float(requests), positive_only=True
         )
         return {"requests": requests, "sites": [s.to_json() for s in sites]}
 
