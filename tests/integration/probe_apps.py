@@ -72,3 +72,48 @@ def make_hold_app() -> TracemallocProbe:
 
 def make_keep_app() -> TracemallocProbe:
     return TracemallocProbe(_keep)
+
+
+# sized: a data-size knob and known costs, for the recipe-driven probe's calibration.
+SIZED_UNIT = 1000  # bytes per size unit held at the peak of GET /work
+SIZED_BASE = 20_000  # bytes held at every GET /work's peak, whatever the size
+SIZED_LEAK = 1024  # bytes each POST /leak keeps for ever (its object's sys.getsizeof)
+_SIZED = {"n": 0}
+
+
+async def _read_json(receive: Receive) -> Any:
+    import json
+
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            return json.loads(body or b"{}")
+
+
+async def _sized(scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
+    import sys
+
+    if scope["type"] != "http":
+        return
+    path = scope["path"]
+    if path == "/__probe/size":
+        _SIZED["n"] = int((await _read_json(receive))["n"])
+        await _respond(send, 200, b"ok")
+    elif path == "/work":
+        # one buffer of a known size, held across an await like a real response being built
+        buf = bytearray(SIZED_BASE + SIZED_UNIT * _SIZED["n"])
+        await _respond(send, 200, b"held ", more=True)
+        await asyncio.sleep(0)
+        await send({"type": "http.response.body", "body": str(len(buf)).encode()})
+        del buf
+    elif path == "/leak":
+        KEPT.append(bytearray(SIZED_LEAK - (sys.getsizeof(bytearray(0)))))
+        await _respond(send, 201, b"kept")
+    else:
+        await _respond(send, 200, b"ok")
+
+
+def make_sized_app() -> TracemallocProbe:
+    return TracemallocProbe(_sized)

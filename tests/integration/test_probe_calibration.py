@@ -202,3 +202,48 @@ def test_sites_name_the_allocating_line(keep_app: str) -> None:
     top = retained["sites"][0]
     assert top["location"] == where, retained
     assert abs(top["bytes"] - n) <= 0.05 * n
+
+
+# --- the recipe-driven probe on a planted app with known costs ------------------------------
+
+
+@pytest.fixture(scope="module")
+def sized_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from _serve("make_sized_app", tmp_path_factory.mktemp("sized"))
+
+
+def test_recipe_probe_recovers_slope_intercept_and_leak(sized_app: str) -> None:
+    """A target described only by recipes: GET /work holds BASE + UNIT x size bytes at its peak,
+    POST /leak keeps LEAK bytes per request. The probe recovers the slope within 2%, the
+    intercept (above a bare request) within 5%, and the leak within 5%."""
+    from harness.analysis.probe import summary_rows
+    from harness.phases.probe import measure
+    from harness.probe_recipe import ProbeRecipe, ProbeRequest, ProbeSetup, RequestTemplate
+    from tests.integration.probe_apps import SIZED_BASE, SIZED_LEAK, SIZED_UNIT
+
+    recipe = ProbeRecipe(
+        requests=(
+            ProbeRequest("work", RequestTemplate("GET", "/work")),
+            ProbeRequest("leak", RequestTemplate("POST", "/leak"), expect_status=(201,)),
+        ),
+        setup=ProbeSetup(request=RequestTemplate("PUT", "/__probe/size", json={"n": "{size}"})),
+        size_unit="unit",
+    )
+    sizes = [0, 10, 100, 1000]
+    with httpx.Client(base_url=sized_app, timeout=60) as client:
+        bare = _bare_peak(client, sized_app)
+        result = measure(client, recipe, sizes, reps=3, warmup=1, sites=False)
+    rows = {(r.metric, tuple(sorted(r.labels.items()))): r for r in summary_rows(
+        "sized", result.requests, result.checkpoints, size_unit="unit")}  # fmt: skip
+    slope = rows[("alloc_slope_bytes_per_unit", (("endpoint", "work"),))]
+    assert slope.unit == "bytes/unit"
+    assert abs(slope.value - SIZED_UNIT) <= 0.02 * SIZED_UNIT, slope
+    at_zero = rows[("alloc_peak_bytes", (("endpoint", "work"), ("history_len", "0")))].value
+    intercept = at_zero - bare
+    buffer_at_zero = sys.getsizeof(bytearray(SIZED_BASE))
+    assert abs(intercept - buffer_at_zero) <= 0.05 * buffer_at_zero, (at_zero, bare)
+    leak = rows[("retained_bytes_per_request", (("endpoint", "leak"), ("history_len", "10")))]
+    planted = SIZED_LEAK + 8  # the object and its slot in the list
+    assert abs(leak.value - planted) <= 0.05 * planted, leak
+    work = rows[("retained_bytes_per_request", (("endpoint", "work"), ("history_len", "10")))]
+    assert abs(work.value) < 64, work
