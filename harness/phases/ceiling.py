@@ -24,7 +24,7 @@ from harness.config import Config
 from harness.locust_runner import run_locust
 from harness.phases import FailedWithResults, ProgressFn
 from harness.phases.load import _read_csv, master_mode, server_host
-from harness.results import RunDir, SummaryRow, write_json_atomic
+from harness.results import SCHEMA_VERSION, RunDir, SummaryRow, write_json_atomic
 from harness.targets import resolve_target, running_stack, seed_store
 
 PHASE = CEILING
@@ -83,6 +83,7 @@ def run_ceiling(
     write_json_atomic(
         out / "meta.json",
         {
+            "schema_version": SCHEMA_VERSION,
             "target": spec.name,
             "path": spec.health,
             "scenario": SCENARIO,

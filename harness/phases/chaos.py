@@ -24,7 +24,7 @@ from harness.locust_runner import LocustResult, run_locust
 from harness.phases import ProgressFn, no_progress
 from harness.phases.integrity import read_acks, seeded_lengths, stored_lengths
 from harness.processes import wait_healthy
-from harness.results import RunDir, write_json_atomic
+from harness.results import SCHEMA_VERSION, RunDir, write_json_atomic
 from harness.targets import HEALTH_TIMEOUT_S, running_stack, seed_store
 
 PHASE = "chaos"
@@ -208,6 +208,7 @@ def run_chaos(
         write_json_atomic(
             run.phase_dir(design, PHASE) / "chaos.json",
             {
+                "schema_version": SCHEMA_VERSION,
                 "design": design,
                 "seed": seed,
                 "duration_s": duration_s,

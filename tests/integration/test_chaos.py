@@ -7,6 +7,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from schema_check import check_run_dir
 
 from harness.cli import main
 
@@ -47,6 +48,7 @@ def test_chaos_trial_counts_acknowledged_and_lost(design: str, tmp_path: Path) -
     run_json = json.loads(chaos_json.parents[2].joinpath("run.json").read_text())
     assert run_json["status"] == ("failed" if code else "passed")
     assert [(p["design"], p["phase"]) for p in run_json["phases"]] == [(design, "chaos")]
+    assert "chaos" in check_run_dir(chaos_json.parents[2]).values()
     # The exit status says whether acknowledged messages were lost, and the count agrees.
     assert code == (1 if trial["lost_messages"] else 0)
     if design == "optimized":

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from schema_check import check_run_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -74,6 +75,8 @@ def test_the_wheel_runs_the_demo_from_an_empty_directory(tmp_path: Path) -> None
     rows = json.loads((run_dir / "summary.json").read_text())
     assert any(r["design"] == "optimized" and r["phase"] == "load" for r in rows)
     assert (run_dir / "report.html").is_file()
+    checked = check_run_dir(run_dir)
+    assert {"run", "summary", "ceiling-meta", "load-meta", "integrity"} <= set(checked.values())
     # the servers ran from the installed package, not from this clone
     assert str(ROOT) not in (run_dir / "run.json").read_text()
     leftover = {p.pid for p in psutil.Process().children(recursive=True)} - before
