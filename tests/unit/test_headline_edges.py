@@ -421,3 +421,68 @@ def test_scale_notes_without_counts_default_to_one_and_a_failed_ceiling_is_said(
     assert len(notes) == 3
     assert scale_notes(summary_frame([]), phases[:1]) == ["Machine ceiling: failed (no server)."]
     assert scale_notes(frame_of(SummaryRow("a", "load", "rps", 1.0, "req/s"))) == []
+
+
+def test_keep_at_max_with_rows_of_other_metrics_before() -> None:
+    spec = [HeadlineMetric("peak", "probe", "Peak", "lower", at_max="history_len")]
+    frame = frame_of(
+        SummaryRow("a", "load", "rps", 1.0, "req/s"),
+        SummaryRow("a", "load", "rps", 1.0, "req/s", {"endpoint": "chat"}),
+        SummaryRow("a", "probe", "peak", 1.0, "bytes", {"endpoint": "chat", "history_len": "9"}),
+        SummaryRow("a", "probe", "peak", 2.0, "bytes", {"endpoint": "chat", "history_len": "10"}),
+    )
+    assert headline_table(frame, ["a"], spec)["a"].tolist() == [2.0]
+
+
+def test_unnumbered_history_sorts_before_history_zero() -> None:
+    spec = [HeadlineMetric("lat", "load", "Latency", "lower")]
+    frame = frame_of(
+        SummaryRow("a", "load", "lat", 1.0, "ms", {"endpoint": "chat", "history_len": "0"}),
+        SummaryRow("a", "load", "lat", 1.0, "ms", {"endpoint": "chat", "history_len": "all"}),
+    )
+    assert headline_table(frame, ["a"], spec)["labels"].tolist() == [
+        "endpoint=chat,history_len=all",
+        "endpoint=chat,history_len=0",
+    ]
+
+
+def test_compare_table_follows_the_spec_order_over_label_order() -> None:
+    specs = [
+        HeadlineMetric("first", "load", "First", "lower"),
+        HeadlineMetric("second", "load", "Second", "lower"),
+    ]
+    a = frame_of(
+        SummaryRow("x", "load", "second", 1.0, "ms"),
+        SummaryRow("x", "load", "first", 1.0, "ms", {"endpoint": "chat"}),
+    )
+    table = compare_table(a, a, ["x"], specs)
+    assert table["key"].tolist() == ["first{endpoint=chat}", "second"]
+    # same metric in two phases: each keeps its own rank
+    b = frame_of(
+        SummaryRow("x", "probe", "first", 1.0, "ms"),
+        SummaryRow("x", "load", "second", 1.0, "ms", {"endpoint": "chat"}),
+    )
+    specs_by_phase = [
+        HeadlineMetric("second", "load", "Second", "lower"),
+        HeadlineMetric("first", "probe", "First", "lower"),
+    ]
+    assert compare_table(b, b, ["x"], specs_by_phase)["key"].tolist() == [
+        "second{endpoint=chat}",
+        "first",
+    ]
+
+
+def test_compare_table_skips_a_design_absent_from_both_runs_and_goes_on() -> None:
+    a = frame_of(SummaryRow("y", "load", "rps", 2.0, "req/s"))
+    b = frame_of(SummaryRow("y", "load", "rps", 3.0, "req/s"))
+    table = compare_table(a, b, ["x", "y"])
+    assert table[["design", "a", "b"]].values.tolist() == [["y", 2.0, 3.0]]
+    empty = compare_table(summary_frame([]), summary_frame([]))
+    assert empty.empty and list(empty.columns) == [
+        "key", "title", "phase", "unit", "better", "design", "a", "b", "delta", "delta_pct",
+    ]  # fmt: skip
+
+
+def test_a_single_failed_request_warns() -> None:
+    frame = frame_of(SummaryRow("a", "load", "failures", 1.0, "count"))
+    assert run_warnings(frame, []) == ["a load: 1 failed requests"]

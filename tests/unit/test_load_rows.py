@@ -308,3 +308,68 @@ def test_comparison_frame_ratio_column() -> None:
     assert frame.set_index("metric")[column].to_dict() == {"rps": 3.0, "acknowledged": 0.0}
     assert comparison_frame(rows, ["a", "missing"])[1] is None
     assert comparison_frame([], ["a", "b"])[1] is None
+
+
+def test_a_blank_type_is_not_an_endpoint() -> None:
+    stats = pd.DataFrame(
+        [
+            stat("POST", "POST /chat", 4, 0, 2.0),
+            {**stat("", "odd", 9, 9, 9.0), "Type": math.nan},
+            {**stat("", "Aggregated", 13, 9, 11.0), "Type": math.nan},
+        ]
+    )
+    assert request_totals(stats) == (4, 0)
+    assert ttft_rows(stats).empty
+
+
+def test_load_summary_rows_are_the_designs_and_use_the_history() -> None:
+    stats = pd.DataFrame([stat("POST", "POST /chat", 4, 0, 2.0)])
+    samples = samples_frame([1.0, 1.0, 1.0, 9.0, 9.0, 9.0, 9.0, 9.0, 9.0, 9.0, 9.0])
+    history = pd.DataFrame(
+        {"Timestamp": [104, 110], "User Count": [5, 5], "Name": ["Aggregated"] * 2}
+    )
+    rows = load_summary("mine", stats, samples, history, 95.0)
+    assert {r.design for r in rows} == {"mine"}
+    growth = {r.metric: r.value for r in rows}["rss_growth_bytes"]
+    assert growth == 0.0  # warm-up from t=104 (users at peak): 9 -> 9
+    assert {r.metric: r.value for r in load_summary("m", None, samples, None, None)}[
+        "rss_growth_bytes"
+    ] == 8.0
+
+
+def test_growth_needs_both_ends_of_the_window() -> None:
+    total = samples_frame([1.0, 1.0, 1.0, 9.0, 9.0, 9.0, 9.0, 9.0, 9.0, 9.0, 9.0]).iloc[:11]
+    half = rss_growth(total, Windows(5, 104.0, None))
+    assert half is not None and half.warm_bytes == 1.0
+
+
+def test_ceiling_with_one_endpoint_takes_p50_and_p95_only_and_zero_rps() -> None:
+    one = pd.DataFrame([stat("GET", "GET /healthz", 10, 0, 5.0, p50=1, p95=2, p99=3)])
+    metrics = [r.metric for r in ceiling_summary(one, None)]
+    assert metrics == ["rps", "requests", "failures", "failure_ratio", "latency_p50_ms",
+                       "latency_p95_ms"]  # fmt: skip
+    nothing = pd.DataFrame([stat("", "Aggregated", 0, 0, 0.0)])
+    assert ceiling_summary(nothing, None)[0].value == 0.0
+
+
+def test_a_small_ceiling_is_still_a_ceiling() -> None:
+    assert ceiling_rps([SummaryRow(CEILING, CEILING, "rps", 0.5, "req/s")]) == 0.5
+    load = [SummaryRow("d", "load", "rps", 0.25, "req/s")]
+    assert ceiling_fraction("d", load, 0.5)[0].value == 0.5
+
+
+def test_load_warnings_look_past_labelled_rows() -> None:
+    rows = [
+        SummaryRow("d", "load", "rps", 1.0, "req/s", {"endpoint": "chat"}),
+        SummaryRow("d", "load", "loadgen_cpu_max", 99.0, "percent"),
+    ]
+    assert len(load_warnings(rows)) == 1
+
+
+def test_console_spec_titles() -> None:
+    extra = {s.metric: s for s in console_specs()}
+    assert extra["ttft_p50_ms"].title == "Time to first token p50"
+    assert extra["acknowledged"].title == "Acknowledged writes"
+    assert (extra["loadgen_cpu_max"].title, extra["loadgen_cpu_max"].better) == (
+        "Load generator CPU, max", "lower",
+    )  # fmt: skip
