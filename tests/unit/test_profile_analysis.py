@@ -165,3 +165,13 @@ def test_sites_table_keeps_n_of_each_kind_with_a_fresh_index() -> None:
 def test_unknown_kind_names_the_known_ones() -> None:
     with pytest.raises(ValueError, match=r"unknown site kind 'peak' \(known: hwm, allocated\)"):
         top_sites([], "peak")
+
+
+def test_top_sites_ties_at_one_location_go_by_function_name() -> None:
+    records = [SiteRecord("zeta", "x.py", 1, 5, 1), SiteRecord("alpha", "x.py", 1, 5, 1)]
+    assert top_sites(records, "hwm")["function"].tolist() == ["alpha", "zeta"]
+
+
+def test_one_request_has_a_per_request_figure() -> None:
+    rows = summary_rows("d", heap_peak_bytes=1, bytes_allocated=10, allocations=1, requests=1)
+    assert rows[-1].metric == "bytes_allocated_per_request" and rows[-1].value == 10.0

@@ -153,3 +153,9 @@ def test_format_value_passes_the_sign_for_every_unit() -> None:
     assert format_value(1.5, "widgets", signed=True) == "+1.50 widgets"
     assert format_value(1.5, "") == "1.50"
     assert format_value(None, "bytes") == MISSING
+
+
+def test_trimming_and_zero() -> None:
+    assert format_bytes(100.5) == "100 B"  # no point: nothing to trim
+    assert format_bytes(3.001) == "3 B"
+    assert format_ms(0.0) == "0 ms"
