@@ -254,3 +254,42 @@ def test_site_labels() -> None:
     assert len(long) == 40
     tight = site_label("f" * 50, "pkg/module_name_long.py:1", width=40)
     assert tight == "f" * 50 + "  (…" + "pkg/module_name_long.py:1"[-12:] + ")"
+
+
+# --- the other spellings each reader accepts ---------------------------------------------------
+
+
+def test_user_counts_accept_other_spellings() -> None:
+    for users in ("user_count", "users"):
+        history = pd.DataFrame({"Timestamp": [1, 2], users: [3, 4]})
+        assert user_counts(history)["users"].tolist() == [3.0, 4.0]
+    two = pd.DataFrame({"t_s": [0.0, 3.0], "users": [1, 2]})
+    assert user_stages(two) == [Stage(0.0, 3.0, 1), Stage(3.0, 6.0, 2)]
+
+
+def test_probe_statuses_that_count_as_success() -> None:
+    probe = probe_frame().assign(status=["passed", "success", "SUCCESS", "PASSED ", "x", "x", "x"])
+    assert probe_points(probe)["reps"].tolist() == [1, 3]
+    assert probe_failures(probe)["endpoint"].tolist() == ["history"]
+    numbered = probe_frame().assign(status=["500.0"] * 7)
+    assert set(probe_failures(numbered)["status"]) == {"500"}
+    no_endpoint = probe_frame().drop(columns=["endpoint"])
+    assert probe_failures(no_endpoint).empty
+    empty = probe_failures(probe_frame().assign(status="200"))
+    assert empty.empty and list(empty.columns) == ["endpoint", "history_len", "status"]
+
+
+def test_top_sites_accept_other_spellings() -> None:
+    frame = pd.DataFrame({"filename": ["/a/b/m.py"], "size_bytes": [9], "allocations": ["3"]})
+    out, _ = top_sites(frame)
+    assert rows_of(out) == [["?  (b/m.py)", 9.0, 3.0]]
+    size = pd.DataFrame({"function": ["f"], "size": ["7"], "n_allocations": [1]})
+    assert rows_of(top_sites(size)[0]) == [["f", 7.0, 1.0]]
+    unknown_kind = pd.DataFrame({"kind": ["odd"], "function": ["f"], "bytes": [1]})
+    assert top_sites(unknown_kind)[1] == "odd"
+
+
+def test_site_label_at_exactly_the_width() -> None:
+    location = "pkg/" + "m" * 20 + ".py"  # 27 characters
+    label = site_label("f" * 9, location, width=40)  # room = 40 - 9 - 4 = 27: fits
+    assert label == "f" * 9 + "  (" + location + ")"
