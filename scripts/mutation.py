@@ -7,9 +7,10 @@ ones named), then prints, per module: mutants, logic mutants, killed, survived, 
 survivors (tests/mutation-survivors.txt), the logic score and the wall time. Exits 1 when a
 module's logic score is under THRESHOLD.
 
-A mutant is a *message* mutant when all it changes is the text of a message: a string literal
-that holds whitespace or is part of an f-string (a key such as "design" has neither, so a
-mutated key counts as logic). Message mutants are counted but not scored.
+A mutant is a *message* mutant when all it changes is the text of a message: a piece of an
+f-string, or a string literal of prose (whitespace and at least MESSAGE_LENGTH characters). A
+key such as "design" or a status such as "not run" is logic. Message mutants are counted but
+not scored.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MUTANTS = ROOT / "mutants"
 SURVIVORS = ROOT / "tests" / "mutation-survivors.txt"
 THRESHOLD = 0.90
+MESSAGE_LENGTH = 16
 
 MODULES = [
     "harness/analysis/headline.py",
@@ -91,6 +93,12 @@ def _message_constants(tree: ast.AST) -> set[int]:
     }
 
 
+def _reads_as_message(text: str) -> bool:
+    """Prose, not a key or a status value: whitespace and at least MESSAGE_LENGTH characters
+    ('not run' and 'no record' are status values and stay logic)."""
+    return len(text) >= MESSAGE_LENGTH and any(c.isspace() for c in text)
+
+
 def _is_message_only(original: ast.FunctionDef, mutant: ast.FunctionDef) -> bool:
     orig_nodes = list(ast.walk(original))
     mut_nodes = list(ast.walk(mutant))
@@ -106,7 +114,7 @@ def _is_message_only(original: ast.FunctionDef, mutant: ast.FunctionDef) -> bool
                 continue
             if not (isinstance(a.value, str) and isinstance(b.value, str)):
                 return False
-            if not (id(a) in in_fstring or any(c.isspace() for c in a.value)):
+            if not (id(a) in in_fstring or _reads_as_message(a.value)):
                 return False
             changed = True
             continue

@@ -486,3 +486,18 @@ def test_compare_table_skips_a_design_absent_from_both_runs_and_goes_on() -> Non
 def test_a_single_failed_request_warns() -> None:
     frame = frame_of(SummaryRow("a", "load", "failures", 1.0, "count"))
     assert run_warnings(frame, []) == ["a load: 1 failed requests"]
+
+
+def test_compare_table_orders_labels_from_both_runs() -> None:
+    spec = [HeadlineMetric("lat", "load", "Latency", "lower")]
+    a = frame_of(SummaryRow("x", "load", "lat", 1.0, "ms", {"endpoint": "history"}))
+    b = frame_of(
+        SummaryRow("x", "load", "lat", 1.0, "ms", {"endpoint": "history"}),
+        SummaryRow("x", "load", "lat", 2.0, "ms", {"endpoint": "chat"}),
+        SummaryRow("x", "load", "lat", 3.0, "ms"),
+    )
+    assert compare_table(a, b, ["x"], spec)["key"].tolist() == [
+        "lat",
+        "lat{endpoint=chat}",
+        "lat{endpoint=history}",
+    ]
