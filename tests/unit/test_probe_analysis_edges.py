@@ -78,3 +78,12 @@ def test_endpoints_order_known_first_then_by_name() -> None:
     assert list(slopes(points)) == ["chat", "history", "alpha", "zeta"]
     assert points["alloc_net_bytes"].tolist()[:2] == [0.0, 0.0]
     assert per_point(_requests({("chat", 0): [205, 215]}))["alloc_net_bytes"].tolist() == [20.5]
+
+
+def test_missing_columns_are_named_and_no_requests_keep_the_columns() -> None:
+    with pytest.raises(ValueError, match=r"lack columns: alloc_net_bytes, alloc_peak_bytes$"):
+        per_point(pd.DataFrame({"endpoint": ["chat"], "history_len": [0]}))
+    empty = per_point(pd.DataFrame(columns=list(REQUEST_COLUMNS)))
+    assert empty.empty and list(empty.columns) == [
+        "endpoint", "history_len", "reps", "alloc_peak_bytes", "alloc_net_bytes", "alloc_cv",
+    ]  # fmt: skip

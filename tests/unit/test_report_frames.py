@@ -293,3 +293,25 @@ def test_site_label_at_exactly_the_width() -> None:
     location = "pkg/" + "m" * 20 + ".py"  # 27 characters
     label = site_label("f" * 9, location, width=40)  # room = 40 - 9 - 4 = 27: fits
     assert label == "f" * 9 + "  (" + location + ")"
+
+
+def test_junk_cells_become_gaps_not_errors() -> None:
+    abs_time = pd.DataFrame({"unix_s": [10.0, "?", 11.0], "rss": [1, "n/a", 3]})
+    assert rows_of(tree_total(abs_time)) == [[0.0, 1.0], [1.0, 3.0]]
+    probe = probe_frame().assign(alloc_peak_bytes=["x", 10, 20, 5, 7, 9, 1])
+    assert probe_points(probe)["reps"].tolist() == [1, 1]
+    sites = pd.DataFrame({"function": ["f"], "bytes": [5], "count": ["many"]})
+    assert math.isnan(top_sites(sites)[0]["count"].iloc[0])
+
+
+def test_top_sites_show_ten_by_default() -> None:
+    sites = pd.DataFrame({"function": [f"f{i}" for i in range(12)], "bytes": range(12)})
+    out, _ = top_sites(sites)
+    assert len(out) == 10 and out["bytes"].iloc[0] == 11.0
+
+
+def test_a_sample_with_a_missing_resource_is_kept() -> None:
+    samples = pd.DataFrame({"t_s": [0.0, 1.0], "rss": [1, "n/a"], "fds": [2, 3]})
+    out = tree_total(samples)
+    assert out["num_fds"].tolist() == [2.0, 3.0]
+    assert math.isnan(out["rss_bytes"].iloc[1])
