@@ -62,6 +62,11 @@ class ModuleScore:
         return self.mutants - self.messages
 
     @property
+    def raw(self) -> float:
+        """killed / logic mutants, counting accepted survivors as not killed."""
+        return 1.0 if self.logic <= 0 else self.killed / self.logic
+
+    @property
     def score(self) -> float:
         scored = self.logic - self.accepted
         return 1.0 if scored <= 0 else self.killed / scored
@@ -208,7 +213,7 @@ def _row(s: ModuleScore) -> str:
     return (
         f"{s.module:32} mutants {s.mutants:4}  logic {s.logic:4}  killed {s.killed:4}  "
         f"survived {s.survived:3}  no-tests {s.no_tests:3}  accepted {s.accepted:2}  "
-        f"score {s.score:6.1%}  {s.seconds:5.0f} s"
+        f"raw {s.raw:6.1%}  score {s.score:6.1%}  {s.seconds:5.0f} s"
     )
 
 
