@@ -26,6 +26,12 @@ RUN_FILES = [
     ("*/profile/profile_timings.json", "profile-timings"),
     ("*/chaos/chaos.json", "chaos"),
     ("*acks.json", "acks"),
+    # formats from the capacity search and server-error reports (loose schemas for now)
+    ("*/probe/probe_sites.json", "probe-sites"),
+    ("*server_errors.json", "server-errors"),
+    ("*/capacity/meta.json", "capacity-meta"),
+    ("*plan.json", "capacity-plan"),
+    ("*timeline.json", "capacity-plan"),
 ]
 NOT_OURS = ("*/memray_stats.json", "*/data/*")
 

@@ -122,3 +122,9 @@ def test_a_gate_run_and_the_baseline_it_writes_validate(tmp_path: Path) -> None:
     assert gate("--run", run, "--baseline", baseline) == 1
     checked = check_run_dir(run)
     assert checked["gate.json"] == "gate"
+
+
+def test_the_baseline_schema_knows_the_current_baseline_version() -> None:
+    from harness.gate import BASELINE_SCHEMA_VERSION
+
+    assert BASELINE_SCHEMA_VERSION in schema("baseline")["properties"]["schema_version"]["enum"]
