@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install loadtest test test-unit test-integration lint gate history report clean
+.PHONY: help install loadtest test test-unit test-integration lint mutation gate history report clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -36,6 +36,9 @@ lint: $(STAMP)  ## ruff and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+mutation: $(STAMP)  ## mutmut on the pure modules, one at a time; fails under 90% killed
+	$(BIN)/python scripts/mutation.py $(ARGS)
 
 gate: $(STAMP)  ## probe both designs and compare with baselines/ci.json
 	$(BIN)/harness gate $(ARGS)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from harness._errors import ConfigError
 from harness.target_spec import REFERENCE_TARGETS, TargetSpec, parse_targets
 
 DEFAULT_CONFIG = Path("loadtest.toml")
+PACKAGED_CONFIG = "loadtest.toml"  # package data of `harness`
 # "ceiling" runs once per run, before the designs (see harness.phases.ceiling).
 KNOWN_PHASES = ("load", "profile", "probe", "integrity", "ceiling", "capacity")
 DEFAULT_PHASES = ("load", "profile", "probe", "integrity")
@@ -144,13 +146,30 @@ class Config:
         raise ConfigError(self.path, "run.designs", f"unknown target {name!r} (known: {known})")
 
 
+def packaged_default() -> Path:
+    """The embedded default (the reference designs as targets), shipped inside the package:
+    in a clone, harness/loadtest.toml is a link to the repository's loadtest.toml."""
+    return Path(str(resources.files("harness").joinpath(PACKAGED_CONFIG)))
+
+
+def default_path() -> Path:
+    """./loadtest.toml when there is one, else the embedded default."""
+    return DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else packaged_default()
+
+
 def load(path: Path | None = None, overrides: Mapping[str, Any] | None = None) -> Config:
-    """Read the TOML file (default ./loadtest.toml) and apply command-line overrides."""
-    cfg_path = Path(path) if path is not None else DEFAULT_CONFIG
+    """Read the TOML file (default: ./loadtest.toml, else the embedded default) and apply
+    command-line overrides."""
+    cfg_path = Path(path) if path is not None else default_path()
     try:
         raw = tomllib.loads(cfg_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(cfg_path, "-", "file not found") from None
+        raise ConfigError(
+            cfg_path,
+            "-",
+            "file not found; pass --config FILE with a loadtest.toml of your own, or leave "
+            "--config out to use ./loadtest.toml or, without one, the embedded default",
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(cfg_path, "-", f"not valid TOML: {exc}") from None
     return resolve(raw, cfg_path, overrides or {})

@@ -289,5 +289,12 @@ def check_schema(run: Mapping[str, Any], where: Path) -> None:
         raise err
 
 
+def check_file_version(data: Any, where: Path) -> None:
+    """A run's other JSON files carry the run's schema_version too (files written before
+    they did have none: run.json's covers them). Another version is refused, naming the file."""
+    if isinstance(data, Mapping) and "schema_version" in data:
+        check_schema(data, where)
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")

@@ -466,14 +466,20 @@ def scale_notes(frame: pd.DataFrame, phases: Sequence[Mapping[str, Any]] = ()) -
         (frame["phase"] == "load") & frame["metric"].isin(["app_workers", "load_workers"])
     ]
     if not workers.empty:
-        app = int(workers[workers["metric"] == "app_workers"]["value"].max() or 1)
-        load = int(workers[workers["metric"] == "load_workers"]["value"].max() or 1)
+        app = _process_count(workers, "app_workers")
+        load = _process_count(workers, "load_workers")
         notes.append(
             f"The load phase ran {app} app worker process(es) and {load} Locust process(es); "
             "the profile and probe phases always run one app process (tracemalloc and memray "
             "see one process)."
         )
     return notes
+
+
+def _process_count(workers: pd.DataFrame, metric: str) -> int:
+    """The largest count recorded; 1 when none is (or it is 0)."""
+    largest = workers[workers["metric"] == metric]["value"].max()
+    return 1 if math.isnan(largest) or largest < 1 else int(largest)
 
 
 def phase_status(

@@ -10,8 +10,9 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
         type=Path,
-        default=Path("loadtest.toml"),
-        help="TOML config (default: %(default)s)",
+        default=None,
+        help="TOML config (default: ./loadtest.toml if there is one, else the embedded "
+        "default: the reference designs)",
     )
     parser.add_argument(
         "--design",
@@ -47,3 +48,11 @@ def int_list(text: str) -> list[int]:
     if not values or any(v < 0 for v in values):
         raise argparse.ArgumentTypeError(f"expected non-negative integers, got {text!r}")
     return values
+
+
+def phase_list(text: str) -> list[str]:
+    """'load,integrity' -> ['load', 'integrity'] (the config checks the names)."""
+    phases = [part.strip() for part in text.split(",") if part.strip()]
+    if not phases:
+        raise argparse.ArgumentTypeError(f"expected comma-separated phase names, got {text!r}")
+    return phases

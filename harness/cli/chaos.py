@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -12,7 +14,7 @@ from rich.table import Table
 from harness import config as config_mod
 from harness._errors import EXIT_FAILED, EXIT_OK, UsageError
 from harness.cli._common import add_config_arguments, positive_float, positive_int
-from harness.phases.chaos import TrialResult, run_chaos
+from harness.phases.chaos import PHASE, TrialResult, run_chaos
 from harness.processes import sigterm_as_interrupt
 from harness.results import RunDir
 from harness.targets import REFERENCE_DESIGNS
@@ -42,6 +44,7 @@ class ChaosCommand:
         console.print(f"chaos run: {run.root}")
         status = "passed"
         lost_total = 0
+        current, started_at, started = "", _now(), time.monotonic()
         try:
             with sigterm_as_interrupt():
                 for design in cfg.designs:
@@ -57,6 +60,8 @@ class ChaosCommand:
                             f" acknowledged {c.acknowledged}, lost {c.lost}"
                         )
 
+                    started_at, started = _now(), time.monotonic()
+                    current = design
                     results = run_chaos(
                         run,
                         design,
@@ -67,17 +72,47 @@ class ChaosCommand:
                         users=args.users,
                         on_trial=show,
                     )
+                    lost = sum(r.counts.lost for r in results)
+                    run.record_phase(
+                        design,
+                        PHASE,
+                        "failed" if lost else "passed",
+                        started_at,
+                        time.monotonic() - started,
+                        detail=f"{lost} acknowledged messages lost" if lost else "",
+                    )
+                    current = ""
                     _add_total(table, results)
                     console.print(table)
                     lost_total += sum(r.counts.lost for r in results)
         except KeyboardInterrupt:
+            _record_stop(run, current, "interrupted", started_at, started, "interrupted")
             run.finish_run("interrupted")
+            raise
+        except BaseException as exc:
+            # Every exit path ends the run's record: a failed trial leaves "failed", not
+            # "running" (the error itself is reported by the CLI's error handling).
+            _record_stop(run, current, "failed", started_at, started, str(exc))
+            run.finish_run("failed")
             raise
         if lost_total:
             status = "failed"
         run.finish_run(status)
         console.print(f"run directory: {run.root}")
         return EXIT_FAILED if lost_total else EXIT_OK
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _record_stop(
+    run: RunDir, design: str, status: str, started_at: str, started: float, detail: str
+) -> None:
+    if design:
+        run.record_phase(
+            design, PHASE, status, started_at, time.monotonic() - started, detail=detail
+        )
 
 
 def _trial_table(design: str) -> Table:

@@ -42,7 +42,12 @@ from harness.analysis.load import (
     comparison_frame,
     load_warnings,
 )
-from harness.cli._common import add_config_arguments, positive_float, positive_int
+from harness.cli._common import (
+    add_config_arguments,
+    phase_list,
+    positive_float,
+    positive_int,
+)
 from harness.config import Config
 from harness.console import Console
 from harness.phases import FailedWithResults, ProgressFn
@@ -461,6 +466,7 @@ def resolve_config(args: argparse.Namespace) -> Config:
         "load_workers": args.load_workers,
         "app_workers": args.app_workers,
         "ceiling_duration_s": args.ceiling_duration,
+        "phases": tuple(args.phases) if args.phases else None,
         "target_files": args.targets,
         "locust_master": args.locust_master,
         "expect_workers": args.expect_workers,
@@ -473,8 +479,9 @@ def resolve_config(args: argparse.Namespace) -> Config:
 
 def command_line(args: argparse.Namespace) -> str:
     """The command as run.json records it (rebuilt from the parsed flags)."""
-    words = ["harness", "loadtest", "--config", str(args.config)]
+    words = ["harness", "loadtest"]
     for flag, value in (
+        ("--config", args.config),
         ("--profile", args.profile),
         ("--out", args.out),
         ("--users", args.users),
@@ -483,6 +490,7 @@ def command_line(args: argparse.Namespace) -> str:
         ("--load-workers", args.load_workers),
         ("--app-workers", args.app_workers),
         ("--ceiling-duration", args.ceiling_duration),
+        ("--phases", ",".join(args.phases) if args.phases else None),
         ("--expect-workers", args.expect_workers),
         ("--master-bind", args.master_bind),
         ("--server-host", args.server_host),
@@ -526,6 +534,13 @@ class LoadtestCommand:
             metavar="N",
             help="server processes in the load phase (the target's {workers}; the profile "
             "and probe phases always run one)",
+        )
+        parser.add_argument(
+            "--phases",
+            type=phase_list,
+            metavar="P,P",
+            help="the phases to run, comma-separated (default: the profile's phases; "
+            "known: ceiling, load, profile, probe, integrity)",
         )
         parser.add_argument(
             "--ceiling-duration",

@@ -22,7 +22,7 @@ from harness._errors import PhaseFailed
 from harness.analysis.integrity import EXAMPLES, integrity_counts, integrity_rows
 from harness.config import Config
 from harness.phases import FailedWithResults, ProgressFn, no_progress
-from harness.results import RunDir, SummaryRow, write_json_atomic
+from harness.results import SCHEMA_VERSION, RunDir, SummaryRow, write_json_atomic
 from harness.targets import read_manifest, running_stack
 
 PHASE = "integrity"
@@ -109,6 +109,7 @@ def run_integrity(
     write_json_atomic(
         run.integrity_json(design),
         {
+            "schema_version": SCHEMA_VERSION,
             "design": design,
             "method": "GET /history/{user_id}?limit=1 -> history_len, per seeded user",
             "expected_rule": "seeded history_len + 2 x acknowledged exchanges",

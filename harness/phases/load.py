@@ -32,7 +32,7 @@ from harness.locust_runner import LocustResult, MasterMode, run_locust
 from harness.phases import FailedWithResults, ProgressFn
 from harness.phases.server_errors import describe, record_server_errors
 from harness.processes import LOOPBACK, ManagedProcess
-from harness.results import RunDir, SummaryRow, write_json_atomic
+from harness.results import SCHEMA_VERSION, RunDir, SummaryRow, write_json_atomic
 from harness.sampling.process_sampler import ProcessTreeSampler
 from harness.targets import running_stack
 
@@ -258,6 +258,7 @@ def _write_meta(
     scenario: str,
 ) -> None:
     meta: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
         "scenario": scenario,
         "users": cfg.profile.users,
         "spawn_rate": cfg.profile.spawn_rate,

@@ -29,7 +29,7 @@ from harness.config import Config
 from harness.locust_runner import run_locust
 from harness.phases import ProgressFn, no_progress
 from harness.phases.server_errors import describe, record_server_errors
-from harness.results import RunDir, SummaryRow, write_json_atomic
+from harness.results import SCHEMA_VERSION, RunDir, SummaryRow, write_json_atomic
 from harness.sampling.memray_capture import read_capture
 from harness.targets import running_stack, seed_store
 
@@ -123,6 +123,7 @@ def run_profile(
     write_json_atomic(
         phase_dir / TIMINGS_JSON,
         {
+            "schema_version": SCHEMA_VERSION,
             "timings_s": {k: round(v, 3) for k, v in timings.items()},
             "read_timings_s": {k: round(v, 3) for k, v in summary.timings.items()},
             "capture_bytes": summary.capture_bytes,

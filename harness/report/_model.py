@@ -19,7 +19,7 @@ import pandas as pd
 
 from harness._errors import HarnessError
 from harness.analysis.headline import CEILING, designs_in, summary_frame
-from harness.results import RunDir, check_schema, read_json
+from harness.results import RunDir, check_file_version, check_schema, read_json
 
 
 @dataclass
@@ -131,6 +131,7 @@ def _design_data(rd: RunDir, design: str, phases: list[Mapping[str, Any]]) -> De
     if flame is not None and flame.is_file() and flame.stat().st_size > 0:
         out.flamegraph = flame.relative_to(rd.root).as_posix()
     out.integrity = _json_object(rd.integrity_json(design))
+    check_file_version(out.integrity, rd.integrity_json(design))
     for phase in phases:
         if phase.get("design") == design and phase.get("phase") == "load":
             out.load_started_unix = _unix(phase.get("started_at"))

@@ -17,16 +17,16 @@ A site is the innermost Python frame of the stack (see harness.analysis.profile)
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness._errors import PhaseFailed
 from harness.analysis.profile import SiteRecord
+from harness.processes import ManagedProcess, ProcessGroup, tail
 from harness.results import read_json, write_json_atomic
 
 UNKNOWN = "<unknown>"
@@ -120,28 +120,14 @@ def high_watermark_sites(capture: Path) -> tuple[int, list[SiteRecord]]:
     return peak, records
 
 
-def _start(argv: Sequence[str], log: Path) -> tuple[subprocess.Popen[bytes], Any]:
-    handle = log.open("wb")
-    proc = subprocess.Popen(
-        list(argv), stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-    )
-    return proc, handle
-
-
-def _finish(
-    name: str, proc: subprocess.Popen[bytes], handle: Any, log: Path, deadline: float
-) -> None:
-    try:
-        code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+def _finish(name: str, proc: ManagedProcess, deadline: float) -> None:
+    code = proc.wait(max(1.0, deadline - time.monotonic()))
+    if code is None:
+        proc.stop(timeout=1.0)
         code = -9
-    finally:
-        handle.close()
     if code != 0:
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-10:])
-        raise PhaseFailed("profile", f"memray {name} exited {code}:\n{tail}")
+        log = "\n".join(t for t in (tail(proc.stdout_path, 10), proc.stderr_tail(10)) if t)
+        raise PhaseFailed("profile", f"memray {name} exited {code}:\n{log}")
 
 
 def read_capture(
@@ -150,35 +136,34 @@ def read_capture(
     *,
     flamegraph: Path | None = None,
     timeout: float = READ_TIMEOUT_S,
+    log_dir: Path | None = None,
 ) -> CaptureSummary:
     """Read a finished capture: stats and flamegraph in subprocesses, high-water mark here.
 
     Writes ``memray_stats.json`` (its site rankings cut to STATS_KEEP) and ``flamegraph`` if
-    given into out_dir, logs beside them.
+    given into out_dir; the subprocesses' output goes to log_dir (default out_dir/logs).
+    They run inside a ProcessGroup, so an error or Ctrl-C stops them.
     """
     if not capture.is_file() or capture.stat().st_size == 0:
         raise PhaseFailed("profile", f"memray capture {capture} is missing or empty")
     t0 = time.monotonic()
     deadline = t0 + timeout
     stats_json = out_dir / "memray_stats.json"
-    stats_proc, stats_log = _start(stats_argv(capture, stats_json), out_dir / "memray_stats.log")
-    flame: tuple[subprocess.Popen[bytes], Any] | None = None
-    if flamegraph is not None:
-        flame = _start(flamegraph_argv(capture, flamegraph), out_dir / "memray_flamegraph.log")
     timings: dict[str, float] = {}
-    try:
+    with ProcessGroup(log_dir or out_dir / "logs") as group:
+        stats_proc = group.start("memray-stats", stats_argv(capture, stats_json))
+        flame = (
+            group.start("memray-flamegraph", flamegraph_argv(capture, flamegraph))
+            if flamegraph is not None
+            else None
+        )
         peak, hwm = high_watermark_sites(capture)
         timings["high_watermark_s"] = time.monotonic() - t0
-        _finish("stats", stats_proc, stats_log, out_dir / "memray_stats.log", deadline)
+        _finish("stats", stats_proc, deadline)
         timings["stats_s"] = time.monotonic() - t0
         if flame is not None:
-            _finish("flamegraph", *flame, out_dir / "memray_flamegraph.log", deadline)
+            _finish("flamegraph", flame, deadline)
             timings["flamegraph_s"] = time.monotonic() - t0
-    finally:
-        for proc in (stats_proc, flame[0] if flame else None):
-            if proc is not None and proc.poll() is None:
-                proc.kill()
-                proc.wait()
     raw = read_json(stats_json)
     stats = parse_stats(raw)
     # Every site was asked for (to join sizes and counts); keep the file readable.

@@ -155,3 +155,46 @@ def test_sigint_to_the_harness_stops_every_child_and_marks_the_run(tmp_path: Pat
     for path in run_dir.rglob("*.json"):
         json.loads(path.read_text())
     assert not list(run_dir.rglob("*.tmp"))
+
+
+def test_ctrl_c_while_reading_a_capture_leaves_no_memray_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.sampling import memray_capture
+
+    capture = tmp_path / "tiny.bin"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "memray",
+            "run",
+            "--quiet",
+            "-o",
+            str(capture),
+            "-c",
+            "x = [0] * 10**5",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    seen: list[int] = []
+
+    def interrupted(_capture: Path) -> tuple[int, list[object]]:
+        # `memray stats` and `memray flamegraph` are running now; Ctrl-C arrives.
+        seen.extend(p.pid for p in psutil.Process().children())
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(memray_capture, "high_watermark_sites", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        memray_capture.read_capture(capture, tmp_path, flamegraph=tmp_path / "flame.html")
+
+    assert len(seen) == 2  # both readers had started
+    alive = [
+        pid
+        for pid in seen
+        if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    ]
+    assert not alive
+    assert (tmp_path / "logs" / "memray-stats.stderr.log").exists()

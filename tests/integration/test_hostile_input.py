@@ -2,7 +2,8 @@
 the data directory, and histories that existed are unchanged by the rejected requests.
 
 Hypothesis generates the requests (bounded: HOSTILE_EXAMPLES per design, derandomized so a
-failure reproduces); each one goes over a real socket to a real uvicorn process.
+failure reproduces; 10,000 in CI, 1,000 locally); each one goes over a real socket to a
+real uvicorn process.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,19 @@ from harness.targets import running_stack, seed_store
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-HOSTILE_EXAMPLES = int(os.environ.get("HOSTILE_EXAMPLES", "1000"))
+# CI (CI=true) sends 10,000 per design (about 45 s each); a local `make test` 1,000.
+# HOSTILE_EXAMPLES overrides both.
+CI_EXAMPLES, LOCAL_EXAMPLES = 10_000, 1_000
+
+
+def hostile_examples(env: Mapping[str, str]) -> int:
+    if env.get("HOSTILE_EXAMPLES"):
+        return int(env["HOSTILE_EXAMPLES"])
+    ci = env.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+    return CI_EXAMPLES if ci else LOCAL_EXAMPLES
+
+
+HOSTILE_EXAMPLES = hostile_examples(os.environ)
 SEED = SeedConfig(users=8, whales=1, whale_history=200, seed=7)
 FAST_UPSTREAM = UpstreamConfig(first_token_ms=0, tokens_per_s=0, reply_tokens=8)
 
@@ -189,3 +202,10 @@ def test_hostile_requests_are_rejected_cleanly(live_app: tuple[str, Path, list[s
     new_files = _tree(sandbox) - files_before
     assert all(f.startswith("a/b/data/") for f in new_files), new_files
     print(f"hostile requests sent: {total} by status {dict(sorted(sent.items()))}")
+
+
+def test_ci_sends_ten_thousand_hostile_requests_per_design() -> None:
+    assert hostile_examples({"CI": "true"}) == 10_000
+    assert hostile_examples({}) == 1_000
+    assert hostile_examples({"CI": "false"}) == 1_000
+    assert hostile_examples({"CI": "true", "HOSTILE_EXAMPLES": "50"}) == 50

@@ -14,6 +14,7 @@ from typing import Any
 
 import psutil
 import pytest
+from schema_check import check_run_dir
 
 from harness.cli import main
 from harness.results import SCHEMA_VERSION
@@ -111,6 +112,9 @@ def test_tiny_loadtest_of_both_designs(tmp_path: Path, monkeypatch: pytest.Monke
         assert len(samples) > 20  # ~10 samples a second
         assert read(run_dir / design / "integrity.json")["lost_messages"] == 0
     assert (out / "latest").resolve() == run_dir.resolve()
+    # every JSON file of the run has its documented format (docs/schemas/)
+    checked = check_run_dir(run_dir)
+    assert {"run", "summary", "integrity", "load-meta", "acks"} <= set(checked.values())
 
 
 @pytest.mark.timeout(180)

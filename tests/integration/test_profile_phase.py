@@ -11,6 +11,7 @@ from dataclasses import replace
 
 import pandas as pd
 import pytest
+from schema_check import check_run_dir
 
 from harness.analysis.profile import SITE_COLUMNS
 from harness.config import Config, ProfileConfig, SeedConfig
@@ -96,3 +97,10 @@ def test_rows(profiled: tuple[RunDir, list[SummaryRow]]) -> None:
     # A whale's history of 2,000 messages parsed per request: well over a megabyte each.
     assert by_metric["bytes_allocated_per_request"].value > 1_000_000
     assert by_metric["heap_peak_bytes"].value > by_metric["bytes_allocated"].value / 1e4
+
+
+def test_profile_files_have_their_documented_format(
+    profiled: tuple[RunDir, list[SummaryRow]],
+) -> None:
+    run, _rows = profiled
+    assert "profile-timings" in check_run_dir(run.root).values()

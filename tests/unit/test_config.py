@@ -266,3 +266,46 @@ def test_repository_gate_settings() -> None:
     gate = config.load(ROOT / "loadtest.toml").gate
     assert gate.leak_requests >= config.MIN_LEAK_REQUESTS
     assert gate.noise_k > 0
+
+
+# --- the embedded default: the demo runs outside a clone ------------------------------------
+
+
+def test_the_package_ships_the_repository_config() -> None:
+    shipped = config.packaged_default()
+    assert shipped.read_bytes() == (ROOT / "loadtest.toml").read_bytes()
+
+
+def test_without_a_local_config_the_embedded_default_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    cfg = config.load()
+    assert cfg.path == str(config.packaged_default())
+    assert cfg.designs == ("naive", "optimized")
+    assert [t.name for t in cfg.targets][:2] == ["naive", "optimized"]
+
+
+def test_a_local_config_wins_over_the_embedded_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tmp_path, BASE.replace('profile = "quick"', 'profile = "full"'), "loadtest.toml")
+    monkeypatch.chdir(tmp_path)
+    assert config.load().profile.name == "full"
+
+
+def test_a_missing_config_says_what_to_pass(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nope.toml"
+    assert main(["loadtest", "--config", str(missing), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert str(missing) in err and "file not found" in err and "--config" in err
+
+
+def test_phases_flag_replaces_the_profile_phases() -> None:
+    cfg = config.load(TINY, {"phases": ("ceiling", "load")})
+    assert cfg.profile.phases == ("ceiling", "load")
+    err = error_of(TINY, {"phases": ("load", "nap")})
+    assert "unknown phase 'nap'" in str(err)

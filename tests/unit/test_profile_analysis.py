@@ -116,3 +116,62 @@ def test_parse_stats_joins_sizes_and_counts() -> None:
         SiteRecord("load", "/app/store.py", 40, 2_000, 3),
         SiteRecord("dump", "/app/store.py", 60, 1_000, 9),
     ]
+
+
+# --- the edges (from mutation testing) --------------------------------------------------------
+
+
+def test_summary_rows_in_full() -> None:
+    rows = summary_rows(
+        "naive", heap_peak_bytes=100, bytes_allocated=1000, allocations=7, requests=4
+    )
+    assert [(r.design, r.phase, r.metric, r.value, r.unit, dict(r.labels)) for r in rows] == [
+        ("naive", "profile", "heap_peak_bytes", 100.0, "bytes", {}),
+        ("naive", "profile", "bytes_allocated", 1000.0, "bytes", {}),
+        ("naive", "profile", "allocations", 7.0, "count", {}),
+        ("naive", "profile", "requests", 4.0, "count", {}),
+        ("naive", "profile", "bytes_allocated_per_request", 250.0, "bytes", {}),
+    ]
+
+
+def test_top_sites_ranking_in_full() -> None:
+    records = [
+        SiteRecord("b", "y.py", 2, 50, 3),
+        SiteRecord("a", "x.py", 1, 50, 3),  # same bytes and count: by location
+        SiteRecord("c", "x.py", 1, 50, 9),  # same bytes, more allocations: first
+        SiteRecord("d", "x.py", 1, 50, 3),  # same location: by function
+        SiteRecord("a", "x.py", 1, 10, 1),  # summed into a@x.py:1
+    ]
+    table = top_sites(records, "allocated", n=3)
+    assert list(table.columns) == list(SITE_COLUMNS)
+    assert table.values.tolist() == [
+        ["allocated", "a", "x.py:1", 60, 4],
+        ["allocated", "c", "x.py:1", 50, 9],
+        ["allocated", "d", "x.py:1", 50, 3],
+    ]
+    assert list(table.index) == [0, 1, 2]
+
+
+def test_sites_table_keeps_n_of_each_kind_with_a_fresh_index() -> None:
+    hwm = [SiteRecord(f"h{i}", "h.py", i, 100 - i, 1) for i in range(5)]
+    allocated = [SiteRecord(f"a{i}", "a.py", i, 100 - i, 1) for i in range(5)]
+    table = sites_table(hwm, allocated, n=2)
+    assert table["kind"].tolist() == ["hwm", "hwm", "allocated", "allocated"]
+    assert table["function"].tolist() == ["h0", "h1", "a0", "a1"]
+    assert list(table.index) == [0, 1, 2, 3]
+    assert len(sites_table(hwm * 10, allocated * 10)) == 2 * 5  # 5 sites each, under TOP_N
+
+
+def test_unknown_kind_names_the_known_ones() -> None:
+    with pytest.raises(ValueError, match=r"unknown site kind 'peak' \(known: hwm, allocated\)"):
+        top_sites([], "peak")
+
+
+def test_top_sites_ties_at_one_location_go_by_function_name() -> None:
+    records = [SiteRecord("zeta", "x.py", 1, 5, 1), SiteRecord("alpha", "x.py", 1, 5, 1)]
+    assert top_sites(records, "hwm")["function"].tolist() == ["alpha", "zeta"]
+
+
+def test_one_request_has_a_per_request_figure() -> None:
+    rows = summary_rows("d", heap_peak_bytes=1, bytes_allocated=10, allocations=1, requests=1)
+    assert rows[-1].metric == "bytes_allocated_per_request" and rows[-1].value == 10.0

@@ -82,3 +82,80 @@ def test_format_value_by_unit() -> None:
     assert format_value(93.5, "percent") == "93.5%"
     assert format_value(3, "count") == "3"
     assert format_value(1.5, "widgets") == "1.50 widgets"
+
+
+# --- the edges (from mutation testing) --------------------------------------------------------
+
+
+def test_a_positive_sign_only_when_asked_and_above_zero() -> None:
+    assert format_count(0.5, signed=True) == "+0.500"
+    assert format_count(1, signed=True) == "+1"
+    assert format_count(0.5) == "0.500"
+    assert format_count(-2.25, signed=True) == "-2.25"
+    assert format_count(1234.5) == "1234"  # three significant digits, no separator
+
+
+def test_non_finite_values() -> None:
+    assert format_count(math.inf) == "inf"
+    assert format_ms(-math.inf) == "-inf s"
+    assert format_value(math.inf, "widgets") == "inf widgets"
+
+
+def test_fractional_bytes_are_trimmed() -> None:
+    assert format_bytes(2.50) == "2.5 B"
+    assert format_bytes(3.0) == "3 B"
+    assert format_bytes(0.125) == "0.125 B"
+    assert format_bytes(10.0) == "10 B"
+
+
+def test_the_largest_byte_unit_holds_anything_bigger() -> None:
+    assert byte_scale(1024.0**4) == (1024.0**4, "TiB")
+    assert byte_scale(5000 * 1024.0**4) == (1024.0**4, "TiB")
+    assert format_bytes(2048 * 1024.0**4) == "2048 TiB"
+    assert byte_scale(1023 * 1024.0**3) == (1024.0**3, "GiB")
+
+
+def test_ms_at_one_second_and_signed() -> None:
+    assert format_ms(1000) == "1.00 s"
+    assert format_ms(999.5) == "1000 ms"
+    assert format_ms(1500, signed=True) == "+1.50 s"
+    assert format_ms(-1500, signed=True) == "-1.50 s"
+    assert format_ms(2.5, signed=True) == "+2.50 ms"
+
+
+def test_percent_small_values_and_signs() -> None:
+    assert format_percent(0.1) == "0.1%"
+    assert format_percent(0.05) == "0.050%"
+    assert format_percent(0.0123) == "0.012%"
+    assert format_percent(1.0) == "1.0%"
+    assert format_percent(0.099) == "0.099%"
+    assert format_percent(2.5, signed=True) == "+2.5%"
+
+
+def test_ratio_edges() -> None:
+    assert format_ratio(0) == "0×"
+    assert format_ratio(1) == "1.0×"
+    assert format_ratio(10) == "10×"
+    assert format_ratio(9.96) == "10.0×"
+    assert format_ratio(1234.4) == "1,234×"
+
+
+def test_format_value_passes_the_sign_for_every_unit() -> None:
+    assert format_value(2048, "bytes", signed=True) == "+2.00 KiB"
+    assert format_value(2048, "bytes") == "2.00 KiB"
+    assert format_value(410, "bytes/message", signed=True) == "+410 B/message"
+    assert format_value(1500, "ms", signed=True) == "+1.50 s"
+    assert format_value(12.5, "ms") == "12.5 ms"
+    assert format_value(7, "req/s", signed=True) == "+7.00 req/s"
+    assert format_value(2.5, "percent", signed=True) == "+2.5%"
+    assert format_value(0.025, "ratio", signed=True) == "+2.5%"
+    assert format_value(3, "count", signed=True) == "+3"
+    assert format_value(1.5, "widgets", signed=True) == "+1.50 widgets"
+    assert format_value(1.5, "") == "1.50"
+    assert format_value(None, "bytes") == MISSING
+
+
+def test_trimming_and_zero() -> None:
+    assert format_bytes(100.5) == "100 B"  # no point: nothing to trim
+    assert format_bytes(3.001) == "3 B"
+    assert format_ms(0.0) == "0 ms"
