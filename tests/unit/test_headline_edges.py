@@ -394,15 +394,15 @@ def test_failed_requests_warn_from_the_total_only() -> None:
 
 def test_scale_notes_name_the_ceiling_and_the_process_counts() -> None:
     frame = frame_of(
-        SummaryRow(CEILING, CEILING, "rps", 812.34, "req/s"),
-        SummaryRow(CEILING, CEILING, "requests", 9.0, "count"),
+        SummaryRow(CEILING, CEILING, "capacity_rps", 812.34, "req/s"),
+        SummaryRow(CEILING, CEILING, "capacity_lower_bound", 1.0, "count"),
         SummaryRow("a", "load", "app_workers", 2.0, "count"),
         SummaryRow("a", "load", "load_workers", 3.0, "count"),
         SummaryRow("b", "load", "app_workers", 4.0, "count"),
         SummaryRow("b", "probe", "load_workers", 9.0, "count"),
     )
     ceiling, counts = scale_notes(frame)
-    assert "reached 812.3 req/s" in ceiling and ceiling.startswith("Machine ceiling:")
+    assert "held at least 812.3 req/s" in ceiling and ceiling.startswith("Ceiling:")
     assert counts.startswith("The load phase ran 4 app worker process(es) and 3 Locust process(es)")
 
 
@@ -415,11 +415,11 @@ def test_scale_notes_without_counts_default_to_one_and_a_failed_ceiling_is_said(
         {"design": "a", "phase": "load", "status": "failed"},
     ]
     notes = scale_notes(frame, phases)
-    assert notes[0] == "Machine ceiling: failed (no server)."
-    assert notes[1] == "Machine ceiling: skipped (no detail)."
+    assert notes[0] == "Ceiling: failed (no server)."
+    assert notes[1] == "Ceiling: skipped (no detail)."
     assert notes[2].startswith("The load phase ran 1 app worker process(es) and 1 Locust")
     assert len(notes) == 3
-    assert scale_notes(summary_frame([]), phases[:1]) == ["Machine ceiling: failed (no server)."]
+    assert scale_notes(summary_frame([]), phases[:1]) == ["Ceiling: failed (no server)."]
     assert scale_notes(frame_of(SummaryRow("a", "load", "rps", 1.0, "req/s"))) == []
 
 

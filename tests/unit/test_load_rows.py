@@ -16,7 +16,6 @@ from harness.analysis.load import (
     Windows,
     ceiling_fraction,
     ceiling_rps,
-    ceiling_summary,
     comparison_frame,
     console_specs,
     endpoint_label,
@@ -171,7 +170,8 @@ def test_sampler_rows_in_full() -> None:
     rows = as_tuples(sampler_summary("d", samples))
     p95 = pd.Series([10.0, 30.0, 20.0]).quantile(0.95)
     assert rows == [
-        ("d", "load", "rss_peak_bytes", 30.0, "bytes", {}),
+        ("d", "load", "rss_peak_bytes", 30.0, "bytes", {}),  # no hwm_bytes column: sampled
+        ("d", "load", "rss_peak_sampled_bytes", 30.0, "bytes", {}),
         ("d", "load", "rss_p95_bytes", p95, "bytes", {}),
         ("d", "load", "uss_peak_bytes", 7.0, "bytes", {}),
         ("d", "load", "rss_warm_bytes", 20.0, "bytes", {}),  # median of t <= 101
@@ -206,7 +206,8 @@ def test_the_load_generator_saturates_above_the_limit_only() -> None:
     assert load_warnings(at) == []
     over = loadgen_summary("d", 97.0)
     (warning,) = load_warnings(over)
-    assert warning.startswith("d: the load generator reached 97% of a core (> 90%)")
+    assert warning.startswith("d load: the load generator reached 97% of a core (> 90%)")
+    assert "the load generator's limit" in warning
     other = [SummaryRow("d", "probe", "loadgen_cpu_max", 99.0, "percent")]
     labelled = [SummaryRow("d", "load", "loadgen_cpu_max", 99.0, "percent", {"worker": "1"})]
     assert load_warnings(other + labelled) == []
@@ -222,35 +223,16 @@ def test_load_summary_joins_what_it_has(stats: pd.DataFrame) -> None:
     assert metrics[-2:] == ["loadgen_cpu_max", "loadgen_saturated"]
 
 
-def test_ceiling_rows_with_failures(stats: pd.DataFrame) -> None:
-    one = stats[stats["Name"] == "POST /chat"]
-    assert as_tuples(ceiling_summary(one, 40.0)) == [
-        (CEILING, CEILING, "rps", 4.0, "req/s", {}),
-        (CEILING, CEILING, "requests", 8.0, "count", {}),
-        (CEILING, CEILING, "failures", 2.0, "count", {}),
-        (CEILING, CEILING, "failure_ratio", 0.25, "ratio", {}),  # failures / requests
-        (CEILING, CEILING, "latency_p50_ms", 100.0, "ms", {}),
-        (CEILING, CEILING, "latency_p95_ms", 200.0, "ms", {}),
-        (CEILING, CEILING, "loadgen_cpu_max", 40.0, "percent", {}),
-    ]
-    # several endpoints: no single latency; nothing served: no failure ratio
-    metrics = [r.metric for r in ceiling_summary(stats, None)]
-    assert metrics == ["rps", "requests", "failures", "failure_ratio"]
-    empty = pd.DataFrame([stat("", "Aggregated", 0, 0, 0.0)])
-    assert [r.metric for r in ceiling_summary(empty, None)] == ["rps", "requests", "failures"]
-    assert ceiling_summary(None, None) == [] and ceiling_summary(pd.DataFrame(), None) == []
-
-
 def test_ceiling_rps_and_fraction() -> None:
     rows = [
-        SummaryRow(CEILING, CEILING, "rps", 7.0, "req/s", {"endpoint": "x"}),
+        SummaryRow(CEILING, CEILING, "capacity_rps", 7.0, "req/s", {"endpoint": "x"}),
         SummaryRow("d", CEILING, "rps", 8.0, "req/s"),
         SummaryRow(CEILING, "load", "rps", 9.0, "req/s"),
         SummaryRow(CEILING, CEILING, "requests", 9.0, "count"),
-        SummaryRow(CEILING, CEILING, "rps", 200.0, "req/s"),
+        SummaryRow(CEILING, CEILING, "capacity_rps", 200.0, "req/s"),
     ]
     assert ceiling_rps(rows) == 200.0
-    assert ceiling_rps([SummaryRow(CEILING, CEILING, "rps", 0.0, "req/s")]) is None
+    assert ceiling_rps([SummaryRow(CEILING, CEILING, "capacity_rps", 0.0, "req/s")]) is None
     assert ceiling_rps([]) is None
     load = [
         SummaryRow("d", "load", "rps", 1.0, "req/s", {"endpoint": "chat"}),
@@ -343,17 +325,8 @@ def test_growth_needs_both_ends_of_the_window() -> None:
     assert half is not None and half.warm_bytes == 1.0
 
 
-def test_ceiling_with_one_endpoint_takes_p50_and_p95_only_and_zero_rps() -> None:
-    one = pd.DataFrame([stat("GET", "GET /healthz", 10, 0, 5.0, p50=1, p95=2, p99=3)])
-    metrics = [r.metric for r in ceiling_summary(one, None)]
-    assert metrics == ["rps", "requests", "failures", "failure_ratio", "latency_p50_ms",
-                       "latency_p95_ms"]  # fmt: skip
-    nothing = pd.DataFrame([stat("", "Aggregated", 0, 0, 0.0)])
-    assert ceiling_summary(nothing, None)[0].value == 0.0
-
-
 def test_a_small_ceiling_is_still_a_ceiling() -> None:
-    assert ceiling_rps([SummaryRow(CEILING, CEILING, "rps", 0.5, "req/s")]) == 0.5
+    assert ceiling_rps([SummaryRow(CEILING, CEILING, "capacity_rps", 0.5, "req/s")]) == 0.5
     load = [SummaryRow("d", "load", "rps", 0.25, "req/s")]
     assert ceiling_fraction("d", load, 0.5)[0].value == 0.5
 
