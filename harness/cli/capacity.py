@@ -12,8 +12,8 @@ from typing import Any
 
 from harness import config as config_mod
 from harness.cli._common import add_config_arguments, positive_float, positive_int
-from harness.cli.loadtest import Loadtest
 from harness.console import Console
+from harness.orchestration import Loadtest
 
 
 def command_line(args: argparse.Namespace) -> str:
