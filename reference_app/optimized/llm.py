@@ -14,6 +14,10 @@ from reference_app.wire import COMPLETIONS_PATH, completion_text
 CONNECT_TIMEOUT_S = 5.0
 MAX_CONNECTIONS = 100
 MAX_KEEPALIVE = 20
+# Drop an idle connection well before the upstream may: reusing one the server is closing at
+# that very moment fails the request with a ReadError (httpx's default, 5 s, is uvicorn's own
+# keep-alive timeout; seen once in 60 probe runs, as a 502 on a streamed chat).
+KEEPALIVE_EXPIRY_S = 2.0
 
 
 class PooledLLM:
@@ -28,7 +32,9 @@ class PooledLLM:
             base_url=upstream_url.rstrip("/"),
             timeout=httpx.Timeout(timeout_s, connect=min(CONNECT_TIMEOUT_S, timeout_s)),
             limits=httpx.Limits(
-                max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE
+                max_connections=MAX_CONNECTIONS,
+                max_keepalive_connections=MAX_KEEPALIVE,
+                keepalive_expiry=KEEPALIVE_EXPIRY_S,
             ),
             transport=transport,
         )
