@@ -60,6 +60,7 @@ class Outcome:
     named: int = 0
     seconds: list[float] = field(default_factory=list)
     worst_ratio: float = 0.0  # unchanged runs: the largest change / limit of any series
+    errors: int = 0  # runs whose probe failed (no verdict)
 
 
 def study_config(workdir: Path) -> Path:
@@ -95,8 +96,11 @@ def gate(config: Path, out: Path, env: dict[str, str], update: bool = False) -> 
     return done.returncode, time.monotonic() - t0
 
 
-def latest_gate_json(out: Path) -> dict[str, Any]:
+def latest_gate_json(out: Path) -> dict[str, Any] | None:
+    """The run's gate.json; None when the gate stopped before comparing (its probe failed)."""
     runs = sorted(p for p in out.iterdir() if (p / "gate.json").exists())
+    if not runs:
+        return None
     data: dict[str, Any] = json.loads((runs[-1] / "gate.json").read_text())
     return data
 
@@ -170,7 +174,11 @@ def run_condition(condition: Condition, config: Path, out: Path) -> Outcome:
         code, seconds = gate(config, target, condition.env)
         outcome.exit_codes.append(code)
         outcome.seconds.append(round(seconds, 1))
-        judge(condition, latest_gate_json(target), outcome)
+        result = latest_gate_json(target)
+        if result is None:  # the probe failed: an exit 1 that is no verdict (counted apart)
+            outcome.errors += 1
+        else:
+            judge(condition, result, outcome)
         print(f"  {condition.name} run {i + 1}: exit {code} in {seconds:.0f} s", flush=True)
     return outcome
 
@@ -189,12 +197,14 @@ def table(rows: list[tuple[Condition, Outcome]]) -> str:
                 f"| {o.named}/{len(o.exit_codes)} | - | {times} |"
             )
         else:
-            alarms = sum(1 for c in o.exit_codes if c != 0)
+            alarms = sum(1 for c in o.exit_codes if c != 0) - o.errors
             lines.append(
                 f"| nothing (unchanged tree) | {len(o.exit_codes)} | - | - "
                 f"| {alarms}/{len(o.exit_codes)} (closest series at {o.worst_ratio:.2f} of "
                 f"its limit) | {times} |"
             )
+        if o.errors:
+            lines.append(f"| (of which the probe failed, no verdict) | {o.errors} | | | | |")
     return "\n".join(lines)
 
 
