@@ -54,6 +54,7 @@ from harness.phases import FailedWithResults, ProgressFn
 from harness.phases.load import _read_csv, master_mode, scenario_for, server_host
 from harness.results import RunDir, SummaryRow, write_json_atomic
 from harness.sampling.process_sampler import ProcessTreeSampler
+from harness.target_spec import TargetSpec
 from harness.targets import running_stack, seed_store
 
 SCENARIO = "capacity"
@@ -346,27 +347,26 @@ def search_rows(
     return rows
 
 
-def run_capacity(
-    run: RunDir,
-    design: str,
+def serve_and_search(
     cfg: Config,
+    target: TargetSpec,
+    search: Search,
+    out: Path,
     *,
+    phase: str,
     progress: ProgressFn | None = None,
-    ceiling_rps: float | None = None,
-) -> list[SummaryRow]:
-    """Seed a store, serve `design`, search its capacity; the phase's summary rows."""
-    out = run.phase_dir(design, PHASE)
+) -> tuple[SearchResult, str]:
+    """Serve `target` on the seeded store in out/data, run `search` against it; (the result,
+    why the app was gone at the end or "")."""
     data, logs = out / "data", out / "logs"
-    seed_store(cfg.target(design), data, cfg.seed, logs)
-    search = design_search(cfg, design)
     with running_stack(
-        cfg.target(design),
+        target,
         data,
         logs,
         cfg.upstream,
         mode="plain",
         workers=cfg.profile.app_workers,
-        phase=PHASE,
+        phase=phase,
         host=server_host(cfg),
     ) as stack:
 
@@ -387,7 +387,24 @@ def run_capacity(
             progress=progress,
             log_dir=logs,
         )
-        gone = app_gone()
+        return result, app_gone()
+
+
+def run_capacity(
+    run: RunDir,
+    design: str,
+    cfg: Config,
+    *,
+    progress: ProgressFn | None = None,
+    ceiling_rps: float | None = None,
+) -> list[SummaryRow]:
+    """Seed a store, serve `design`, search its capacity; the phase's summary rows."""
+    out = run.phase_dir(design, PHASE)
+    seed_store(cfg.target(design), out / "data", cfg.seed, out / "logs")
+    search = design_search(cfg, design)
+    result, gone = serve_and_search(
+        cfg, cfg.target(design), search, out, phase=PHASE, progress=progress
+    )
     rows = search_rows(design, PHASE, search, result, ceiling_rps)
     write_meta(out / "meta.json", search, result, app_workers=cfg.profile.app_workers)
     problem = search_problem(result, gone)

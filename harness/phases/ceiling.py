@@ -27,14 +27,13 @@ from harness.config import Config
 from harness.phases import FailedWithResults, ProgressFn
 from harness.phases.capacity import (
     health_search,
-    run_search,
     search_problem,
     search_rows,
+    serve_and_search,
     write_meta,
 )
-from harness.phases.load import master_mode, server_host
 from harness.results import RunDir, SummaryRow
-from harness.targets import running_stack, seed_store
+from harness.targets import seed_store
 
 PHASE = CEILING
 
@@ -54,34 +53,7 @@ def run_ceiling(
     # The health path reads no data: the smallest store the target's seed command makes.
     seed_store(spec, data, replace(cfg.seed, users=1, whales=0, whale_history=1), logs)
     search = health_search(cfg, spec.health)
-    with running_stack(
-        spec,
-        data,
-        logs,
-        cfg.upstream,
-        workers=cfg.profile.app_workers,
-        phase=PHASE,
-        host=server_host(cfg),
-    ) as stack:
-
-        def app_gone() -> str:
-            code = stack.app.poll()
-            return "" if code is None else f"the app exited with status {code}"
-
-        result = run_search(
-            stack.base_url,
-            search,
-            out,
-            data / "manifest.json",
-            app_pid=stack.app.pid,
-            sample_interval_s=cfg.sample_interval_s,
-            processes=cfg.profile.load_workers,
-            master=master_mode(cfg),
-            app_gone=app_gone,
-            progress=progress,
-            log_dir=logs,
-        )
-        gone = app_gone()
+    result, gone = serve_and_search(cfg, spec, search, out, phase=PHASE, progress=progress)
     rows = search_rows(CEILING, PHASE, search, result, None)
     write_meta(
         out / "meta.json",
