@@ -162,14 +162,39 @@ def judge(condition: Condition, result: dict[str, Any], outcome: Outcome) -> Non
     ]
     if result["exit_code"] == 1 and hits:
         outcome.caught += 1
-        if any(s["location"].startswith(PLANTED_FILE) for v in hits for s in v.get("sites", [])):
+        # "in", not startswith: a service installed elsewhere shows its absolute path
+        if any(PLANTED_FILE in s["location"] for v in hits for s in v.get("sites", [])):
             outcome.named += 1
+
+
+def run_dir_of(condition: Condition, out: Path, i: int) -> Path:
+    return out / f"{condition.name.split(' (')[0].replace(' ', '_').replace('/', '-')}_{i}"
+
+
+def judge_again(condition: Condition, out: Path) -> Outcome:
+    """The outcome of runs already made (--judge-only): exit codes and times from gate.json and
+    run.json, verdicts judged by this script's current rules."""
+    outcome = Outcome(condition.name)
+    for i in range(condition.runs):
+        runs = sorted(p for p in run_dir_of(condition, out, i).glob("*") if p.is_dir())
+        if not runs:
+            continue
+        meta = json.loads((runs[-1] / "run.json").read_text())
+        outcome.seconds.append(round(sum(p["duration_s"] for p in meta["phases"]), 1))
+        result = latest_gate_json(run_dir_of(condition, out, i))
+        if result is None:
+            outcome.exit_codes.append(1)
+            outcome.errors += 1
+            continue
+        outcome.exit_codes.append(int(result["exit_code"]))
+        judge(condition, result, outcome)
+    return outcome
 
 
 def run_condition(condition: Condition, config: Path, out: Path) -> Outcome:
     outcome = Outcome(condition.name)
     for i in range(condition.runs):
-        target = out / f"{condition.name.split(' (')[0].replace(' ', '_').replace('/', '-')}_{i}"
+        target = run_dir_of(condition, out, i)
         target.mkdir(parents=True, exist_ok=True)
         code, seconds = gate(config, target, condition.env)
         outcome.exit_codes.append(code)
@@ -214,7 +239,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick-runs", type=int, default=5)
     parser.add_argument("--parallel", type=int, default=2, help="gate runs at the same time")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--judge-only",
+        action="store_true",
+        help="make no run: judge the runs already in --out again and print the table",
+    )
     args = parser.parse_args(argv)
+    if args.judge_only:
+        if args.out is None:
+            raise SystemExit("--judge-only needs --out")
+        todo = conditions(min_chat_peak(args.out / "baseline.json"), args.runs, args.quick_runs)
+        print(table([(c, judge_again(c, args.out)) for c in todo]))
+        return 0
     out = args.out or Path(tempfile.mkdtemp(prefix="gate-sensitivity-"))
     out.mkdir(parents=True, exist_ok=True)
     config = study_config(out)

@@ -38,8 +38,15 @@ def library_dirs() -> tuple[str, ...]:
 
 
 def display_roots() -> tuple[str, ...]:
-    """Directories sites are shown relative to: the working directory and the import path."""
-    return tuple(p for p in {os.getcwd(), *sys.path} if p and os.path.isdir(p))
+    """Directories sites are shown relative to: the working directory, the import path, and
+    the directory above each imported top-level package (an editable install is found by an
+    import hook, not through sys.path: its files would otherwise show as absolute paths)."""
+    roots = {os.getcwd(), *sys.path}
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if "." not in name and path and os.path.basename(path) == "__init__.py":
+            roots.add(os.path.dirname(os.path.dirname(path)))
+    return tuple(p for p in roots if p and os.path.isdir(p))
 
 
 class PeakSites:
