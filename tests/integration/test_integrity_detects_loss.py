@@ -50,7 +50,7 @@ def delete_one_message(design: str, data: Path) -> str:
 def test_a_deleted_message_is_reported_lost(design: str, tmp_path: Path) -> None:
     run = RunDir.create(tmp_path / "runs")
     data = tmp_path / "data"
-    seed_store(design, data, SEED, tmp_path / "logs")
+    seed_store(CFG.target(design), data, SEED, tmp_path / "logs")
     victim = delete_one_message(design, data)
 
     with pytest.raises(FailedWithResults) as info:
@@ -70,7 +70,7 @@ def test_a_deleted_message_is_reported_lost(design: str, tmp_path: Path) -> None
 def test_an_untouched_store_passes(tmp_path: Path) -> None:
     run = RunDir.create(tmp_path / "runs")
     data = tmp_path / "data"
-    seed_store("optimized", data, SEED, tmp_path / "logs")
+    seed_store(CFG.target("optimized"), data, SEED, tmp_path / "logs")
     rows = run_integrity_standalone(run, "optimized", CFG, data=data)
     assert {r.metric: r.value for r in rows}["lost"] == 0.0
     assert json.loads(run.integrity_json("optimized").read_text())["passed"] is True
