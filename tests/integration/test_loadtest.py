@@ -30,7 +30,10 @@ LOAD_METRICS = {
     "loadgen_cpu_max",
 }  # fmt: skip
 INTEGRITY_METRICS = {"acknowledged", "stored", "lost", "unexpected"}
-UNITS = {"bytes", "ms", "req/s", "count", "percent", "ratio", "bytes/message"}
+UNITS = {  # docs/internals.md
+    "bytes", "ms", "s", "req/s", "count", "percent", "ratio",
+    "bytes/message", "bytes/request", "blocks/request",
+}  # fmt: skip
 
 
 def our_children() -> list[psutil.Process]:
