@@ -271,10 +271,17 @@ def memory_by_step(
     """Max RSS and USS of the process tree ('total' rows) during each step: columns step,
     rss_max_bytes, uss_max_bytes (NaN where no sample fell in the step)."""
     columns = ["step", "rss_max_bytes", "uss_max_bytes"]
-    if samples is None or samples.empty or "unix_s" not in samples:
+    if samples is None or samples.empty or "unix_s" not in samples or not math.isfinite(t0_unix):
+        # no samples, or no known start of the schedule (a Locust master whose workers never
+        # reported one): memory per step is unknown, not an error
         return pd.DataFrame({"step": range(steps)}).reindex(columns=columns)
-    totals = samples[samples["pid"].astype(str) == "total"]
-    step_of = ((pd.to_numeric(totals["unix_s"]) - t0_unix) // step_s).astype(int)
+    totals = samples[samples["pid"].astype(str) == "total"].copy()
+    totals["unix_s"] = pd.to_numeric(totals["unix_s"], errors="coerce")
+    for column in ("rss_bytes", "uss_bytes"):  # sparse columns: USS is not read every sample
+        if column in totals:
+            totals[column] = pd.to_numeric(totals[column], errors="coerce")
+    totals = totals[totals["unix_s"].notna()]
+    step_of = ((totals["unix_s"] - t0_unix) // step_s).astype(int)
     inside = totals[(step_of >= 0) & (step_of < steps)].assign(step=step_of)
     grouped = inside.groupby("step").agg(
         rss_max_bytes=("rss_bytes", "max"), uss_max_bytes=("uss_bytes", "max")

@@ -219,3 +219,25 @@ def test_capacity_command_bad_flag_is_one_line(
     assert code == 2 and "capacity_step_factor: must be > 1" in err
     assert err.count("\n") == 1
     assert not list(tmp_path.iterdir())  # nothing started, nothing written
+
+
+def test_memory_by_step_without_a_start_or_with_sparse_columns() -> None:
+    import math
+
+    import pandas as pd
+
+    from harness.analysis.capacity import memory_by_step
+
+    samples = pd.DataFrame(
+        {
+            "unix_s": [100.5, 101.5, 106.0],
+            "pid": ["total", "total", "total"],
+            "rss_bytes": [10, 30, 20],
+            "uss_bytes": [5, "", 7],  # USS is read only every few samples
+        }
+    )
+    unknown = memory_by_step(samples, math.nan, 5.0, 2)
+    assert unknown["step"].tolist() == [0, 1] and unknown["rss_max_bytes"].isna().all()
+    known = memory_by_step(samples, 100.0, 5.0, 2)
+    assert known["rss_max_bytes"].tolist() == [30, 20]
+    assert known["uss_max_bytes"].tolist() == [5, 7]
