@@ -1,0 +1,135 @@
+"""The leak estimator tells a cache that fills once from memory kept by every request."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from harness.analysis.leak import estimate_leak, theil_sen_slope, warm_until_steady
+
+CHECKPOINTS = np.arange(0, 41, 4, dtype=float)  # the probe's leak run: 40 requests, every 4th
+
+
+def noise(size: int, sigma: float, seed: int = 7) -> np.ndarray:
+    return np.random.default_rng(seed).normal(0.0, sigma, size)
+
+
+def test_a_steady_leak_is_its_rate_with_no_step() -> None:
+    ys = 100_000 + 256 * CHECKPOINTS + noise(CHECKPOINTS.size, 40)
+    estimate = estimate_leak(CHECKPOINTS, ys)
+    assert estimate.rate_bytes_per_request == pytest.approx(256, abs=16)
+    assert not estimate.has_step
+    assert estimate.step_bytes == 0
+
+
+def test_a_cache_filled_once_is_a_step_not_a_rate() -> None:
+    # One 19 KB jump between the 8th and 12th request, as a SQLAlchemy cache fill read.
+    ys = 100_000 + 19_000 * (CHECKPOINTS >= 12) + noise(CHECKPOINTS.size, 40)
+    least_squares = np.polyfit(CHECKPOINTS, ys, 1)[0]
+    assert least_squares > 400  # what the old estimate reported: a phantom leak
+    estimate = estimate_leak(CHECKPOINTS, ys)
+    assert abs(estimate.rate_bytes_per_request) <= 16
+    assert estimate.step_bytes == pytest.approx(19_000, rel=0.02)
+    assert estimate.step_after_requests == 12
+
+
+def test_a_leak_behind_a_fill_is_still_measured() -> None:
+    ys = 100_000 + 256 * CHECKPOINTS + 19_000 * (CHECKPOINTS >= 20) + noise(CHECKPOINTS.size, 40)
+    estimate = estimate_leak(CHECKPOINTS, ys)
+    assert estimate.rate_bytes_per_request == pytest.approx(256, abs=16)
+    assert estimate.step_bytes == pytest.approx(19_000, rel=0.05)
+    assert estimate.step_after_requests == 20
+
+
+def test_one_odd_checkpoint_does_not_tilt_the_rate() -> None:
+    ys = 100_000 + noise(CHECKPOINTS.size, 40)
+    ys[-1] += 8_000  # a collection that had not run yet at the last reading
+    estimate = estimate_leak(CHECKPOINTS, ys)
+    assert abs(estimate.rate_bytes_per_request) <= 16
+
+
+def test_a_small_jump_is_not_called_a_step() -> None:
+    ys = 100_000 + 300 * (CHECKPOINTS >= 20) + noise(CHECKPOINTS.size, 5)
+    assert not estimate_leak(CHECKPOINTS, ys, min_step_bytes=512).has_step
+    assert estimate_leak(CHECKPOINTS, ys, min_step_bytes=100).has_step
+
+
+def test_noise_gives_the_rate_a_standard_error() -> None:
+    flat = estimate_leak(CHECKPOINTS, 100_000 + 0 * CHECKPOINTS)
+    noisy = estimate_leak(CHECKPOINTS, 100_000 + noise(CHECKPOINTS.size, 400))
+    assert flat.stderr_bytes == pytest.approx(0, abs=1e-6)
+    assert noisy.stderr_bytes > 1
+
+
+@given(
+    rate=st.floats(min_value=0, max_value=16_384),
+    start=st.floats(min_value=0, max_value=1e8),
+)
+def test_a_noise_free_leak_is_recovered_exactly(rate: float, start: float) -> None:
+    estimate = estimate_leak(CHECKPOINTS, start + rate * CHECKPOINTS)
+    assert estimate.rate_bytes_per_request == pytest.approx(rate, abs=1e-6 * max(start, 1))
+    assert not estimate.has_step
+
+
+def test_too_few_checkpoints_is_an_error() -> None:
+    with pytest.raises(ValueError, match="3 distinct"):
+        estimate_leak([0, 4], [1, 2])
+    with pytest.raises(ValueError, match="differ in length"):
+        estimate_leak([0, 4, 8], [1, 2])
+
+
+def test_theil_sen_ignores_a_minority_of_outliers() -> None:
+    xs = list(range(10))
+    ys = [2.0 * x for x in xs]
+    ys[3] = 1_000
+    assert theil_sen_slope(xs, ys) == 2.0
+    with pytest.raises(ValueError, match="distinct"):
+        theil_sen_slope([1, 1], [0, 1])
+
+
+class CacheService:
+    """Grows by `fill` bytes per request for the first `filling` requests, then `leak` per
+    request for ever."""
+
+    def __init__(self, filling: int, fill: float, leak: float = 0.0) -> None:
+        self.sent = 0
+        self.filling, self.fill, self.leak = filling, fill, leak
+
+    def send(self) -> None:
+        self.sent += 1
+
+    def read(self) -> float:
+        return 50_000 + self.fill * min(self.sent, self.filling) + self.leak * self.sent
+
+
+def test_warm_up_runs_until_a_cache_is_full() -> None:
+    service = CacheService(filling=100, fill=200)
+    warm = warm_until_steady(
+        service.send, service.read, window=20, max_requests=400, tolerance_bytes=64
+    )
+    assert warm.steady
+    assert warm.requests == 120  # the window after the fill ended is the first that agrees
+    assert warm.growth_bytes == pytest.approx(100 * 200)
+
+
+def test_warm_up_of_a_leak_ends_unsteady_at_its_maximum() -> None:
+    service = CacheService(filling=0, fill=0, leak=256)
+    warm = warm_until_steady(
+        service.send, service.read, window=20, max_requests=200, tolerance_bytes=64
+    )
+    assert not warm.steady
+    assert warm.requests == 200
+    assert service.sent == 200
+
+
+def test_warm_up_sends_at_least_its_minimum() -> None:
+    service = CacheService(filling=0, fill=0)
+    warm = warm_until_steady(
+        service.send, service.read, window=10, max_requests=100, tolerance_bytes=0, min_requests=40
+    )
+    assert warm.steady
+    assert warm.requests == 40
+    with pytest.raises(ValueError, match="window"):
+        warm_until_steady(service.send, service.read, window=0, max_requests=10, tolerance_bytes=0)
