@@ -24,7 +24,7 @@ import pytest
 
 from harness.report import render_compare, render_run
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 RUNS = Path(__file__).resolve().parents[1] / "data" / "runs"
 CHECK_ID = "memload-image-check"
