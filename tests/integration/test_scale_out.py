@@ -149,7 +149,7 @@ def test_locust_master_with_a_worker_started_apart(tmp_path: Path) -> None:
     """--locust-master waits for a worker that knows nothing of the run (no HARNESS_*
     variables, another working directory): it gets the seed manifest from the master, and its
     acknowledged writes come back in its reports. A worker quits with its master, so it is
-    restarted in a loop, as the README says to do on other machines."""
+    restarted in a loop, as docs/scale-out.md says to do on other machines."""
     out = tmp_path / "reports"
     port = free_port()
     argv = [
