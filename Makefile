@@ -31,7 +31,8 @@ test: $(STAMP)  ## unit tests and the integration tests that take seconds (a few
 	$(PYTEST) -m "not e2e" $(ARGS)
 
 test-e2e: $(STAMP)  ## the real end-to-end runs: loadtests, live gates, capacity, Chromium, the wheel
-	$(PYTEST) -m e2e $(ARGS)
+	$(PYTEST) -m "e2e and not serial" $(ARGS)
+	$(BIN)/python -m pytest --durations=30 -m "e2e and serial" $(ARGS)
 
 test-unit: $(STAMP)  ## fast, pure tests only
 	$(BIN)/python -m pytest tests/unit $(ARGS)

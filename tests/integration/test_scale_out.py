@@ -66,6 +66,7 @@ def samples(run_dir: Path, design: str) -> list[dict[str, str]]:
 
 
 @pytest.mark.e2e
+@pytest.mark.serial
 @pytest.mark.timeout(240)
 def test_two_load_workers_with_the_ceiling(tmp_path: Path) -> None:
     out = tmp_path / "reports"
@@ -108,6 +109,7 @@ def test_two_load_workers_with_the_ceiling(tmp_path: Path) -> None:
 
 
 @pytest.mark.e2e
+@pytest.mark.serial
 @pytest.mark.timeout(240)
 def test_two_app_workers_and_two_load_workers(tmp_path: Path) -> None:
     out = tmp_path / "reports"
@@ -144,6 +146,7 @@ def test_two_app_workers_and_two_load_workers(tmp_path: Path) -> None:
 
 
 @pytest.mark.e2e
+@pytest.mark.serial
 @pytest.mark.timeout(300)
 def test_locust_master_with_a_worker_started_apart(tmp_path: Path) -> None:
     """--locust-master waits for a worker that knows nothing of the run (no HARNESS_*
@@ -202,6 +205,7 @@ def test_locust_master_with_a_worker_started_apart(tmp_path: Path) -> None:
 
 
 @pytest.mark.e2e
+@pytest.mark.serial
 @pytest.mark.timeout(240)
 def test_the_example_target_runs_through_the_same_command(tmp_path: Path) -> None:
     """examples/hello_service: a FastAPI service of its own, its own locustfile; the ceiling,
@@ -291,6 +295,7 @@ duration_s = 12
 
 
 @pytest.mark.e2e
+@pytest.mark.serial
 @pytest.mark.timeout(240)
 def test_naive_with_two_app_workers_loses_writes_and_integrity_catches_it(
     tmp_path: Path,
