@@ -14,7 +14,10 @@ from typing import Any
 
 import pandas as pd
 
-from harness.analysis.headline import compare_table, records, verdict
+from harness.analysis.findings import CompareFinding, compare_findings
+from harness.analysis.headline import compare_table, headline_table, records, verdict
+from harness.report._findings_view import compare_findings_view
+from harness.report._headline_view import MAX_HEADLINE_ROWS, split_headline
 from harness.report._model import load_run
 from harness.report._page import (
     ChartView,
@@ -38,6 +41,9 @@ class CompareReport:
     designs: list[str]
     notes: list[str]
     charts: list[Chart] = field(default_factory=list)
+    findings: list[CompareFinding] = field(default_factory=list)
+    # the headline's lines (key -> title), at most MAX_HEADLINE_ROWS; every line is in `table`
+    headline: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def build(cls, run_a: Path, run_b: Path) -> CompareReport:
@@ -57,43 +63,65 @@ class CompareReport:
         meta_b.setdefault("run_id", data_b.run_id)
         notes = _compare_notes(meta_a, meta_b)
         charts = compare_over_time_charts(data_a, data_b)
-        return cls(meta_a, meta_b, data_b.root, table, designs, notes, charts)
+        findings = compare_findings(frame_a, frame_b, designs)
+        headline = _headline_lines(frame_a, frame_b, designs)
+        return cls(meta_a, meta_b, data_b.root, table, designs, notes, charts, findings, headline)
 
     def default_out(self) -> Path:
         return self.root_b / f"compare-{self.run_a['run_id']}"
 
     def context(self) -> dict[str, Any]:
-        rows = []
-        for rec in records(self.table):
-            unit = str(rec["unit"])
-            delta, pct = float(rec["delta"]), float(rec["delta_pct"])
-            rows.append(
-                {
-                    "title": _metric_title(str(rec["title"]), str(rec["better"])),
-                    "design": str(rec["design"]),
-                    "colour": design_colour(str(rec["design"])),
-                    "a": format_value(float(rec["a"]), unit),
-                    "b": format_value(float(rec["b"]), unit),
-                    "delta": format_value(delta, unit, signed=True) if delta != 0 else "0",
-                    "pct": (
-                        "n/a"
-                        if math.isnan(pct) and not math.isnan(delta)
-                        else format_percent(pct, signed=True)
-                    ),
-                    "verdict": verdict(str(rec["better"]), delta, pct),
-                    "phase": str(rec["phase"]),
-                }
-            )
+        rows = [_long_row(rec) for rec in records(self.table)]
+        phases = list(dict.fromkeys(r["phase"] for r in rows))
         meta_a, meta_b = dict(_run_meta(self.run_a)), dict(_run_meta(self.run_b))
         keys = list(dict.fromkeys([*meta_a, *meta_b]))
         return {
             "a": {"id": self.run_a["run_id"]},
             "b": {"id": self.run_b["run_id"]},
             "meta": [(k, meta_a.get(k, MISSING), meta_b.get(k, MISSING)) for k in keys],
+            "findings": compare_findings_view(self.findings, self.designs),
+            "headline": self.headline_view(),
+            "per_phase": [
+                {"phase": p, "rows": [r for r in rows if r["phase"] == p]} for p in phases
+            ],
             "rows": rows,
             "notes": self.notes,
             "charts": [ChartView.of(c) for c in self.charts],
         }
+
+    def headline_view(self) -> dict[str, Any]:
+        """One row per headline line, per design: A -> B, the change in percent, the verdict."""
+        shown = [d for d in self.designs if d in set(self.table["design"])]
+        rows = []
+        for key in [k for k in dict.fromkeys(self.table["key"]) if k in self.headline]:
+            title = self.headline[key]
+            lines = {str(r["design"]): r for r in records(self.table[self.table["key"] == key])}
+            if not lines:
+                continue
+            first = next(iter(lines.values()))
+            cells = []
+            for design in shown:
+                rec = lines.get(design)
+                if rec is None:
+                    cells.append({"figures": MISSING, "change": "", "verdict": "", "mood": ""})
+                    continue
+                row = _long_row(rec)
+                cells.append(
+                    {
+                        "figures": f"{row['a']} → {row['b']}",
+                        "change": row["pct"] if row["pct"] != MISSING else "",
+                        "verdict": row["verdict"] if row["verdict"] != "same" else "",
+                        "mood": row["verdict"],
+                    }
+                )
+            rows.append(
+                {
+                    "title": _metric_title(title, str(first["better"])),
+                    "cells": cells,
+                    "phase": str(first["phase"]),
+                }
+            )
+        return {"designs": [{"name": d, "colour": design_colour(d)} for d in shown], "rows": rows}
 
     def render(self, out_dir: Path | None = None) -> list[Path]:
         root = out_dir if out_dir is not None else self.default_out()
@@ -105,6 +133,46 @@ class CompareReport:
         _write_text(md, render_template("compare.md.j2", context))
         _write_text(html, render_template("compare.html.j2", context))
         return [md, html, *written]
+
+
+def _long_row(rec: Mapping[str, Any]) -> dict[str, Any]:
+    """One (metric line, design) of the long table, formatted."""
+    unit = str(rec["unit"])
+    delta, pct = float(rec["delta"]), float(rec["delta_pct"])
+    return {
+        "title": _metric_title(str(rec["title"]), str(rec["better"])),
+        "design": str(rec["design"]),
+        "colour": design_colour(str(rec["design"])),
+        "a": format_value(float(rec["a"]), unit),
+        "b": format_value(float(rec["b"]), unit),
+        "delta": format_value(delta, unit, signed=True) if delta != 0 else "0",
+        "pct": (
+            "n/a" if math.isnan(pct) and not math.isnan(delta) else format_percent(pct, signed=True)
+        ),
+        "verdict": verdict(str(rec["better"]), delta, pct),
+        "phase": str(rec["phase"]),
+    }
+
+
+def _headline_lines(
+    frame_a: pd.DataFrame, frame_b: pd.DataFrame, designs: list[str]
+) -> dict[str, str]:
+    """The headline's lines (key -> title) as the run report picks them: run B's, then those
+    of run A's metrics that run B lacks; at most MAX_HEADLINE_ROWS."""
+    lines: dict[str, str] = {}
+    metrics: set[str] = set()
+    for frame in (frame_b, frame_a):
+        head = headline_table(frame, designs)
+        if head.empty:
+            continue
+        phases = [str(p) for p in pd.unique(head["phase"])]  # each has its table at the end
+        top, _rest = split_headline(head, designs, phases)
+        found = records(top)
+        for rec in found:
+            if str(rec["metric"]) not in metrics:
+                lines.setdefault(str(rec["key"]), str(rec["title"]))
+        metrics |= {str(rec["metric"]) for rec in found}
+    return dict(list(lines.items())[:MAX_HEADLINE_ROWS])
 
 
 def _compare_notes(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:

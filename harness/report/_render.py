@@ -18,14 +18,13 @@ from typing import Any
 
 import pandas as pd
 
+from harness.analysis.findings import Finding, run_findings
 from harness.analysis.headline import (
     CEILING,
     PHASES,
     PhaseState,
     headline_table,
     phase_status,
-    ratio_base,
-    ratio_column,
     records,
     run_warnings,
     scale_notes,
@@ -33,11 +32,11 @@ from harness.analysis.headline import (
 from harness.history import trend_link
 from harness.report._capacity import CAPACITY_NOTES, CAPACITY_TITLE, capacity_charts, capacity_notes
 from harness.report._figures import Chart, all_charts, design_colour
+from harness.report._findings_view import findings_view
+from harness.report._headline_view import phase_rows, split_headline, table_view
 from harness.report._model import RunData, dump_config, load_run
 from harness.report._page import (
     ChartView,
-    _metric_title,
-    _num,
     _run_meta,
     _write_figures,
     _write_text,
@@ -50,7 +49,6 @@ from harness.report._units import (
     MISSING,
     format_count,
     format_percent,
-    format_ratio,
     format_value,
 )
 
@@ -82,6 +80,12 @@ PHASE_NOTES = {
     "integrity": [],
     "capacity": CAPACITY_NOTES,
 }
+SECTION_ORDER = ("load", "capacity", "probe", "profile", "integrity")
+TOP_CHART = "load_over_time"
+TOP_CHART_NOTE = (
+    "The memory, latency and throughput chart of this phase is at the top of the report, "
+    "under the findings."
+)
 CHART_SECTION = {
     "load_over_time": "load",
     "latency_over_time": "load",
@@ -138,6 +142,8 @@ class Section:
     table: dict[str, Any] | None = None
     # per-design tables of a request's allocation sites (probe): design, colour, rows, remark
     sites: list[dict[str, Any]] = field(default_factory=list)
+    # the phase's figures the headline table leaves out (`_headline_view.split_headline`)
+    figures: dict[str, Any] | None = None
 
 
 # --- one run ---------------------------------------------------------------------------------
@@ -147,6 +153,7 @@ class Section:
 class RunReport:
     data: RunData
     headline: pd.DataFrame
+    findings: list[Finding]
     states: list[PhaseState]
     warnings: list[str]
     charts: list[Chart]
@@ -172,6 +179,7 @@ class RunReport:
         return cls(
             data=data,
             headline=headline_table(data.frame, data.designs),
+            findings=run_findings(data.frame, data.designs),
             states=states,
             warnings=warnings,
             charts=all_charts(data) + capacity_charts(data),
@@ -206,33 +214,22 @@ class RunReport:
             rows.append({"phase": phase, "cells": cells})
         return {"designs": self.data.designs, "rows": rows}
 
-    def headline_view(self) -> dict[str, Any]:
-        designs = [d for d in self.data.designs if d in self.headline.columns]
-        base = ratio_base(designs)
-        ratios = [ratio_column(d, base) for d in designs if d != base]
-        rows = []
-        for rec in records(self.headline):
-            rows.append(
-                {
-                    "title": _metric_title(str(rec["title"]), str(rec["better"])),
-                    "figures": [format_value(_num(rec.get(d)), str(rec["unit"])) for d in designs],
-                    "ratios": [format_ratio(_num(rec.get(r))) for r in ratios],
-                    "phase": str(rec["phase"]),
-                }
-            )
-        return {
-            "designs": [{"name": d, "colour": design_colour(d)} for d in designs],
-            "ratios": ratios,
-            "ratio_base": base,
-            "rows": rows,
-        }
+    def _section_phases(self) -> list[str]:
+        return [p for p in SECTION_ORDER if p in self._phases()]
+
+    def _headline_split(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        return split_headline(self.headline, self.data.designs, self._section_phases())
+
+    def top_chart(self) -> ChartView | None:
+        """The memory, latency and throughput chart: right under the findings."""
+        chart = next((c for c in self.charts if c.name == TOP_CHART), None)
+        return ChartView.of(chart) if chart is not None else None
 
     def sections(self) -> list[Section]:
         views = [ChartView.of(c) for c in self.charts]
         out: list[Section] = []
-        for phase in ("load", "capacity", "probe", "profile", "integrity"):
-            if phase not in self._phases():
-                continue
+        _head, rest = self._headline_split()
+        for phase in self._section_phases():
             section = Section(
                 id=phase,
                 title=PHASE_TITLES[phase],
@@ -245,7 +242,14 @@ class RunReport:
                 state = self._state(design, phase)
                 if state is not None and not state.ran:
                     section.missing.append(f"{design} {state.sentence()}")
-            section.charts = [v for v in views if CHART_SECTION.get(v.name) == phase]
+            section.charts = [
+                v for v in views if CHART_SECTION.get(v.name) == phase and v.name != TOP_CHART
+            ]
+            if phase == "load" and any(v.name == TOP_CHART for v in views):
+                section.notes.append(TOP_CHART_NOTE)
+            figures = phase_rows(rest, phase)
+            if not figures.empty:
+                section.figures = table_view(figures, self.data.designs)
             if phase == "profile":
                 section.designs = self._profile_blocks(views)
                 if section.designs and self._probe_sites():
@@ -412,7 +416,10 @@ class RunReport:
             "config_json": dump_config(cfg) if cfg else "",
             "warnings": self.warnings,
             "phase_table": self.phase_table(),
-            "headline": self.headline_view(),
+            "headline": table_view(self._headline_split()[0], self.data.designs),
+            "findings": findings_view(self.findings, self.data.designs),
+            "top_chart": self.top_chart(),
+            "summary_line": _summary_line(self.data.run),
             "scale_notes": scale_notes(self.data.frame, self.data.run.get("phases") or []),
             "sections": self.sections(),
             "trend_page": trend_link(self.data.root),  # issue 14: harness history's page
@@ -428,3 +435,9 @@ class RunReport:
         html = root / "report.html"
         _write_text(html, render_template("report.html.j2", context))
         return [md, html, *written]
+
+
+def _summary_line(run: Mapping[str, Any]) -> str:
+    """One line under the title: the run's status and date; the rest folds away at the end."""
+    meta = dict(_run_meta(run))
+    return f"Run {meta.get('Status', MISSING)}, {meta.get('Date', MISSING)}."
