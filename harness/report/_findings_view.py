@@ -16,11 +16,10 @@ from harness.report._page import _metric_title
 from harness.report._plot import design_colour
 from harness.report._units import MISSING, format_percent, format_ratio, format_value
 
-FINDINGS_NOTE = (
-    "Verdict: how each design does against {base} (same: within ±5%; unclear: a figure is only "
-    "a bound and the bound does not decide). Passed: every design's figure is 0. "
-    "At least: the capacity search found no knee, so the true figure is higher."
-)
+FINDINGS_NOTE = "Verdict: each design against {base}; same: within ±5%."
+UNCLEAR_NOTE = "Unclear: a figure is only a bound, and the bound does not decide."
+AT_LEAST_NOTE = "At least: the capacity search found no knee; the true figure is higher."
+PASSED_NOTE = "Passed: every design's figure is 0."
 COMPARE_FINDINGS_NOTE = (
     "Run B against run A, per design: better, worse or same (within ±5%); unclear when a "
     "figure is only a bound. Passed or failed: run B's figure is 0 or not."
@@ -78,8 +77,20 @@ def findings_view(findings: Sequence[Finding], designs: Sequence[str]) -> dict[s
         "designs": [{"name": d, "colour": design_colour(d)} for d in shown],
         "ratios": ratio_names,
         "rows": rows,
-        "note": FINDINGS_NOTE.format(base=base) if base else "",
+        "note": _note(findings, base),
     }
+
+
+def _note(findings: Sequence[Finding], base: str) -> str:
+    """Only the sentences the block's words need."""
+    parts = [FINDINGS_NOTE.format(base=base)] if base else []
+    if any(r.verdict == "unclear" for x in findings for r in x.ratios):
+        parts.append(UNCLEAR_NOTE)
+    if any(f.at_least for x in findings for f in x.figures):
+        parts.append(AT_LEAST_NOTE)
+    if any(x.kind == "pass" for x in findings):
+        parts.append(PASSED_NOTE)
+    return " ".join(parts)
 
 
 def compare_findings_view(
