@@ -193,3 +193,22 @@ def test_compare_findings_with_a_figure_in_one_run_only() -> None:
     limit = {c.design: c for c in found["memory_limit_bytes"].changes}
     assert limit["naive"].a is None and limit["naive"].b is not None
     assert limit["naive"].verdict == "" and math.isnan(limit["naive"].delta_pct)
+
+
+def test_the_block_says_at_least_and_at_most_in_words() -> None:
+    from harness.report._findings_view import compare_findings_view, findings_view
+
+    found = run_findings(summary_frame(full_run()), DESIGNS)
+    view = findings_view(found, DESIGNS)
+    capacity = view["rows"][0]
+    assert capacity["title"] == "Capacity at the latency objective ↑"
+    assert capacity["figures"] == ["2.50 req/s", "at least 101 req/s"]
+    assert capacity["ratios"] == ["at most 0.025×"]
+    assert (capacity["verdict"], capacity["mood"]) == ("naive worse", "worse")
+    assert "At least:" in view["note"] and "Passed:" in view["note"]
+    lost = next(r for r in view["rows"] if r["title"].startswith("Lost writes"))
+    assert (lost["verdict"], lost["ratios"]) == ("passed", ["–"])
+    frame = summary_frame(full_run())
+    cells = compare_findings_view(compare_findings(frame, frame, DESIGNS), DESIGNS)["rows"][0]
+    assert cells["cells"][1]["figures"] == "at least 101 req/s → at least 101 req/s"
+    assert cells["cells"][1]["verdict"] == "unclear"
