@@ -135,9 +135,9 @@ def memload(request: pytest.FixtureRequest) -> Iterator[MemoryProbe]:
         yield probe
     finally:
         probe.close()
-        if probe.requests:
+        if probe.measured:
             session.tests += 1
-            session.requests += len(probe.requests)
+            session.requests += probe.measured
 
 
 @pytest.hookimpl(wrapper=True)
@@ -202,7 +202,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         return
     state = config.stash[_SESSION]
     stats = state.stats()
-    if not stats["requests"] and not state.baseline_note:
+    if not stats["requests"] and not state.baseline_note and state.result is None:
         return
     from harness.gate import format_size
 

@@ -1,22 +1,25 @@
 """An ASGI or WSGI app served in this process, and an httpx client whose requests are measured.
 
-No server and no port: requests go through an httpx transport straight to the app, inside the same
-``TracemallocProbe`` middleware that ``harness probe`` puts in front of a served app (a WSGI app
-is adapted to ASGI by a2wsgi first, as ``harness.serve`` does), so a request's figures are the
-probe's. The app runs on an event loop in a thread of its own (an anyio blocking portal, uvloop
-when installed, as uvicorn would pick), and the test calls it synchronously.
+No server and no port: a request's bytes go to uvicorn's HTTP protocol object in this process
+(harness.pytest_plugin._wire), which calls the app through the same ``TracemallocProbe``
+middleware that ``harness probe`` puts in front of a served app (a WSGI app is adapted to ASGI
+by a2wsgi first, as ``harness.serve`` does), so a request's figures are the probe's, uvicorn's
+share included. The app runs on an event loop of its own (uvloop when installed, as uvicorn
+would pick), run in the test's thread for the span of each request (:class:`LoopInThread`); a
+test that already runs a loop there (an async test) gets one in a thread beside it instead (an
+anyio blocking portal). In the test's thread is the default because a loop driven from another
+thread allocates a little at every call (~40 B a request that is never given back here, in the
+loop's own machinery), which a retained-memory run would charge to the app.
 
 Tracing is on only while a request is measured: :class:`Tracing` starts tracemalloc before it
 and stops it after (unless something else had it on), so tests that measure nothing, and the
 unmeasured requests of a test, run at full speed.
 
-What the in-process client changes, and how it is taken out:
-
-- the response body stays referenced by the client until the app returns (a server would
-  have written it to its socket): the traced size of those body chunks is subtracted from the
-  request's net figure (the peak is unchanged: the chunks are the app's own objects, not copies);
-- the lifespan (startup, shutdown) is run by :func:`lifespan` for an ASGI app, its state handed
-  to every request, as uvicorn's ``lifespan="auto"`` does.
+What is not as on a server, and how it is taken out: what uvicorn wrote (the response head and
+body) stays in the in-memory transport until the app returns, where a socket would have sent
+it; its traced size is subtracted from the request's net figure (the peak is unchanged: the
+transport keeps references, not copies). An exception of the app is raised in the test (uvicorn
+would log it and answer 500).
 """
 
 from __future__ import annotations
@@ -27,27 +30,27 @@ import gc
 import sys
 import time
 import tracemalloc
-from collections.abc import AsyncIterator, Callable, Iterator, MutableMapping, Sequence
-from typing import Any
-from urllib.parse import unquote
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
+from typing import Any, Protocol, TypeVar
 
 import httpx
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from harness.analysis.sites import Frame, Site, aggregate
 from harness.pytest_plugin._figures import RequestMemory
+from harness.pytest_plugin._wire import Wire, decode_response, encode_request
 from harness.sampling.probe_sites import SITES_NFRAME, display_roots, library_dirs
 from harness.sampling.tracemalloc_probe import PROBE_PREFIX, TracemallocProbe
 from harness.serve import as_asgi, interface_of
 
+T = TypeVar("T")
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 DEFAULT_BASE_URL = "http://testserver"
 REQUEST_TIMEOUT_S = 120.0
-LIFESPAN_TIMEOUT_S = 60.0
-CLIENT_ADDRESS = ("127.0.0.1", 50000)
 MERGED_URLS_KEPT = 256
 TRACEMALLOC_FILE = "/tracemalloc.py"
+PLUGIN_DIR = "harness/pytest_plugin/"
 
 
 class MeasurementError(RuntimeError):
@@ -110,50 +113,47 @@ class Tracing:
 
 
 class _Tap:
-    """Outside the probe: hands the lifespan state to requests, notes the body chunks the
-    transport keeps, and takes the snapshots that name a request's sites.
+    """Between uvicorn and the probe: notes what the transport holds when the app returns (a
+    socket would have sent it) and takes the snapshots that name a request's sites.
 
     Only the snapshots are taken here; comparing them is slow Python (tracemalloc's grouping)
     and is left until a site is asked for, when tracing is off.
     """
 
-    def __init__(self, probe: TracemallocProbe, state: dict[str, Any]) -> None:
+    def __init__(self, probe: TracemallocProbe) -> None:
         self.probe = probe
-        self.state = state
+        self.written: Callable[[], list[bytes]] = list
         self.measuring = False
         self.snapshots = False
         self.held_bytes = 0
         self.held: list[tuple[tracemalloc.Traceback, int]] = []
         self.before: tracemalloc.Snapshot | None = None
         self.after: tracemalloc.Snapshot | None = None
+        self.error: BaseException | None = None
 
     def reset(self, measuring: bool, snapshots: bool) -> None:
         self.measuring, self.snapshots = measuring, snapshots
         self.held_bytes, self.held, self.before, self.after = 0, [], None, None
+        self.error = None
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            scope.setdefault("state", dict(self.state))
-        if scope["type"] != "http" or not self.measuring:
-            await self.probe.app(scope, receive, send)  # unmeasured: past the probe
-            return
-        chunks: list[Any] = []
-
-        async def keep(message: Message) -> None:
-            if message["type"] == "http.response.body":
-                chunks.append(message.get("body", b""))
-            await send(message)
-
-        self.before = tracemalloc.take_snapshot() if self.snapshots else None
-        await self.probe(scope, receive, keep)
-        if not tracemalloc.is_tracing():
-            return
-        for chunk in chunks:
-            traceback = tracemalloc.get_object_traceback(chunk) if type(chunk) is bytes else None
-            if traceback is not None:
-                self.held.append((traceback, sys.getsizeof(chunk)))
-        self.held_bytes = sum(size for _, size in self.held)
-        self.after = tracemalloc.take_snapshot() if self.snapshots else None
+        try:
+            if scope["type"] != "http" or not self.measuring:
+                await self.probe.app(scope, receive, send)  # unmeasured: past the probe
+                return
+            self.before = tracemalloc.take_snapshot() if self.snapshots else None
+            await self.probe(scope, receive, send)
+            if not tracemalloc.is_tracing():
+                return
+            for chunk in self.written():
+                traceback = tracemalloc.get_object_traceback(chunk)
+                if type(chunk) is bytes and traceback is not None:
+                    self.held.append((traceback, sys.getsizeof(chunk)))
+            self.held_bytes = sum(size for _, size in self.held)
+            self.after = tracemalloc.take_snapshot() if self.snapshots else None
+        except Exception as exc:  # uvicorn would answer 500 and log it: the test sees it
+            self.error = exc
+            raise
 
 
 def grown_stacks(
@@ -170,101 +170,86 @@ def grown_stacks(
     for stat in after.compare_to(before, "traceback"):
         size = stat.size_diff - held_at.get(stat.traceback, 0)
         if size > 0 and not any(f.filename.endswith(TRACEMALLOC_FILE) for f in stat.traceback):
-            frames = [(f.filename, f.lineno, "") for f in reversed(list(stat.traceback))]
-            stacks.append((frames, float(size), float(stat.count_diff)))
+            stacks.append((inside_the_plugin(stat.traceback), float(size), float(stat.count_diff)))
     return stacks
 
 
-@contextlib.asynccontextmanager
-async def lifespan(app: Any, state: dict[str, Any]) -> AsyncIterator[None]:
-    """Run an ASGI app's lifespan around the block; an app without one is served as is."""
-    to_app: asyncio.Queue[Message] = asyncio.Queue()
-    from_app: asyncio.Queue[Message] = asyncio.Queue()
-    scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}}
-    task = asyncio.create_task(app({**scope, "state": state}, to_app.get, from_app.put))
-    await to_app.put({"type": "lifespan.startup"})
-    reply = asyncio.create_task(from_app.get())
-    await asyncio.wait({task, reply}, timeout=LIFESPAN_TIMEOUT_S, return_when="FIRST_COMPLETED")
-    if not reply.done():
-        reply.cancel()
-        if task.done():  # the app does not speak lifespan (it raised or returned): no lifespan
-            yield
-            return
-        raise MeasurementError("the app's lifespan startup did not finish")
-    message = reply.result()
-    if message["type"] == "lifespan.startup.failed":
-        raise MeasurementError(f"the app's lifespan startup failed: {message.get('message')}")
+def inside_the_plugin(traceback: tracemalloc.Traceback) -> list[Frame]:
+    """The frames inside the plugin's own outermost call, innermost first.
+
+    The app's loop runs in the test's thread, so every stack continues through the plugin's
+    frames into httpx and the test itself; the test's line would otherwise be "the first frame
+    of the service's own code" for everything uvicorn or a library allocated.
+    """
+    frames: list[Frame] = []
+    for f in reversed(list(traceback)):  # a Traceback lists the oldest frame first
+        if PLUGIN_DIR in f.filename:
+            break
+        frames.append((f.filename, f.lineno, ""))
+    return frames
+
+
+class LoopRunner(Protocol):
+    def call(self, func: Callable[..., Awaitable[T]], *args: Any) -> T: ...
+
+
+class LoopInThread:
+    """An event loop of the app's own, run in this thread only while a call runs."""
+
+    def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop
+        try:
+            import uvloop
+
+            self.loop = uvloop.new_event_loop()
+        except ImportError:
+            self.loop = asyncio.new_event_loop()
+
+    def call(self, func: Callable[..., Awaitable[T]], *args: Any) -> T:
+        async def run() -> T:
+            return await func(*args)
+
+        return self.loop.run_until_complete(run())
+
+    def close(self) -> None:
+        pending = asyncio.all_tasks(self.loop)
+        for task in pending:
+            task.cancel()
+        if pending:
+            self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+        self.loop.close()
+
+
+def _loop_runner(stack: contextlib.ExitStack) -> LoopRunner:
     try:
-        yield
-    finally:
-        await to_app.put({"type": "lifespan.shutdown"})
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(task, LIFESPAN_TIMEOUT_S)
+        asyncio.get_running_loop()
+    except RuntimeError:
+        runner = LoopInThread()
+        stack.callback(runner.close)
+        return runner
+    portal: BlockingPortal = stack.enter_context(start_blocking_portal(**_loop_options()))
+    return portal
 
 
 class _PortalTransport(httpx.BaseTransport):
-    """A synchronous httpx transport that calls the ASGI app on the portal's event loop.
+    """A synchronous httpx transport: the request's bytes to uvicorn's protocol on the app's
+    loop (harness.pytest_plugin._wire), the response parsed from what it wrote.
 
-    Not httpx.ASGITransport: it tries ``import sniffio`` at every request, which fails where
-    anyio no longer brings sniffio, and each failed import leaves a little in the import
-    system's caches (~150 B per request, read as a leak by a retained-memory run).
+    Not httpx.ASGITransport: besides skipping uvicorn's share of the request, it tries
+    ``import sniffio`` at every request, which fails where anyio no longer brings sniffio, and
+    each failed import leaves a little in the import system's caches (read as a leak).
     """
 
-    def __init__(self, portal: BlockingPortal, app: Any) -> None:
+    def __init__(self, portal: LoopRunner, wire: Wire) -> None:
         self._portal = portal
-        self._app = app
+        self._wire = wire
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        body = request.read()
-        return self._portal.call(self._handle, request, body)
-
-    async def _handle(self, request: httpx.Request, body: bytes) -> httpx.Response:
-        url = request.url
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": request.method,
-            "scheme": url.scheme,
-            "path": unquote(url.path),
-            "raw_path": url.raw_path.split(b"?")[0],
-            "query_string": url.query,
-            "root_path": "",
-            "headers": [(k.lower(), v) for k, v in request.headers.raw],
-            "server": (url.host, url.port or (443 if url.scheme == "https" else 80)),
-            "client": CLIENT_ADDRESS,
-        }
-        complete = asyncio.Event()
-        request_sent = False
-        status = 0
-        headers: list[tuple[bytes, bytes]] = []
-        parts: list[bytes] = []
-
-        async def receive() -> Message:
-            nonlocal request_sent
-            if not request_sent:
-                request_sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            await complete.wait()
-            return {"type": "http.disconnect"}
-
-        async def send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-                headers.extend(message.get("headers", []))
-            elif message["type"] == "http.response.body":
-                chunk = message.get("body", b"")
-                if chunk and request.method != "HEAD":
-                    parts.append(chunk)
-                if not message.get("more_body", False):
-                    complete.set()
-
-        await self._app(scope, receive, send)
-        complete.set()
-        if not status:
-            raise MeasurementError(f"{request.method} {url.path}: the app sent no response")
-        return httpx.Response(status, headers=headers, content=b"".join(parts))
+        connection, raw = encode_request(request, request.read())
+        written = self._portal.call(self._wire.exchange, raw)
+        status, headers, body = decode_response(connection, written)
+        return httpx.Response(status, headers=headers, stream=httpx.ByteStream(body))
 
 
 class ServedApp:
@@ -273,24 +258,28 @@ class ServedApp:
     def __init__(self, app: Any, tracing: Tracing, *, interface: str = "auto") -> None:
         chosen = interface_of(app) if interface == "auto" else interface
         self._stack = contextlib.ExitStack()
-        self.portal = self._stack.enter_context(start_blocking_portal(**_loop_options()))
+        self.portal = _loop_runner(self._stack)
         asgi = as_asgi(app, chosen)
         with tracing.on():  # the probe measures its own bookkeeping once, traced
             self.probe = TracemallocProbe(asgi)
-        state: dict[str, Any] = {}
         self._roots: tuple[tuple[str, ...], tuple[str, ...]] | None = None
-        self.tap = _Tap(self.probe, state)
-        if chosen == "asgi":
-            self._stack.enter_context(self.portal.wrap_async_context_manager(lifespan(asgi, state)))
+        self.tap = _Tap(self.probe)
+        self.wire = Wire(self.tap)
+        self.tap.written = self.wire.written
+        self.portal.call(self.wire.start)
+        self._stack.callback(self.portal.call, self.wire.stop)
+        self.portal.call(_fill_future_iterator_free_list)
 
     def transport(self) -> httpx.BaseTransport:
-        return _PortalTransport(self.portal, self.tap)
+        return _PortalTransport(self.portal, self.wire)
 
     def close(self) -> None:
         self._stack.close()
 
     def record(self, seq_before: int, sites: bool) -> RequestMemory:
         """The probe's record of the request just sent (checked to be that request's)."""
+        if self.tap.error is not None:
+            raise self.tap.error
         record = self.probe.last
         if record is None or int(record["seq"]) != seq_before + 1:
             raise MeasurementError(
@@ -322,6 +311,22 @@ class ServedApp:
             duration_s=float(record["duration_s"]),
             sites_of=sites_of,
         )
+
+
+FUTURE_ITERATORS = 300  # CPython's _asyncio keeps up to 255 spare future iterators
+
+
+async def _fill_future_iterator_free_list() -> None:
+    """Fill the free list of ``await future`` iterators before anything is traced.
+
+    CPython's _asyncio module keeps up to 255 freed iterator objects (56 B each) for reuse and
+    never gives them back, not even to gc.collect(). A list that starts short grows by a
+    traced iterator now and then for hundreds of requests (~25 B a request here), which a
+    retained-memory run read as the app's leak; a server that has run a while has it full.
+    """
+    loop = asyncio.get_running_loop()
+    iterators = [loop.create_future().__await__() for _ in range(FUTURE_ITERATORS)]
+    del iterators
 
 
 def _loop_options() -> dict[str, Any]:
