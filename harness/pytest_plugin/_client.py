@@ -15,11 +15,7 @@ Tracing is on only while a request is measured: :class:`Tracing` starts tracemal
 and stops it after (unless something else had it on), so tests that measure nothing, and the
 unmeasured requests of a test, run at full speed.
 
-What is not as on a server, and how it is taken out: what uvicorn wrote (the response head and
-body) stays in the in-memory transport until the app returns, where a socket would have sent
-it; its traced size is subtracted from the request's net figure (the peak is unchanged: the
-transport keeps references, not copies). An exception of the app is raised in the test (uvicorn
-would log it and answer 500).
+An exception of the app is raised in the test (uvicorn would log it and answer 500).
 """
 
 from __future__ import annotations
@@ -27,10 +23,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import sys
 import time
 import tracemalloc
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from typing import Any, Protocol, TypeVar
 
 import httpx
@@ -113,8 +108,8 @@ class Tracing:
 
 
 class _Tap:
-    """Between uvicorn and the probe: notes what the transport holds when the app returns (a
-    socket would have sent it) and takes the snapshots that name a request's sites.
+    """Between uvicorn and the probe: takes the snapshots that name a request's sites, and
+    keeps an exception of the app for the test (uvicorn would log it and answer 500).
 
     Only the snapshots are taken here; comparing them is slow Python (tracemalloc's grouping)
     and is left until a site is asked for, when tracing is off.
@@ -122,19 +117,15 @@ class _Tap:
 
     def __init__(self, probe: TracemallocProbe) -> None:
         self.probe = probe
-        self.written: Callable[[], list[bytes]] = list
         self.measuring = False
         self.snapshots = False
-        self.held_bytes = 0
-        self.held: list[tuple[tracemalloc.Traceback, int]] = []
         self.before: tracemalloc.Snapshot | None = None
         self.after: tracemalloc.Snapshot | None = None
         self.error: BaseException | None = None
 
     def reset(self, measuring: bool, snapshots: bool) -> None:
         self.measuring, self.snapshots = measuring, snapshots
-        self.held_bytes, self.held, self.before, self.after = 0, [], None, None
-        self.error = None
+        self.before, self.after, self.error = None, None, None
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         try:
@@ -143,32 +134,21 @@ class _Tap:
                 return
             self.before = tracemalloc.take_snapshot() if self.snapshots else None
             await self.probe(scope, receive, send)
-            if not tracemalloc.is_tracing():
-                return
-            for chunk in self.written():
-                traceback = tracemalloc.get_object_traceback(chunk)
-                if type(chunk) is bytes and traceback is not None:
-                    self.held.append((traceback, sys.getsizeof(chunk)))
-            self.held_bytes = sum(size for _, size in self.held)
-            self.after = tracemalloc.take_snapshot() if self.snapshots else None
-        except Exception as exc:  # uvicorn would answer 500 and log it: the test sees it
+            if self.snapshots and tracemalloc.is_tracing():
+                self.after = tracemalloc.take_snapshot()
+        except Exception as exc:
             self.error = exc
             raise
 
 
 def grown_stacks(
-    before: tracemalloc.Snapshot,
-    after: tracemalloc.Snapshot,
-    held: Sequence[tuple[tracemalloc.Traceback, int]] = (),
+    before: tracemalloc.Snapshot, after: tracemalloc.Snapshot
 ) -> list[tuple[list[Frame], float, float]]:
-    """(stack innermost first, bytes, blocks) that grew, less the body chunks the client holds
-    and less the snapshots themselves (a stack through tracemalloc.py is one's own memory)."""
-    held_at: dict[tracemalloc.Traceback, int] = {}
-    for traceback, size in held:
-        held_at[traceback] = held_at.get(traceback, 0) + size
+    """(stack innermost first, bytes, blocks) that grew, less the snapshots themselves (a stack
+    through tracemalloc.py is one's own memory)."""
     stacks = []
     for stat in after.compare_to(before, "traceback"):
-        size = stat.size_diff - held_at.get(stat.traceback, 0)
+        size = stat.size_diff
         if size > 0 and not any(f.filename.endswith(TRACEMALLOC_FILE) for f in stat.traceback):
             stacks.append((inside_the_plugin(stat.traceback), float(size), float(stat.count_diff)))
     return stacks
@@ -265,7 +245,6 @@ class ServedApp:
         self._roots: tuple[tuple[str, ...], tuple[str, ...]] | None = None
         self.tap = _Tap(self.probe)
         self.wire = Wire(self.tap)
-        self.tap.written = self.wire.written
         self.portal.call(self.wire.start)
         self._stack.callback(self.portal.call, self.wire.stop)
         self.portal.call(_fill_future_iterator_free_list)
@@ -291,7 +270,7 @@ class ServedApp:
                 f"{record['method']} {record['path']} overlapped another request: its figures "
                 "count both (send one request at a time)"
             )
-        before, after, held = self.tap.before, self.tap.after, list(self.tap.held)
+        before, after = self.tap.before, self.tap.after
         if self._roots is None:
             self._roots = (tuple(library_dirs()), tuple(display_roots()))
         libraries, roots = self._roots
@@ -299,14 +278,14 @@ class ServedApp:
         def sites_of() -> tuple[Site, ...]:
             if not sites or before is None or after is None:
                 return ()
-            return tuple(aggregate(grown_stacks(before, after, held), libraries, roots))
+            return tuple(aggregate(grown_stacks(before, after), libraries, roots))
 
         return RequestMemory(
             method=str(record["method"]),
             path=str(record["path"]),
             status=int(record["status"]),
             peak_bytes=int(record["alloc_peak_bytes"]),
-            net_bytes=int(record["alloc_net_bytes"]) - self.tap.held_bytes,
+            net_bytes=int(record["alloc_net_bytes"]),
             blocks=int(record["blocks"]),
             duration_s=float(record["duration_s"]),
             sites_of=sites_of,

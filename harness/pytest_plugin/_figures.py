@@ -27,8 +27,7 @@ class RequestMemory:
     """One measured request, as the probe middleware recorded it.
 
     ``peak_bytes``: tracemalloc's peak during the request above the level at its start;
-    ``net_bytes``: what it left allocated (after a collection), less the response body that
-    the in-process client still holds for the test; ``blocks``: net pymalloc blocks;
+    ``net_bytes``: what it left allocated (after a collection); ``blocks``: net pymalloc blocks;
     ``sites``: what it left allocated, per line of the code under test (largest first).
     """
 
