@@ -58,7 +58,7 @@ class Tracing:
     The objects that exist when a span starts are frozen (``gc.freeze``) for its length: they
     were allocated untraced, so collecting them cannot change a figure, and the probe's
     collections then scan only what the measured requests created (in a test process with
-    pandas loaded, a full collection took ~40 ms, twice per request). Nested spans share one
+    pandas loaded, a full collection took 70-95 ms, twice a request). Nested spans share one
     session (a leak run measures each of its requests inside its own
     span). If tracemalloc was already on (``python -X tracemalloc``, the test's own code), it
     is left on. ``traced_s`` and ``tables_peak_bytes`` are tracemalloc's own cost: the time

@@ -52,18 +52,16 @@ def request_of(client: Any, endpoint: str) -> Callable[[], Any]:
     return lambda: client.post("/chat", json=body)
 
 
+# Retained: a chat keeps ~130-150 B a request for the first hundreds of requests (the upstream
+# client's URL parsing in httpx, and the store filling; the gate's baseline has 128 B); 384 B
+# leaves room for that and fails a planted 256 B leak. The chat guards take 15-20 s here.
+CHAT = pytest.mark.memload(peak="64 KiB", retained="384 B", slope="16 B/message")
+STREAM = pytest.mark.memload(peak="176 KiB", retained="384 B", slope="16 B/message")
+HISTORY_LIMITS = pytest.mark.memload(peak="112 KiB", retained="64 B", slope="16 B/message")
 GUARDS = [
-    pytest.param(
-        "chat", marks=pytest.mark.memload(peak="64 KiB", retained="128 B", slope="16 B/message")
-    ),
-    pytest.param(
-        "chat_stream",
-        marks=pytest.mark.memload(peak="176 KiB", retained="128 B", slope="16 B/message"),
-    ),
-    pytest.param(
-        "history",
-        marks=pytest.mark.memload(peak="112 KiB", retained="128 B", slope="16 B/message"),
-    ),
+    pytest.param("chat", marks=[CHAT, pytest.mark.e2e]),
+    pytest.param("chat_stream", marks=[STREAM, pytest.mark.e2e]),
+    pytest.param("history", marks=HISTORY_LIMITS),
 ]
 
 
