@@ -188,7 +188,7 @@ class MemoryProbe:
         requests: int = 40,
         every: int = 4,
         warmup_window: int = 20,
-        max_warmup: int = 300,
+        max_warmup: int = 160,
         tolerance_bytes: float = 256.0,
         sites: bool | None = None,
     ) -> Retained:
