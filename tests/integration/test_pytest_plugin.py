@@ -8,6 +8,9 @@ fills without failing a 32 B retained limit, and the plugin turned off with -p n
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +22,7 @@ import harness.pytest_plugin._probe  # noqa: F401
 
 pytest_plugins = ["pytester"]
 pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
 
 APP = """
 KEPT = []
@@ -192,3 +196,23 @@ def test_baseline_written_then_compared(project: pytest.Pytester) -> None:
     compared.assert_outcomes(passed=1)
     compared.stdout.fnmatch_lines(["*baseline comparison: 2 passed*"])
     assert compared.ret == 0
+
+
+@pytest.mark.e2e
+def test_the_examples_pass_under_xdist(tmp_path: Path) -> None:
+    """examples/pytest_memory in its own pytest, two xdist workers: one probe per worker, one
+    summary from the controller (about a minute here)."""
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "pytest", str(ROOT / "examples/pytest_memory"),
+            "-n", "2", "-q", "-p", "no:cacheprovider", "--basetemp", str(tmp_path / "base"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # fmt: skip
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "6 passed" in output, output
+    assert output.count("requests measured in 6 tests") == 1, output
