@@ -59,10 +59,10 @@ class Tracing:
     were allocated untraced, so collecting them cannot change a figure, and the probe's
     collections then scan only what the measured requests created (in a test process with
     pandas loaded, a full collection took 70-95 ms, twice a request). Nested spans share one
-    session (a leak run measures each of its requests inside its own
-    span). If tracemalloc was already on (``python -X tracemalloc``, the test's own code), it
-    is left on. ``traced_s`` and ``tables_peak_bytes`` are tracemalloc's own cost: the time
-    spent traced and the most memory its trace tables took.
+    session (a retained run's requests all run inside its span). If tracemalloc was already
+    on (``python -X tracemalloc``, the test's own code), it is left on. ``traced_s`` and
+    ``tables_peak_bytes`` are tracemalloc's own cost: the time spent traced and the most
+    memory its trace tables took.
     """
 
     def __init__(self, nframe: int = SITES_NFRAME) -> None:
