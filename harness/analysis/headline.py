@@ -196,6 +196,57 @@ def value_of(
     return float(hit["value"].iloc[-1])
 
 
+# --- bounds: figures that are "at least" ----------------------------------------------------
+
+AT_LEAST = "at least"
+AT_MOST = "at most"
+TWO_BOUNDS = "two bounds"  # a ratio of two bounds: no bound at all
+QUALIFIERS_COLUMN = "qualifiers"
+_FLIP = {AT_LEAST: AT_MOST, AT_MOST: AT_LEAST}
+
+
+def bounds(frame: pd.DataFrame) -> dict[tuple[str, str], str]:
+    """(design, metric) -> "at least" / "at most" for the figures that are bounds.
+
+    A capacity search that found no knee (`capacity_lower_bound` = 1) gives at least its
+    figure; its fraction of the ceiling is at least too. A ceiling found without a knee
+    makes every design's fraction of it at most (or no bound, when both are bounds)."""
+    if frame.empty:
+        return {}
+    flagged = frame[(frame["metric"] == "capacity_lower_bound") & (frame["value"] > 0)]
+    lower = {str(d) for d in flagged["design"]}
+    ceiling_lower = CEILING in lower
+    out: dict[tuple[str, str], str] = {}
+    for design in {str(d) for d in frame["design"]} - {CEILING}:
+        if design in lower:
+            out[(design, "capacity_rps")] = AT_LEAST
+        fraction = combine(AT_LEAST if design in lower else "", AT_LEAST if ceiling_lower else "")
+        if fraction:
+            out[(design, "capacity_ceiling_fraction")] = fraction
+    if ceiling_lower:
+        out[(CEILING, "capacity_rps")] = AT_LEAST
+    return out
+
+
+def combine(numerator: str, denominator: str) -> str:
+    """The qualifier of a / b from those of a and b ("" for an exact figure)."""
+    if not denominator:
+        return numerator
+    flipped = _FLIP.get(denominator, TWO_BOUNDS)
+    if not numerator or numerator == flipped:
+        return flipped
+    return TWO_BOUNDS
+
+
+def qualified(text: str, qualifier: str) -> str:
+    """'at least 101 req/s'; a ratio of two bounds says so instead of a number."""
+    if not qualifier or text in ("", "–", "n/a"):
+        return text
+    if qualifier == TWO_BOUNDS:
+        return f"? ({TWO_BOUNDS})"
+    return f"{qualifier} {text}"
+
+
 # --- the headline table ----------------------------------------------------------------------
 
 
@@ -257,9 +308,12 @@ def headline_table(
     """One row per headline metric and label set present in `frame`.
 
     Columns: key, metric, labels, title, phase, unit, better, one column per design (value or
-    NaN), and a `<design> / <base>` ratio column for every other design (`ratio_base`).
+    NaN), a `<design> / <base>` ratio column for every other design (`ratio_base`), and
+    `qualifiers`: {design or ratio column: "at least" | "at most" | "two bounds"} for the
+    figures that are bounds (`bounds`; the others are exact).
     """
     order = designs_in(frame, designs)
+    bounded = bounds(frame)
     base = ratio_base(order)
     others = [d for d in order if d != base]
     ratio_cols = [ratio_column(d, base) for d in others]
@@ -289,10 +343,28 @@ def headline_table(
             for design in order:
                 hit = lines[lines["design"] == design]
                 row[design] = float(hit["value"].iloc[-1]) if not hit.empty else math.nan
+            qualifiers = {
+                d: bounded[(d, spec.metric)] for d in order if (d, spec.metric) in bounded
+            }
             for design, column in zip(others, ratio_cols, strict=True):
                 row[column] = ratio(row[design], row[base], spec.ratio_floor)
+                both = combine(qualifiers.get(design, ""), qualifiers.get(base, ""))
+                if both:
+                    qualifiers[column] = both
+            row[QUALIFIERS_COLUMN] = qualifiers
             rows.append(row)
-    columns = ["key", "metric", "labels", "title", "phase", "unit", "better", *order, *ratio_cols]
+    columns = [
+        "key",
+        "metric",
+        "labels",
+        "title",
+        "phase",
+        "unit",
+        "better",
+        *order,
+        *ratio_cols,
+        QUALIFIERS_COLUMN,
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -320,6 +392,8 @@ COMPARE_COLUMNS = [
     "b",
     "delta",
     "delta_pct",
+    "a_qualifier",
+    "b_qualifier",
 ]
 
 
@@ -365,6 +439,8 @@ def compare_table(
             if math.isnan(a) and math.isnan(b):
                 continue
             delta, pct = change(a, b)
+            qualifier_a = _qualifier(lookup_a, key, design)
+            qualifier_b = _qualifier(lookup_b, key, design)
             rows.append(
                 {
                     "key": key,
@@ -377,9 +453,18 @@ def compare_table(
                     "b": b,
                     "delta": delta,
                     "delta_pct": pct,
+                    "a_qualifier": qualifier_a,
+                    "b_qualifier": qualifier_b,
                 }
             )
     return pd.DataFrame(rows, columns=COMPARE_COLUMNS)
+
+
+def _qualifier(table: pd.DataFrame, key: str, design: str) -> str:
+    if table.empty or key not in table.index or QUALIFIERS_COLUMN not in table.columns:
+        return ""
+    qualifiers: Any = table.at[key, QUALIFIERS_COLUMN]
+    return str(qualifiers.get(design, "")) if isinstance(qualifiers, Mapping) else ""
 
 
 def _cell(table: pd.DataFrame, key: str, design: str) -> float:

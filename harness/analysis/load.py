@@ -29,7 +29,9 @@ import pandas as pd
 
 from harness.analysis.headline import (
     HEADLINE,
+    QUALIFIERS_COLUMN,
     HeadlineMetric,
+    combine,
     headline_table,
     ratio,
     summary_frame,
@@ -419,4 +421,9 @@ def comparison_frame(
         ratio(float(a), float(b), floors.get(str(metric), 0.0))
         for a, b, metric in zip(frame[pair[0]], frame[pair[1]], frame["metric"], strict=True)
     ]
+    qualifiers: list[dict[str, str]] = [dict(q) for q in frame[QUALIFIERS_COLUMN]]
+    for q in qualifiers:
+        if both := combine(q.get(pair[0], ""), q.get(pair[1], "")):
+            q[column] = both
+    frame[QUALIFIERS_COLUMN] = pd.Series(qualifiers, index=frame.index, dtype=object)
     return frame, column

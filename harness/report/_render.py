@@ -26,10 +26,12 @@ import pandas as pd
 from harness.analysis.headline import (
     CEILING,
     PHASES,
+    QUALIFIERS_COLUMN,
     PhaseState,
     compare_table,
     headline_table,
     phase_status,
+    qualified,
     ratio_base,
     ratio_column,
     records,
@@ -362,11 +364,18 @@ class RunReport:
         ratios = [ratio_column(d, base) for d in designs if d != base]
         rows = []
         for rec in records(self.headline):
+            bound = rec.get(QUALIFIERS_COLUMN) or {}
+            unit = str(rec["unit"])
             rows.append(
                 {
                     "title": _metric_title(str(rec["title"]), str(rec["better"])),
-                    "figures": [format_value(_num(rec.get(d)), str(rec["unit"])) for d in designs],
-                    "ratios": [format_ratio(_num(rec.get(r))) for r in ratios],
+                    "figures": [
+                        qualified(format_value(_num(rec.get(d)), unit), bound.get(d, ""))
+                        for d in designs
+                    ],
+                    "ratios": [
+                        qualified(format_ratio(_num(rec.get(r))), bound.get(r, "")) for r in ratios
+                    ],
                     "phase": str(rec["phase"]),
                 }
             )
@@ -632,8 +641,8 @@ class CompareReport:
                     "title": _metric_title(str(rec["title"]), str(rec["better"])),
                     "design": str(rec["design"]),
                     "colour": design_colour(str(rec["design"])),
-                    "a": format_value(float(rec["a"]), unit),
-                    "b": format_value(float(rec["b"]), unit),
+                    "a": qualified(format_value(float(rec["a"]), unit), str(rec["a_qualifier"])),
+                    "b": qualified(format_value(float(rec["b"]), unit), str(rec["b_qualifier"])),
                     "delta": format_value(delta, unit, signed=True) if delta != 0 else "0",
                     "pct": (
                         "n/a"
