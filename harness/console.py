@@ -21,7 +21,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from harness.analysis.headline import QUALIFIERS_COLUMN, qualified
+from harness.analysis.bounds import QUALIFIERS_COLUMN, qualified
 from harness.phases import ProgressFn
 from harness.report._units import MISSING, format_ratio, format_value
 

@@ -21,10 +21,12 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from harness.analysis.bounds import CEILING as CEILING
+from harness.analysis.bounds import QUALIFIERS_COLUMN, bounds, combine
+from harness.analysis.scale import scale_notes as scale_notes
 from harness.results import SummaryRow
 
 PHASES = ("load", "capacity", "profile", "probe", "integrity")
-CEILING = "ceiling"  # the pseudo-design (and phase) of the ceiling: the health path's capacity
 ENDPOINT_ORDER = ("chat", "chat_stream", "history")
 LOADGEN_CPU_LIMIT = 90.0  # percent; above it the load generator, not the server, is the limit
 PROBE_CV_LIMIT = 0.05  # 5 % coefficient of variation across probe repetitions
@@ -196,57 +198,6 @@ def value_of(
     return float(hit["value"].iloc[-1])
 
 
-# --- bounds: figures that are "at least" ----------------------------------------------------
-
-AT_LEAST = "at least"
-AT_MOST = "at most"
-TWO_BOUNDS = "two bounds"  # a ratio of two bounds: no bound at all
-QUALIFIERS_COLUMN = "qualifiers"
-_FLIP = {AT_LEAST: AT_MOST, AT_MOST: AT_LEAST}
-
-
-def bounds(frame: pd.DataFrame) -> dict[tuple[str, str], str]:
-    """(design, metric) -> "at least" / "at most" for the figures that are bounds.
-
-    A capacity search that found no knee (`capacity_lower_bound` = 1) gives at least its
-    figure; its fraction of the ceiling is at least too. A ceiling found without a knee
-    makes every design's fraction of it at most (or no bound, when both are bounds)."""
-    if frame.empty:
-        return {}
-    flagged = frame[(frame["metric"] == "capacity_lower_bound") & (frame["value"] > 0)]
-    lower = {str(d) for d in flagged["design"]}
-    ceiling_lower = CEILING in lower
-    out: dict[tuple[str, str], str] = {}
-    for design in {str(d) for d in frame["design"]} - {CEILING}:
-        if design in lower:
-            out[(design, "capacity_rps")] = AT_LEAST
-        fraction = combine(AT_LEAST if design in lower else "", AT_LEAST if ceiling_lower else "")
-        if fraction:
-            out[(design, "capacity_ceiling_fraction")] = fraction
-    if ceiling_lower:
-        out[(CEILING, "capacity_rps")] = AT_LEAST
-    return out
-
-
-def combine(numerator: str, denominator: str) -> str:
-    """The qualifier of a / b from those of a and b ("" for an exact figure)."""
-    if not denominator:
-        return numerator
-    flipped = _FLIP.get(denominator, TWO_BOUNDS)
-    if not numerator or numerator == flipped:
-        return flipped
-    return TWO_BOUNDS
-
-
-def qualified(text: str, qualifier: str) -> str:
-    """'at least 101 req/s'; a ratio of two bounds says so instead of a number."""
-    if not qualifier or text in ("", "–", "n/a"):
-        return text
-    if qualifier == TWO_BOUNDS:
-        return f"? ({TWO_BOUNDS})"
-    return f"{qualifier} {text}"
-
-
 # --- the headline table ----------------------------------------------------------------------
 
 
@@ -353,18 +304,8 @@ def headline_table(
                     qualifiers[column] = both
             row[QUALIFIERS_COLUMN] = qualifiers
             rows.append(row)
-    columns = [
-        "key",
-        "metric",
-        "labels",
-        "title",
-        "phase",
-        "unit",
-        "better",
-        *order,
-        *ratio_cols,
-        QUALIFIERS_COLUMN,
-    ]
+    columns = ["key", "metric", "labels", "title", "phase", "unit", "better"]
+    columns += [*order, *ratio_cols, QUALIFIERS_COLUMN]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -525,46 +466,6 @@ class PhaseState:
         if self.status == "not run":
             return f"{self.phase}: not run ({self.detail or 'no record in run.json'})"
         return f"{self.phase}: not run ({self.status}{detail})"
-
-
-def scale_notes(frame: pd.DataFrame, phases: Sequence[Mapping[str, Any]] = ()) -> list[str]:
-    """What a reader must know about the ceiling and the process counts."""
-    notes: list[str] = []
-    for record in phases:
-        if record.get("phase") == CEILING and record.get("status") != "passed":
-            notes.append(
-                f"Ceiling: {record.get('status')} ({record.get('detail') or 'no detail'})."
-            )
-    if frame.empty:
-        return notes
-    ceiling = frame[(frame["design"] == CEILING) & (frame["metric"] == "capacity_rps")]
-    if not ceiling.empty:
-        bound = frame[(frame["design"] == CEILING) & (frame["metric"] == "capacity_lower_bound")]
-        at_least = "at least " if not bound.empty and float(bound["value"].iloc[0]) else ""
-        notes.append(
-            f"Ceiling: the open-model capacity search against the health endpoint of the same "
-            f"server stack held {at_least}{float(ceiling['value'].iloc[0]):.1f} req/s at its "
-            "objective; each design's capacity (and closed-load throughput) is also shown as "
-            "a fraction of it."
-        )
-    workers = frame[
-        (frame["phase"] == "load") & frame["metric"].isin(["app_workers", "load_workers"])
-    ]
-    if not workers.empty:
-        app = _process_count(workers, "app_workers")
-        load = _process_count(workers, "load_workers")
-        notes.append(
-            f"The load phase ran {app} app worker process(es) and {load} Locust process(es); "
-            "the profile and probe phases always run one app process (tracemalloc and memray "
-            "see one process)."
-        )
-    return notes
-
-
-def _process_count(workers: pd.DataFrame, metric: str) -> int:
-    """The largest count recorded; 1 when none is (or it is 0)."""
-    largest = workers[workers["metric"] == metric]["value"].max()
-    return 1 if math.isnan(largest) or largest < 1 else int(largest)
 
 
 def phase_status(

@@ -27,11 +27,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from harness.analysis.bounds import QUALIFIERS_COLUMN, combine
 from harness.analysis.headline import (
     HEADLINE,
-    QUALIFIERS_COLUMN,
     HeadlineMetric,
-    combine,
     headline_table,
     ratio,
     summary_frame,

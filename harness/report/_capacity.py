@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from harness.analysis.headline import CEILING, bounds, combine, qualified
+from harness.analysis.bounds import CEILING, bounds, combine, qualified
 from harness.report._figures import STYLE, Chart, design_colour
 
 if TYPE_CHECKING:

@@ -23,15 +23,14 @@ from typing import Any
 
 import pandas as pd
 
+from harness.analysis.bounds import QUALIFIERS_COLUMN, qualified
 from harness.analysis.headline import (
     CEILING,
     PHASES,
-    QUALIFIERS_COLUMN,
     PhaseState,
     compare_table,
     headline_table,
     phase_status,
-    qualified,
     ratio_base,
     ratio_column,
     records,
