@@ -187,7 +187,11 @@ def _draw(found: Sequence[Curve]) -> bytes:
         latency.set_yscale("log")
         latency.set_ylabel("p95 (corrected) / objective")
         memory.set_ylabel("RSS, max per step (MiB)")
+        rates = pd.concat([pd.to_numeric(c.steps["offered_rps"], errors="coerce") for c in found])
+        one_rate = bool(rates.notna().any() and rates.min() == rates.max() > 0)
         for ax in (latency, memory):
+            if one_rate:  # one rate (a single step): a range around it, not an empty one
+                ax.set_xlim(rates.min() / 1.5, rates.max() * 1.5)
             ax.set_xscale("log")
             ax.set_xlabel("offered rate (req/s)")
             ax.legend(loc="best")
