@@ -65,6 +65,7 @@ TARGET_SCENARIO = "capacity_target"
 PLAN_ENV = "HARNESS_CAPACITY_PLAN"
 LOCUSTFILE_ENV = "HARNESS_CAPACITY_LOCUSTFILE"
 REFINE_DIR = "refine_{:02d}"
+NOT_DRIVABLE = "NotDrivable:"  # scenarios/capacity_target.py's exception, in locust's stderr
 STOP_FILE = "knee.stop"
 TIMELINE_JSON = "timeline.json"
 SAMPLES_CSV = "process_samples.csv"
@@ -421,6 +422,10 @@ def search_problem(result: SearchResult, app_gone: str = "") -> str:
     if app_gone:
         return app_gone
     if not result.locust.ok:
+        for line in result.locust.stderr_tail.splitlines():
+            _, marker, why = line.partition(NOT_DRIVABLE)
+            if marker:  # the target's locustfile said why, in one line
+                return f"the target's locustfile cannot be driven open-model: {why.strip()}"
         return result.locust.problem()
     if not result.steps:
         return "locust finished no open-model request"

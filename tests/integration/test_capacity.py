@@ -10,9 +10,15 @@ import pandas as pd
 import pytest
 from capacity_apps import serial_server
 
-from harness.analysis.capacity import Limits, plan_rates
+from harness.analysis.capacity import Limits, find_capacity, plan_rates
 from harness.locust_runner import run_locust
-from harness.phases.capacity import LOCUSTFILE_ENV, Search, run_search
+from harness.phases.capacity import (
+    LOCUSTFILE_ENV,
+    Search,
+    SearchResult,
+    run_search,
+    search_problem,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -149,3 +155,7 @@ def test_locustfile_with_a_taskset_says_why_in_one_line(tmp_path: Path) -> None:
     )  # fmt: skip
     assert not result.ok
     assert "is a TaskSet: one arrival cannot be one task of it" in result.stderr_tail
+    nothing = find_capacity([], search.limits)
+    problem = search_problem(SearchResult(nothing, [], result, pd.DataFrame(), False))
+    assert problem.startswith("the target's locustfile cannot be driven open-model: ")
+    assert "\n" not in problem
