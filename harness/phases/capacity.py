@@ -75,6 +75,7 @@ SETTLE_S = 1.5  # one process: its stats CSV is at most a second old
 SETTLE_DISTRIBUTED_S = 4.5  # workers report to the master every 3 s
 LEAD_S = 5.0  # -t: past the plan, for the locustfile's t0 lead (up to 2.5 s) and its last tick
 IN_FLIGHT_S = 5.0  # users per step = rate * this: replies this slow still find a free user
+HEALTH_IN_FLIGHT_MIN_S = 0.5
 MIN_USERS = 10
 MAX_USERS = 1000  # the locustfile's t0 is up to 2.5 s after the test start
 
@@ -94,6 +95,7 @@ class Search:
     locustfile: str = ""  # mix "tasks": the target's locustfile (scenarios/capacity_target.py)
     precision: float = 0.1  # refine the knee until it is within this of the capacity
     max_s: float = math.inf  # the whole search (staircase, then refinement) at most this long
+    in_flight_s: float = IN_FLIGHT_S  # users per step = rate * this
 
     @property
     def scenario(self) -> str:
@@ -108,7 +110,7 @@ class Search:
     @property
     def peak_users(self) -> int:
         """The users the locustfile's shape holds at the last step (Plan.users_for)."""
-        return max(MIN_USERS, min(MAX_USERS, math.ceil(max(self.rates) * IN_FLIGHT_S)))
+        return max(MIN_USERS, min(MAX_USERS, math.ceil(max(self.rates) * self.in_flight_s)))
 
     def plan(self, out: Path) -> dict[str, Any]:
         """The locustfile's plan (scenarios.open_model.Plan's fields)."""
@@ -117,7 +119,7 @@ class Search:
             "step_s": self.step_s,
             "arrival": self.arrival,
             "seed": self.seed,
-            "in_flight_s": IN_FLIGHT_S,
+            "in_flight_s": self.in_flight_s,
             "min_users": MIN_USERS,
             "max_users": MAX_USERS,
             "mix": self.mix,
@@ -192,6 +194,10 @@ def health_search(cfg: Config, health_path: str) -> Search:
         health_path=health_path,
         precision=p.capacity_precision,
         max_s=p.ceiling_duration_s,
+        # a health check answers in milliseconds: users for replies 5x the objective slow are
+        # plenty (a slower step misses anyway), and every user costs the generator CPU to
+        # spawn, a socket to hold; rate x 5 s of them (5,000 at 1,000 req/s) starved it
+        in_flight_s=max(HEALTH_IN_FLIGHT_MIN_S, 5 * c.ceiling_objective_p95_ms / 1000),
     )
 
 
