@@ -30,7 +30,10 @@ def command_line(args: argparse.Namespace) -> str:
         ("--step-factor", args.step_factor),
         ("--max-steps", args.max_steps),
         ("--max-time", args.max_time),
-        ("--ceiling-load-workers", args.ceiling_load_workers),
+        (
+            "--ceiling-load-workers",
+            "auto" if args.ceiling_load_workers == 0 else args.ceiling_load_workers,
+        ),
         ("--ceiling-duration", args.ceiling_duration),
         ("--load-workers", args.load_workers),
         ("--app-workers", args.app_workers),
