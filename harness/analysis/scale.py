@@ -60,3 +60,22 @@ def _process_count(workers: pd.DataFrame, metric: str) -> int:
     """The largest count recorded; 1 when none is (or it is 0)."""
     largest = workers[workers["metric"] == metric]["value"].max()
     return 1 if math.isnan(largest) or largest < 1 else int(largest)
+
+
+def ceiling_line(rows: Sequence[Any], objective_ms: float, health: str, target: str) -> str:
+    """The console's line on the ceiling: its figure ("at least" without a knee) and the bare
+    Locust's beside it. `rows`: the ceiling's summary rows (SummaryRow)."""
+    values = {r.metric: r.value for r in rows if r.design == CEILING and not r.labels}
+    rps = values.get("capacity_rps", math.nan)
+    at_least = "at least " if values.get("capacity_lower_bound") else ""
+    line = (
+        f"ceiling: {at_least}{rps:g} req/s at p95 <= {objective_ms:g} ms (the capacity search "
+        f"against {health} of {target}, {values.get('ceiling_load_workers', 1):g} Locust "
+        "process(es)); each design's capacity is shown as a fraction of it"
+    )
+    bare = values.get("bare_locust_rps")
+    if bare:
+        line += (
+            f". Bare Locust on the same endpoint: {bare:,.0f} req/s ({at_least}{rps / bare:.0%})"
+        )
+    return line

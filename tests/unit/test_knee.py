@@ -220,3 +220,18 @@ def test_bad_target_capacity_names_the_key(tmp_path: Path, capacity: object, key
     with pytest.raises(ConfigError) as caught:
         parse_target({**BASE, "capacity": capacity}, tmp_path / "t.toml", "target[0]")
     assert key in str(caught.value)
+
+
+def test_the_console_s_ceiling_line_says_at_least_and_gives_the_bare_locust() -> None:
+    from harness.analysis.scale import ceiling_line
+
+    rows = [
+        SummaryRow("ceiling", "ceiling", "capacity_rps", 289.0, "req/s"),
+        SummaryRow("ceiling", "ceiling", "capacity_lower_bound", 1.0, "bool"),
+        SummaryRow("ceiling", "ceiling", "bare_locust_rps", 700.0, "req/s"),
+    ]
+    line = ceiling_line(rows, 100, "/healthz", "optimized")
+    assert line.startswith("ceiling: at least 289 req/s at p95 <= 100 ms")
+    assert "Bare Locust on the same endpoint: 700 req/s (the ceiling: at least 41%)" in line
+    exact = ceiling_line(rows[:1], 100, "/healthz", "optimized")
+    assert "at least" not in exact and "Bare" not in exact
