@@ -75,7 +75,6 @@ def ceiling_line(rows: Sequence[Any], objective_ms: float, health: str, target: 
     )
     bare = values.get("bare_locust_rps")
     if bare:
-        line += (
-            f". Bare Locust on the same endpoint: {bare:,.0f} req/s ({at_least}{rps / bare:.0%})"
-        )
+        share = f"{at_least}{rps / bare:.0%}"
+        line += f". Bare Locust on the same endpoint: {bare:,.0f} req/s (the ceiling: {share})"
     return line
