@@ -111,7 +111,12 @@ def capacity_notes(data: RunData) -> list[str]:
             text = f"{design}: below {knee:g} req/s (it missed the objective at the first step)"
         else:
             text = f"{design}: {'at least ' if bound else ''}{value:g} req/s"
-            text += f" (knee at {knee:g} req/s)" if knee is not None else " (no knee found)"
+            if knee is None:
+                text += " (no knee found)"
+            elif bound:  # a lower bound with a knee rate: the generator, not the server, gave out
+                text += f" (no knee: the load generator saturated at {knee:g} req/s)"
+            else:
+                text += f" (knee at {knee:g} req/s)"
         if design != CEILING and ceiling:
             both = combine(bounded(design), bounded(CEILING))
             of_ceiling = qualified(f"{value / ceiling:.1%}", both)
