@@ -497,7 +497,7 @@ def search_rows(
     rows.append(SummaryRow(design, phase, "steps_run", float(result.steps_run), "count"))
     rows.append(SummaryRow(design, phase, "refinements", float(len(result.refinements)), "count"))
     knee = result.capacity.knee_rps
-    if knee is not None and result.capacity.capacity_rps > 0:
+    if knee is not None and result.capacity.capacity_rps > 0 and result.capacity.status == "knee":
         # how tight the figure is: the knee / the capacity (1.1: within 10%)
         rows.append(
             SummaryRow(
