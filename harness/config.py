@@ -56,7 +56,11 @@ class ProfileConfig:
     ceiling_duration_s: float = 50.0  # the ceiling's capacity search, at most this long
     capacity_step_s: float = 5.0  # the capacity search: seconds per step of offered rate
     capacity_step_factor: float = 1.7  # each step offers this times the rate of the last
-    capacity_max_steps: int = 11  # a design's search stops here if the knee is not found
+    capacity_max_steps: int = 13  # a design's staircase stops here if the knee is not found
+    capacity_max_s: float = 120.0  # one search (staircase and refinement) at most this long
+    capacity_precision: float = 0.1  # refine the knee until the knee is within 10% of capacity
+    # Locust processes for the ceiling's search: 0 = "auto", one per core of this machine
+    ceiling_load_workers: int = 0
 
 
 # The reference chat API's endpoints: their corrected p95 objectives. A chat reply takes the
@@ -74,7 +78,7 @@ class CapacityConfig:
 
     arrival: str = "poisson"  # poisson | constant
     start_rps: float = 0.5
-    ceiling_start_rps: float = 10.0  # the health endpoint holds far more: start higher
+    ceiling_start_rps: float = 100.0  # the health endpoint holds far more: start higher
     max_error_ratio: float = 0.01
     max_dropped_ratio: float = 0.05
     ceiling_objective_p95_ms: float = 100.0  # the health endpoint, in the ceiling's search
@@ -516,9 +520,22 @@ def _profile(v: _Validator, name: str, t: Mapping[str, Any]) -> ProfileConfig:
             t, f"{p}.capacity_step_factor", d.capacity_step_factor, minimum=1.01
         ),
         capacity_max_steps=v.integer(t, f"{p}.capacity_max_steps", d.capacity_max_steps, minimum=1),
+        capacity_max_s=v.number(t, f"{p}.capacity_max_s", d.capacity_max_s, minimum=1),
+        capacity_precision=v.number(
+            t, f"{p}.capacity_precision", d.capacity_precision, minimum=0.001
+        ),
+        ceiling_load_workers=_load_workers(v, t, f"{p}.ceiling_load_workers"),
     )
     _check_profile(v, profile, str(v.path))
     return profile
+
+
+def _load_workers(v: _Validator, t: Mapping[str, Any], key: str) -> int:
+    """A count of Locust processes, or "auto" (0: one per core)."""
+    raw = t.get(key.rsplit(".", 1)[-1], "auto")
+    if raw == "auto":
+        return 0
+    return v.integer(t, key, 0, minimum=1)
 
 
 def _check_profile(v: _Validator, profile: ProfileConfig, where: str) -> None:
@@ -552,6 +569,8 @@ def _check_profile(v: _Validator, profile: ProfileConfig, where: str) -> None:
         "ceiling_duration_s",
         "capacity_step_s",
         "capacity_max_steps",
+        "capacity_max_s",
+        "capacity_precision",
     ):
         value = getattr(profile, name)
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:

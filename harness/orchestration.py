@@ -40,6 +40,7 @@ from harness.analysis.load import (
     comparison_frame,
     load_warnings,
 )
+from harness.analysis.scale import ceiling_line
 from harness.config import Config
 from harness.console import Console
 from harness.phases import FailedWithResults, ProgressFn
@@ -177,10 +178,12 @@ class Loadtest:
         self.ceiling_rps = ceiling_rps(outcome.rows) if outcome.status == "passed" else None
         if self.ceiling_rps is not None:
             self.console.info(
-                f"ceiling: {self.ceiling_rps:g} req/s at p95 <= "
-                f"{self.cfg.capacity.ceiling_objective_p95_ms:g} ms (the capacity search "
-                f"against {self.cfg.target(target).health} of {target}); each design's "
-                "capacity is shown as a fraction of it"
+                ceiling_line(
+                    outcome.rows,
+                    self.cfg.capacity.ceiling_objective_p95_ms,
+                    self.cfg.target(target).health,
+                    target,
+                )
             )
 
     def design_config(self, design: str) -> Config:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from harness.analysis.bounds import qualified
 from harness.analysis.findings import CompareFinding, compare_findings
 from harness.analysis.headline import compare_table, headline_table, records, verdict
 from harness.report._findings_view import compare_findings_view
@@ -143,8 +144,8 @@ def _long_row(rec: Mapping[str, Any]) -> dict[str, Any]:
         "title": _metric_title(str(rec["title"]), str(rec["better"])),
         "design": str(rec["design"]),
         "colour": design_colour(str(rec["design"])),
-        "a": format_value(float(rec["a"]), unit),
-        "b": format_value(float(rec["b"]), unit),
+        "a": qualified(format_value(float(rec["a"]), unit), str(rec.get("a_qualifier") or "")),
+        "b": qualified(format_value(float(rec["b"]), unit), str(rec.get("b_qualifier") or "")),
         "delta": format_value(delta, unit, signed=True) if delta != 0 else "0",
         "pct": (
             "n/a" if math.isnan(pct) and not math.isnan(delta) else format_percent(pct, signed=True)

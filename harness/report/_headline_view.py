@@ -22,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 
+from harness.analysis.bounds import QUALIFIERS_COLUMN, qualified
 from harness.analysis.headline import ratio_base, ratio_column, records
 from harness.report._page import _metric_title, _num
 from harness.report._plot import design_colour
@@ -106,11 +107,17 @@ def table_view(table: pd.DataFrame, designs: Sequence[str]) -> dict[str, Any]:
     ratios = [ratio_column(d, base) for d in shown if d != base]
     rows = []
     for rec in records(table):
+        bound = rec.get(QUALIFIERS_COLUMN) or {}  # "at least" where a figure is a bound
+        unit = str(rec["unit"])
         rows.append(
             {
                 "title": _metric_title(str(rec["title"]), str(rec["better"])),
-                "figures": [format_value(_num(rec.get(d)), str(rec["unit"])) for d in shown],
-                "ratios": [format_ratio(_num(rec.get(r))) for r in ratios],
+                "figures": [
+                    qualified(format_value(_num(rec.get(d)), unit), bound.get(d, "")) for d in shown
+                ],
+                "ratios": [
+                    qualified(format_ratio(_num(rec.get(r))), bound.get(r, "")) for r in ratios
+                ],
                 "phase": str(rec["phase"]),
             }
         )

@@ -181,10 +181,8 @@ def test_locust_master_with_a_worker_started_apart(tmp_path: Path) -> None:
                 "loadtest", "--config", str(SCALE), "--out", str(out),
                 "--locust-master", "--expect-workers", "1",
                 "--master-bind", f"127.0.0.1:{port}",
-                # known: the open-model ceiling search gets no request through a worker started
-                # apart ("locust finished no open-model request"); the load phase is what this
-                # test is about (issue 13's note)
-                "--phases", "load,integrity",
+                # the open-model searches too: the plan and t0 reach the worker in a message
+                "--phases", "ceiling,load,capacity,integrity",
             ]
         )  # fmt: skip
     finally:
@@ -198,6 +196,13 @@ def test_locust_master_with_a_worker_started_apart(tmp_path: Path) -> None:
     assert_passed(code, run_dir)
     rows = rows_of(run_dir)
     assert rows[("optimized", "load", "load_workers")] == 0  # the workers ran elsewhere
+    # the ceiling's and the design's open-model searches got their arrivals through the worker
+    for design, phase in (("ceiling", "ceiling"), ("optimized", "capacity")):
+        steps = (run_dir / design / phase / "capacity_steps.csv").read_text(encoding="utf-8")
+        assert len(steps.splitlines()) >= 2, f"{design} {phase}: no step"
+        assert rows[(design, phase, "steps_run")] >= 1
+    timeline = read(run_dir / "optimized" / "capacity" / "timeline.json")
+    assert timeline["workers"] == 1
     merged = read(run_dir / "optimized" / "load" / "acks.json")
     assert merged["source"] == "master"
     assert rows[("optimized", "integrity", "acknowledged")] > 0
