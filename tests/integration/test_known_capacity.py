@@ -17,7 +17,7 @@ import pytest
 
 from harness.cli import main
 
-pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.serial]
 
 APP = Path(__file__).resolve().parent / "capacity_apps.py"
 
