@@ -33,11 +33,12 @@ import shlex
 import signal
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness._errors import ConfigError
+from harness.analysis.sizing import SizeTable, parse_size_table
 from harness.probe_recipe import ProbeRecipe, parse_probe, reference_recipe
 
 # Placeholders each command may use; the harness fills them in.
@@ -59,6 +60,7 @@ TARGET_KEYS = frozenset(
         "needs_upstream",
         "cwd",
         "env",
+        "size",
     }
 )
 STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGQUIT", "SIGHUP")
@@ -85,6 +87,7 @@ class TargetSpec:
     needs_upstream: bool = False
     cwd: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)
+    size: SizeTable | None = None  # [target.size]: the container sizing's inputs (docs/sizing.md)
     source: str = "built-in"  # the file that described it
 
     # --- what applies --------------------------------------------------------------------
@@ -134,6 +137,7 @@ class TargetSpec:
             "needs_upstream": self.needs_upstream,
             "cwd": self.cwd,
             "env": dict(self.env),
+            "size": asdict(self.size) if self.size is not None else None,
             "source": self.source,
         }
 
@@ -326,6 +330,7 @@ def parse_target(t: Mapping[str, Any], path: Path, where: str) -> TargetSpec:
         else None
     )
 
+    size = parse_size_table(t["size"], path, f"{prefix}.size") if "size" in t else None
     needs_upstream = _boolean(t, "needs_upstream", prefix, path)
     if not needs_upstream:
         for key, args in (
@@ -351,6 +356,7 @@ def parse_target(t: Mapping[str, Any], path: Path, where: str) -> TargetSpec:
         needs_upstream=needs_upstream,
         cwd=cwd,
         env={str(k): str(v) for k, v in env_raw.items()},
+        size=size,
         source=str(path),
     )
 
