@@ -201,7 +201,7 @@ def resolve(raw: Mapping[str, Any], path: Path, overrides: Mapping[str, Any]) ->
             "target",
             "capacity",
             "size",
-        },  # fmt: skip
+        },
     )
 
     run = v.table(raw, "run")

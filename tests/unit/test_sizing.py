@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import pytest
+from config_helpers import error_of, write
 
 from harness import config
 from harness._errors import ConfigError
@@ -26,7 +27,6 @@ from harness.analysis.sizing import (
     sizing_rows,
     worker_note,
 )
-from config_helpers import error_of, write
 
 TARGET = """
 [run]
