@@ -187,22 +187,8 @@ def resolve(raw: Mapping[str, Any], path: Path, overrides: Mapping[str, Any]) ->
     SizeTable: its keys win over [size]). None values are ignored.
     """
     v = _Validator(path)
-    v.only_keys(
-        raw,
-        "",
-        {
-            "run",
-            "seed",
-            "upstream",
-            "sampling",
-            "profiles",
-            "gate",
-            "locust",
-            "target",
-            "capacity",
-            "size",
-        },
-    )
+    top = {"run", "seed", "upstream", "sampling", "profiles", "gate", "locust", "target"}
+    v.only_keys(raw, "", top | {"capacity", "size"})
 
     run = v.table(raw, "run")
     v.only_keys(run, "run", {"designs", "out", "profile", "ceiling_target"})
