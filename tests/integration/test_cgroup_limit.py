@@ -50,15 +50,15 @@ def test_a_process_over_the_limit_is_oom_killed_and_counted(
 
 def test_ctrl_c_kills_what_runs_inside_and_removes_the_cgroup(controller: Controller) -> None:
     sleeper: subprocess.Popen[bytes] | None = None
-    with pytest.raises(KeyboardInterrupt):
-        with removed_on_exit(controller, f"harness-test-int-{os.getpid()}", LIMIT) as group:
-            path = group.path
-            sleeper = subprocess.Popen([*join_argv(group.procs_file), "sleep", "60"])
-            for _ in range(100):
-                if group.pids():
-                    break
-                subprocess.run(["sleep", "0.05"], check=True)
-            assert group.pids() == [sleeper.pid]
-            raise KeyboardInterrupt
+    name = f"harness-test-int-{os.getpid()}"
+    with pytest.raises(KeyboardInterrupt), removed_on_exit(controller, name, LIMIT) as group:
+        path = group.path
+        sleeper = subprocess.Popen([*join_argv(group.procs_file), "sleep", "60"])
+        for _ in range(100):
+            if group.pids():
+                break
+            subprocess.run(["sleep", "0.05"], check=True)
+        assert group.pids() == [sleeper.pid]
+        raise KeyboardInterrupt
     assert not path.exists()
     assert sleeper is not None and sleeper.wait(5) == -9
