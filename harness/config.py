@@ -377,8 +377,9 @@ def resolve(raw: Mapping[str, Any], path: Path, overrides: Mapping[str, Any]) ->
 
     capacity = _capacity(v, v.table(raw, "capacity"))
     size = parse_size_table(raw.get("size", {}), path)
-    if isinstance(overrides.get("size"), SizeTable):  # the command line's flags win
-        size = overrides["size"].over(size)
+    if isinstance(flags := overrides.get("size"), SizeTable):  # the command line's flags win
+        size = flags.over(size)
+        targets = tuple(replace(t, size=flags.over(t.size or SizeTable())) for t in targets)
 
     return Config(
         path=str(path),

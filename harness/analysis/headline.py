@@ -23,7 +23,7 @@ import pandas as pd
 
 from harness.results import SummaryRow
 
-PHASES = ("load", "capacity", "profile", "probe", "integrity")
+PHASES = ("load", "capacity", "profile", "probe", "integrity", "size")
 CEILING = "ceiling"  # the pseudo-design (and phase) of the ceiling: the health path's capacity
 ENDPOINT_ORDER = ("chat", "chat_stream", "history")
 LOADGEN_CPU_LIMIT = 90.0  # percent; above it the load generator, not the server, is the limit
@@ -62,6 +62,7 @@ HEADLINE: tuple[HeadlineMetric, ...] = (
         "capacity_ceiling_fraction", "capacity", "Capacity / ceiling", "higher", labels="none"
     ),
     HeadlineMetric("rss_at_capacity_bytes", "capacity", "RSS at capacity", "lower", labels="none"),
+    HeadlineMetric("memory_limit_bytes", "size", "Memory limit (sized)", "lower", labels="none"),
     HeadlineMetric("rps", "load", "Throughput (closed load)", "higher", labels="none"),
     HeadlineMetric(
         "rps_ceiling_fraction", "load", "Closed-load RPS / ceiling", "higher", labels="none"

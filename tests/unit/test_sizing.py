@@ -102,6 +102,21 @@ def test_command_line_size_overrides_the_file(tmp_path: Path) -> None:
     path = write(tmp_path, TARGET + "[size]\nrate = 2\nworkers = 3\n")
     cfg = config.load(path, {"size": SizeTable(rate=9.0)})
     assert cfg.size == SizeTable(rate=9.0, workers=3)
+    path = write(tmp_path, TARGET + "[target.size]\nrate = 4\n", name="t.toml")
+    assert config.load(path, {"size": SizeTable(rate=9.0)}).target("svc").size == SizeTable(
+        rate=9.0
+    )
+
+
+def test_size_runs_last_in_the_plan() -> None:
+    from harness.orchestration import phase_plan
+
+    assert phase_plan(["size", "load", "probe", "integrity"]) == [
+        "load",
+        "integrity",
+        "probe",
+        "size",
+    ]
 
 
 # --- the inputs ---------------------------------------------------------------------------------
