@@ -1,9 +1,9 @@
 """`harness size`: a memory request and limit per container, proven under a kernel limit.
 
 Runs the phases the sizing needs on every design (capacity on the whale users, unless every
-design states a rate or a concurrency; probe; size) in one run directory, with the report, then prints each
-design's recommendation: the terms, a Kubernetes `resources:` block, the `docker run
---memory` flag, the memory per added worker and the proof (docs/sizing.md).
+design states a rate or a concurrency; probe; size) in one run directory, with the report,
+then prints each design's recommendation: the terms, a Kubernetes `resources:` block, the
+`docker run --memory` flag, the memory per added worker and the proof (docs/sizing.md).
 """
 
 from __future__ import annotations
