@@ -1,6 +1,6 @@
 """`harness size`: a memory request and limit per container, proven under a kernel limit.
 
-Runs the phases the sizing needs on every design (capacity on the whale users, unless every
+Runs the phases the sizing needs on every design (capacity, unless every
 design states a rate or a concurrency; probe; size) in one run directory, with the report,
 then prints each design's recommendation: the terms, a Kubernetes `resources:` block, the
 `docker run --memory` flag, the memory per added worker and the proof (docs/sizing.md).
@@ -64,9 +64,7 @@ class SizeCommand:
             for d in cfg.designs
         )
         phases = ("probe", "size") if stated else ("capacity", "probe", "size")
-        # the largest data: the capacity search loads the whale users, as the proof does
-        # (a target with a locustfile of its own keeps it)
-        cfg = replace(cfg, profile=replace(cfg.profile, phases=phases, scenario="whales"))
+        cfg = replace(cfg, profile=replace(cfg.profile, phases=phases))
         console = Console()
         loadtest = Loadtest(cfg, console, shlex.join(["harness", "size", *sys.argv[2:]]))
         code = loadtest.execute()

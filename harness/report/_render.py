@@ -44,6 +44,13 @@ from harness.report._frames import probe_site_rows
 from harness.report._header import phases_that_ran, profile_text, target_rows
 from harness.report._model import RunData, dump_config, load_run
 from harness.report._server_errors import server_errors_view
+from harness.report._sizing import (
+    SIZING_NOTES,
+    SIZING_TITLE,
+    sizing_charts,
+    sizing_notes,
+    sizing_table,
+)
 from harness.report._timeline import COMPARE_PREFIX, compare_over_time_charts, peak_drift
 from harness.report._units import (
     MISSING,
@@ -60,6 +67,7 @@ PHASE_TITLES = {
     "profile": "Profile phase: memray under load",
     "integrity": "Integrity: acknowledged writes vs what the store holds",
     "capacity": CAPACITY_TITLE,
+    "size": SIZING_TITLE,
 }
 PHASE_NOTES = {
     "load": [
@@ -81,6 +89,7 @@ PHASE_NOTES = {
     ],
     "integrity": [],
     "capacity": CAPACITY_NOTES,
+    "size": SIZING_NOTES,
 }
 CHART_SECTION = {
     "load_over_time": "load",
@@ -91,6 +100,7 @@ CHART_SECTION = {
     "alloc_vs_history": "probe",
     "retained_over_requests": "probe",
     "capacity": "capacity",
+    "sizing": "size",
 }
 # summary metric -> (column heading, integrity.json key)
 INTEGRITY_FIELDS = {
@@ -324,7 +334,7 @@ class RunReport:
             headline=headline_table(data.frame, data.designs),
             states=states,
             warnings=warnings,
-            charts=all_charts(data) + capacity_charts(data),
+            charts=all_charts(data) + capacity_charts(data) + sizing_charts(data),
         )
 
     # -- context ------------------------------------------------------------------------------
@@ -380,7 +390,7 @@ class RunReport:
     def sections(self) -> list[Section]:
         views = [ChartView.of(c) for c in self.charts]
         out: list[Section] = []
-        for phase in ("load", "capacity", "probe", "profile", "integrity"):
+        for phase in ("load", "capacity", "probe", "profile", "integrity", "size"):
             if phase not in self._phases():
                 continue
             section = Section(
@@ -391,6 +401,9 @@ class RunReport:
             )
             if phase == "capacity":
                 section.notes += capacity_notes(self.data)
+            if phase == "size":
+                section.notes += sizing_notes(self.data)
+                section.table = sizing_table(self.data)
             for design in self.data.designs:
                 state = self._state(design, phase)
                 if state is not None and not state.ran:

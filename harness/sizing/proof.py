@@ -6,7 +6,8 @@
 - `prove`: the target's process tree started inside a memory cgroup (it joins before it
   execs, harness.sizing.cgroup.join_argv: start-up is charged too), its data set to
   `max_units`, then the capacity phase's open-model load (harness.phases.capacity.run_search)
-  at one stated rate for `proof_s` seconds, on the largest data (the whales pool). OOM kills
+  at one stated rate for `proof_s` seconds: the capacity search's own mix of users on the
+  seeded store, whose whales hold the largest histories. OOM kills
   come from the cgroup, requests, failures and latency from Locust. The load is not stopped
   when the app dies: every request after that fails and is counted. The LLM emulator stays
   outside the cgroup (it is not part of the container).
@@ -19,18 +20,17 @@ import math
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
 import psutil
 
 from harness._errors import PhaseFailed
-from harness.analysis.capacity import Limits
 from harness.analysis.sizing import Proof
 from harness.config import Config
 from harness.phases import ProgressFn
-from harness.phases.capacity import Search, run_search
+from harness.phases.capacity import Search, design_search, run_search
 from harness.phases.load import server_host
 from harness.probe_recipe import render_request
 from harness.sizing.cgroup import Controller, join_argv, removed_on_exit
@@ -106,17 +106,9 @@ def measure_idle(cfg: Config, target: TargetSpec, data: Path, out: Path, max_uni
 
 
 def proof_search(cfg: Config, target: TargetSpec, rate: float, proof_s: float) -> Search:
-    """One step of the capacity phase's open model at `rate`, on the whale users."""
-    c = cfg.capacity
-    return Search(
-        rates=(rate,),
-        step_s=proof_s,
-        limits=Limits(dict(c.objectives_p95_ms), c.max_error_ratio, c.max_dropped_ratio),
-        arrival=c.arrival,
-        seed=cfg.seed.seed,
-        mix="chat",
-        pool="whales",
-    )
+    """One step of the capacity phase's own search (same mix, same users: the seeded store
+    with its whales) at `rate`, `proof_s` long."""
+    return replace(design_search(cfg, target.name), rates=(rate,), step_s=proof_s)
 
 
 def prove(
