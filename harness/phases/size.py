@@ -103,11 +103,12 @@ def load_for(settings: SizeTable, rows: list[SummaryRow], run: RunDir, design: s
     rate, source = settings.rate, "[size] rate"
     if rate is None and measured:
         rate, source = measured, "the measured capacity"
-    if rate is None and measured == 0 and settings.concurrency is None:
-        raise FailedWithResults(
-            PHASE,
-            f"no rate to size {design} for: its measured capacity is 0 (it missed the latency "
-            "objective at the search's first step); state [size] rate or concurrency",
+    first = row_value(rows, design, "capacity", "knee_rps")
+    if rate is None and measured == 0 and first:
+        # it missed the objective even at the search's first step: the lowest rate measured
+        rate = first
+        source = (
+            f"the capacity search's first step (capacity 0: {design} missed its objective there)"
         )
     if settings.concurrency is not None:
         return Load(rate, in_flight(None, None, settings.concurrency), source)

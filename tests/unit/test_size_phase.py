@@ -96,10 +96,22 @@ def test_no_rate_or_a_zero_capacity_says_what_to_state(tmp_path: Path) -> None:
     with pytest.raises(FailedWithResults, match="states neither rate nor concurrency"):
         load_for(SizeTable(), [], run, "d")
     zero = [SummaryRow("d", "capacity", "capacity_rps", 0.0, "req/s")]
-    with pytest.raises(FailedWithResults, match="measured capacity is 0"):
+    with pytest.raises(FailedWithResults, match="states neither rate nor concurrency"):
         load_for(SizeTable(), zero, run, "d")
     with pytest.raises(FailedWithResults, match="latency_ms"):
         load_for(SizeTable(rate=3.0), [], run, "d")
+
+
+def test_a_zero_capacity_sizes_at_the_first_step(tmp_path: Path) -> None:
+    run = run_dir(tmp_path)
+    capacity_steps(run, "d")
+    rows = [
+        SummaryRow("d", "capacity", "capacity_rps", 0.0, "req/s"),
+        SummaryRow("d", "capacity", "knee_rps", 0.5, "req/s"),
+    ]
+    load = load_for(SizeTable(), rows, run, "d")
+    assert load.rate == 0.5 and "first step" in load.source
+    assert load.flight.mean == pytest.approx(0.35)
 
 
 def test_settings_a_target_wins_over_size(tmp_path: Path) -> None:
