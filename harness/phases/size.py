@@ -13,8 +13,8 @@ its one-line reason and the recommendation stands, "not proven here". A proof at
 that saw an OOM kill, the app gone or more than 1% failures fails the phase (its rows kept).
 
 Files under `<run>/<design>/size/`: sizing.json (the terms, the inputs, the proofs, the
-pasteable blocks), seed/ and idle/ (the stores used), proof-limit/ and proof-60pct/ (each
-run's Locust files, process samples and logs).
+pasteable blocks), data/seed/ and data/idle/ (the stores used), proof-limit/ and
+proof-60pct/ (each run's Locust files, process samples and logs).
 """
 
 from __future__ import annotations
@@ -164,11 +164,11 @@ def run_size(
     workers = settings.workers or 1
     headroom = DEFAULT_HEADROOM if settings.headroom is None else settings.headroom
 
-    seed_store(target, out / "seed", cfg.seed, out / "logs")
-    idle_data = out / "idle"
+    seeded, idle_data = out / "data" / "seed", out / "data" / "idle"
+    seed_store(target, seeded, cfg.seed, out / "logs")
     if idle_data.exists():
         shutil.rmtree(idle_data)
-    shutil.copytree(out / "seed", idle_data)
+    shutil.copytree(seeded, idle_data)
     idle = measure_idle(cfg, target, idle_data, out / "idle-run", max_units)
     sizing = size_container(
         workers=workers,
@@ -200,7 +200,7 @@ def run_size(
                     workers=workers,
                     max_units=max_units,
                     proof_s=settings.proof_s or DEFAULT_PROOF_S,
-                    seeded=out / "seed",
+                    seeded=seeded,
                     out=out / f"proof-{label}",
                     progress=progress,
                 )
