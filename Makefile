@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install loadtest test test-unit test-integration lint mutation gate history report clean
+.PHONY: help install loadtest size test test-unit test-integration lint mutation gate history report clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -22,6 +22,9 @@ install: $(STAMP)  ## create or reuse .venv and install the project (idempotent)
 
 loadtest: $(STAMP)  ## both designs under the same load; report in reports/latest/
 	$(BIN)/harness loadtest $(ARGS)
+
+size: $(STAMP)  ## memory request and limit per container, proven under a kernel limit (docs/sizing.md)
+	$(BIN)/harness size $(ARGS)
 
 test: $(STAMP)  ## unit and integration tests
 	$(BIN)/python -m pytest $(ARGS)
