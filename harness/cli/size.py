@@ -47,6 +47,8 @@ class SizeCommand:
         )
 
     def run(self, args: argparse.Namespace) -> int:
+        if args.rate is not None and args.concurrency is not None:
+            raise UsageError("give --rate or --concurrency, not both")
         if args.headroom is not None and not 0 <= args.headroom <= 10:
             raise UsageError(f"--headroom: a fraction (0.25 = 25%), got {args.headroom:g}")
         table = SizeTable(**{key: getattr(args, key) for _f, key, _k, _t in FLAGS})

@@ -162,6 +162,10 @@ def run_size(
     max_units = settings.max_units or int(max(p.size for p in points))
     load = load_for(settings, rows, run, design)
     workers = settings.workers or 1
+    if workers > 1 and not target.takes_workers:
+        raise FailedWithResults(
+            PHASE, f"[size] workers = {workers}, but target {design} has no {{workers}} placeholder"
+        )
     headroom = DEFAULT_HEADROOM if settings.headroom is None else settings.headroom
 
     seeded, idle_data = out / "data" / "seed", out / "data" / "idle"

@@ -257,3 +257,11 @@ def test_a_proof_without_requests_did_not_hold() -> None:
     assert not Proof("limit", MIB).held
     assert math.isnan(Proof("limit", MIB).failure_ratio)
     assert not Proof("limit", MIB, requests=10, problem="could not start").held
+
+
+def test_the_size_command_refuses_rate_and_concurrency(capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.cli import main
+
+    assert main(["size", "--rate", "1", "--concurrency", "2"]) == 2
+    assert "not both" in capsys.readouterr().err
+    assert main(["size", "--headroom", "30"]) == 2
