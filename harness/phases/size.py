@@ -51,7 +51,8 @@ from harness.target_spec import TargetSpec
 from harness.targets import seed_store
 
 SIZING_JSON = "sizing.json"
-CAPACITY_STEPS = Path("capacity") / "capacity_steps.csv"
+STEPS_CSV = "capacity_steps.csv"
+ENDPOINTS_CSV = "capacity_endpoints.csv"
 
 
 def settings_for(cfg: Config, target: TargetSpec) -> SizeTable:
@@ -76,17 +77,30 @@ def row_value(rows: list[SummaryRow], design: str, phase: str, metric: str) -> f
     return None
 
 
-def latency_at(steps_csv: Path, rate: float) -> float | None:
-    """The corrected median latency (s) of the highest capacity step at or below `rate`."""
-    try:
-        steps = pd.read_csv(steps_csv)
-    except (OSError, pd.errors.EmptyDataError, pd.errors.ParserError):
-        return None
-    if "offered_rps" not in steps or "p50_ms" not in steps:
-        return None
-    below = steps[pd.to_numeric(steps["offered_rps"], errors="coerce") <= rate * 1.0001]
-    p50 = pd.to_numeric(below["p50_ms"], errors="coerce").dropna()
-    return float(p50.iloc[-1]) / 1000.0 if not p50.empty else None
+def latency_at(capacity_dir: Path, rate: float) -> float | None:
+    """The corrected median latency (s) of the highest capacity step at or below `rate`: its
+    endpoints' medians weighted by their requests (Little's law wants every request's time in
+    the system, not the worst endpoint's), else the step's worst endpoint's median."""
+    for name, weighted in ((ENDPOINTS_CSV, True), (STEPS_CSV, False)):
+        try:
+            frame = pd.read_csv(capacity_dir / name)
+        except (OSError, pd.errors.EmptyDataError, pd.errors.ParserError):
+            continue
+        if not {"offered_rps", "p50_ms"} <= set(frame.columns):
+            continue
+        offered = pd.to_numeric(frame["offered_rps"], errors="coerce")
+        below = frame[offered <= rate * 1.0001]
+        if below.empty:
+            continue
+        step = below[offered[below.index] == offered[below.index].max()]
+        p50 = pd.to_numeric(step["p50_ms"], errors="coerce")
+        if weighted and "requests" in step:
+            weights = pd.to_numeric(step["requests"], errors="coerce").where(p50.notna()).fillna(0)
+            if weights.sum() > 0:
+                return float((p50.fillna(0) * weights).sum() / weights.sum()) / 1000.0
+        if p50.notna().any():
+            return float(p50.dropna().iloc[-1]) / 1000.0
+    return None
 
 
 @dataclass(frozen=True)
@@ -121,7 +135,7 @@ def load_for(settings: SizeTable, rows: list[SummaryRow], run: RunDir, design: s
     if settings.latency_ms is not None:
         latency = settings.latency_ms / 1000.0
     else:
-        found = latency_at(run.root / design / CAPACITY_STEPS, rate)
+        found = latency_at(run.root / design / "capacity", rate)
         if found is None:
             raise FailedWithResults(
                 PHASE,

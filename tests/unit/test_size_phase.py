@@ -71,11 +71,24 @@ def test_probe_points_come_from_the_designs_peak_rows() -> None:
 def test_latency_at_the_highest_step_at_or_below_the_rate(tmp_path: Path) -> None:
     run = run_dir(tmp_path)
     capacity_steps(run, "d")
-    steps = run.root / "d" / "capacity" / "capacity_steps.csv"
+    steps = run.root / "d" / "capacity"
     assert latency_at(steps, 1.0) == pytest.approx(0.8)
     assert latency_at(steps, 1.5) == pytest.approx(0.8)
     assert latency_at(steps, 0.1) is None
-    assert latency_at(tmp_path / "missing.csv", 1.0) is None
+    assert latency_at(tmp_path / "missing", 1.0) is None
+
+
+def test_latency_is_every_endpoints_median_weighted_by_requests(tmp_path: Path) -> None:
+    run = run_dir(tmp_path)
+    capacity_steps(run, "d")
+    (run.root / "d" / "capacity" / "capacity_endpoints.csv").write_text(
+        "step,offered_rps,endpoint,requests,p50_ms\n"
+        "1,0.5,GET /history,9,10.0\n"
+        "2,1.0,GET /history,1,20.0\n2,1.0,POST /chat,3,700.0\n",
+        encoding="utf-8",
+    )
+    assert latency_at(run.root / "d" / "capacity", 1.0) == pytest.approx(0.53)
+    assert latency_at(run.root / "d" / "capacity", 0.6) == pytest.approx(0.01)
 
 
 def test_the_measured_capacity_is_the_default_rate(tmp_path: Path) -> None:
