@@ -9,7 +9,7 @@ JOBS   ?= 2
 PYTEST := $(BIN)/python -m pytest -n $(JOBS) --dist loadfile --durations=30
 
 .DEFAULT_GOAL := help
-.PHONY: help install loadtest test test-e2e test-unit test-integration lint mutation gate history report clean
+.PHONY: help install loadtest test test-e2e test-unit test-integration lint mutation gate history report clean size
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -26,6 +26,9 @@ install: $(STAMP)  ## create or reuse .venv and install the project (idempotent)
 
 loadtest: $(STAMP)  ## both designs under the same load; report in reports/latest/
 	$(BIN)/harness loadtest $(ARGS)
+
+size: $(STAMP)  ## memory request and limit per container, proven under a kernel limit (docs/sizing.md)
+	$(BIN)/harness size $(ARGS)
 
 test: $(STAMP)  ## unit tests and the integration tests that take seconds (a few minutes)
 	$(PYTEST) -m "not e2e" $(ARGS)

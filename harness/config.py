@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from harness._errors import ConfigError
+from harness.analysis.sizing import SizeTable, parse_size_table
 from harness.target_spec import REFERENCE_TARGETS, TargetSpec, parse_targets
 
 DEFAULT_CONFIG = Path("loadtest.toml")
 PACKAGED_CONFIG = "loadtest.toml"  # package data of `harness`
 # "ceiling" runs once per run, before the designs (see harness.phases.ceiling).
-KNOWN_PHASES = ("load", "profile", "probe", "integrity", "ceiling", "capacity")
+KNOWN_PHASES = ("load", "profile", "probe", "integrity", "ceiling", "capacity", "size")
 DEFAULT_PHASES = ("load", "profile", "probe", "integrity")
 KNOWN_SCENARIOS = ("chat", "whales", "spike")
 
@@ -135,6 +136,7 @@ class Config:
     targets: tuple[TargetSpec, ...] = REFERENCE_TARGETS
     ceiling_target: str = ""  # the target the ceiling phase serves; "" when no ceiling runs
     capacity: CapacityConfig = field(default_factory=CapacityConfig)
+    size: SizeTable = field(default_factory=SizeTable)  # [size]; a target's [target.size] wins
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -185,15 +187,12 @@ def resolve(raw: Mapping[str, Any], path: Path, overrides: Mapping[str, Any]) ->
     overrides keys: profile, designs, out, users, spawn_rate, duration_s, and any other
     ProfileConfig field name (load_workers, app_workers, ...); target_files (TOML files of
     [[target]] tables: their targets are added and, without designs, are the ones run);
-    locust_master, expect_workers, master_bind (HOST or HOST:PORT), server_host. None values
-    are ignored.
+    locust_master, expect_workers, master_bind (HOST or HOST:PORT), server_host; size (a
+    SizeTable: its keys win over [size]). None values are ignored.
     """
     v = _Validator(path)
-    v.only_keys(
-        raw,
-        "",
-        {"run", "seed", "upstream", "sampling", "profiles", "gate", "locust", "target", "capacity"},
-    )
+    top = {"run", "seed", "upstream", "sampling", "profiles", "gate", "locust", "target"}
+    v.only_keys(raw, "", top | {"capacity", "size"})
 
     run = v.table(raw, "run")
     v.only_keys(run, "run", {"designs", "out", "profile", "ceiling_target"})
@@ -381,6 +380,10 @@ def resolve(raw: Mapping[str, Any], path: Path, overrides: Mapping[str, Any]) ->
         )
 
     capacity = _capacity(v, v.table(raw, "capacity"))
+    size = parse_size_table(raw.get("size", {}), path)
+    if isinstance(flags := overrides.get("size"), SizeTable):  # the command line's flags win
+        size = flags.over(size)
+        targets = tuple(replace(t, size=flags.over(t.size or SizeTable())) for t in targets)
 
     return Config(
         path=str(path),
@@ -395,6 +398,7 @@ def resolve(raw: Mapping[str, Any], path: Path, overrides: Mapping[str, Any]) ->
         targets=targets,
         ceiling_target=ceiling_target,
         capacity=capacity,
+        size=size,
     )
 
 

@@ -64,8 +64,8 @@ class Outcome:
 
 
 def phase_plan(phases: Sequence[str]) -> list[str]:
-    """The profile's per-design phases in order, with integrity moved right after load
-    (the ceiling runs once per run, not per design: it is not in the plan)."""
+    """The profile's per-design phases in order, with integrity moved right after load and
+    size last (the ceiling runs once per run, not per design: it is not in the plan)."""
     plan = [
         p
         for p in dict.fromkeys(phases)
@@ -73,6 +73,8 @@ def phase_plan(phases: Sequence[str]) -> list[str]:
     ]
     if "load" in phases and "integrity" in phases:
         plan.insert(plan.index("load") + 1, "integrity")
+    if "size" in plan:  # it reads the other phases' figures
+        plan.append(plan.pop(plan.index("size")))
     return plan
 
 
@@ -241,6 +243,8 @@ class Loadtest:
                     {"ceiling_rps": self.ceiling_rps},
                     None,
                 )
+            elif phase == "size":
+                self.external(design, "size", "harness.phases.size", "run_size", {}, None)
             elif phase == "probe":
                 p = self.cfg.profile
                 self.external(

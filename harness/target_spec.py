@@ -33,11 +33,12 @@ import shlex
 import signal
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness._errors import ConfigError
+from harness.analysis.sizing import SizeTable, parse_size_table
 from harness.probe_recipe import ProbeRecipe, parse_probe, reference_recipe
 
 # Placeholders each command may use; the harness fills them in.
@@ -60,6 +61,7 @@ TARGET_KEYS = frozenset(
         "cwd",
         "env",
         "capacity",
+        "size",
     }
 )
 CAPACITY_KEYS = frozenset({"objectives_p95_ms", "default_p95_ms", "start_rps"})
@@ -110,6 +112,7 @@ class TargetSpec:
     cwd: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)
     capacity: TargetCapacity = field(default_factory=TargetCapacity)
+    size: SizeTable | None = None  # [target.size]: the container sizing's inputs (docs/sizing.md)
     source: str = "built-in"  # the file that described it
 
     # --- what applies --------------------------------------------------------------------
@@ -160,6 +163,7 @@ class TargetSpec:
             "cwd": self.cwd,
             "env": dict(self.env),
             "capacity": self.capacity.to_json(),
+            "size": asdict(self.size) if self.size is not None else None,
             "source": self.source,
         }
 
@@ -357,6 +361,7 @@ def parse_target(t: Mapping[str, Any], path: Path, where: str) -> TargetSpec:
         if "capacity" in t
         else TargetCapacity()
     )
+    size = parse_size_table(t["size"], path, f"{prefix}.size") if "size" in t else None
     needs_upstream = _boolean(t, "needs_upstream", prefix, path)
     if not needs_upstream:
         for key, args in (
@@ -383,6 +388,7 @@ def parse_target(t: Mapping[str, Any], path: Path, where: str) -> TargetSpec:
         cwd=cwd,
         env={str(k): str(v) for k, v in env_raw.items()},
         capacity=capacity,
+        size=size,
         source=str(path),
     )
 

@@ -26,7 +26,7 @@ from harness.analysis.bounds import QUALIFIERS_COLUMN, bounds, combine
 from harness.analysis.scale import scale_notes as scale_notes
 from harness.results import SummaryRow
 
-PHASES = ("load", "capacity", "profile", "probe", "integrity")
+PHASES = ("load", "capacity", "profile", "probe", "integrity", "size")
 ENDPOINT_ORDER = ("chat", "chat_stream", "history")
 LOADGEN_CPU_LIMIT = 90.0  # percent; above it the load generator, not the server, is the limit
 PROBE_CV_LIMIT = 0.05  # 5 % coefficient of variation across probe repetitions
@@ -64,6 +64,7 @@ HEADLINE: tuple[HeadlineMetric, ...] = (
         "capacity_ceiling_fraction", "capacity", "Capacity / ceiling", "higher", labels="none"
     ),
     HeadlineMetric("rss_at_capacity_bytes", "capacity", "RSS at capacity", "lower", labels="none"),
+    HeadlineMetric("memory_limit_bytes", "size", "Memory limit (sized)", "lower", labels="none"),
     HeadlineMetric("rps", "load", "Throughput (closed load)", "higher", labels="none"),
     HeadlineMetric(
         "rps_ceiling_fraction", "load", "Closed-load RPS / ceiling", "higher", labels="none"

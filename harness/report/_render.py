@@ -44,6 +44,13 @@ from harness.report._page import (
 )
 from harness.report._probe_frames import probe_site_rows
 from harness.report._server_errors import server_errors_view
+from harness.report._sizing import (
+    SIZING_NOTES,
+    SIZING_TITLE,
+    sizing_charts,
+    sizing_notes,
+    sizing_table,
+)
 from harness.report._timeline import peak_drift
 from harness.report._units import (
     MISSING,
@@ -58,6 +65,7 @@ PHASE_TITLES = {
     "profile": "Profile phase: memray under load",
     "integrity": "Integrity: acknowledged writes vs what the store holds",
     "capacity": CAPACITY_TITLE,
+    "size": SIZING_TITLE,
 }
 PHASE_NOTES = {
     "load": [
@@ -79,8 +87,9 @@ PHASE_NOTES = {
     ],
     "integrity": [],
     "capacity": CAPACITY_NOTES,
+    "size": SIZING_NOTES,
 }
-SECTION_ORDER = ("load", "capacity", "probe", "profile", "integrity")
+SECTION_ORDER = ("load", "capacity", "probe", "profile", "integrity", "size")
 TOP_CHART = "load_over_time"
 TOP_CHART_NOTE = (
     "The memory, latency and throughput chart of this phase is at the top of the report, "
@@ -95,6 +104,7 @@ CHART_SECTION = {
     "alloc_vs_history": "probe",
     "retained_over_requests": "probe",
     "capacity": "capacity",
+    "sizing": "size",
 }
 # summary metric -> (column heading, integrity.json key)
 INTEGRITY_FIELDS = {
@@ -182,7 +192,7 @@ class RunReport:
             findings=run_findings(data.frame, data.designs),
             states=states,
             warnings=warnings,
-            charts=all_charts(data) + capacity_charts(data),
+            charts=all_charts(data) + capacity_charts(data) + sizing_charts(data),
         )
 
     # -- context ------------------------------------------------------------------------------
@@ -238,6 +248,9 @@ class RunReport:
             )
             if phase == "capacity":
                 section.notes += capacity_notes(self.data)
+            if phase == "size":
+                section.notes += sizing_notes(self.data)
+                section.table = sizing_table(self.data)
             for design in self.data.designs:
                 state = self._state(design, phase)
                 if state is not None and not state.ran:
