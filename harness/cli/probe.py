@@ -18,7 +18,6 @@ import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness import config as config_mod
+from harness._clock import now_iso
 from harness._errors import EXIT_FAILED, EXIT_OK, HarnessError
 from harness.cli._common import add_config_arguments, int_list, positive_int
 from harness.phases import ProgressFn
@@ -112,7 +112,7 @@ def _probe_design(
         f"probe {design}: sizes {sizes}, reps {p.probe_reps}, warmup {p.probe_warmup}",
         markup=False,
     )
-    started = _now()
+    started = now_iso()
     t0 = time.monotonic()
     try:
         with _progress(console, design) as progress:
@@ -219,7 +219,3 @@ def slope_table(rows: Sequence[SummaryRow]) -> Table:
             "–" if blocks is None else f"{blocks.value:,.2f}",
         )
     return table
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from harness import _gate_render as render
 from harness import config as config_mod
 from harness._errors import ConfigError
 from harness.analysis.sites import Site
@@ -43,6 +42,7 @@ from harness.gate import (
     parse_threshold,
     settings_mismatch,
 )
+from harness.gate import _render as render
 from harness.results import SummaryRow
 
 REPO = Path(__file__).resolve().parents[2]

@@ -178,7 +178,7 @@ def test_designs_without_a_probe_are_not_gated(capsys: pytest.CaptureFixture[str
 
     from harness import config as config_mod
     from harness._errors import UsageError
-    from harness.cli.gate import probe_designs
+    from harness.gate._run import probe_designs
 
     cfg = config_mod.load(CONFIG)
     console = Console(width=200)

@@ -12,16 +12,10 @@ from dataclasses import dataclass
 from rich.table import Table
 from rich.text import Text
 
-from harness.gate import (
-    Explanation,
-    GateResult,
-    SeriesKey,
-    Status,
-    Verdict,
-    format_change,
-    format_limit,
-    format_value,
-)
+from harness.gate._explain import Explanation
+from harness.gate._format import format_change, format_limit, format_value
+from harness.gate._metrics import Status
+from harness.gate._verdicts import GateResult, SeriesKey, Verdict
 
 __all__ = [
     "HEADERS",
