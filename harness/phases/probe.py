@@ -5,8 +5,8 @@ the reference designs are described by recipes too (loadtest.toml). The app runs
 (its ``probe_command``: the TracemallocProbe middleware). For each size N of the data-size knob:
 
 1. the recipe's setup brings the service to size N: a request (the reference designs'
-   ``PUT /__probe/history/probe-user {"length": N}``, unmeasured since ``/__probe/*`` never is)
-   or a command (``setup_command``, run with ``{size}`` filled in);
+   ``PUT /__probe/history/probe-user {"length": N}``), sent with the header
+   ``x-memload-unmeasured`` so it is never measured nor counted, whatever its path, or a command (``setup_command``, run with ``{size}`` filled in);
 2. for each of the recipe's requests (the reference designs: ``chat`` = POST /chat,
    ``chat_stream`` = the same streamed and read to the end, ``history`` = GET /history):
    ``warmup`` requests that are discarded, then ``reps`` measured ones, strictly one at a time;
@@ -50,6 +50,7 @@ from harness.phases import ProgressFn, no_progress
 from harness.probe_recipe import ProbeRecipe, ProbeRequest, render_request
 from harness.processes import LOOPBACK
 from harness.results import RunDir, SummaryRow, write_json_atomic
+from harness.sampling.tracemalloc_probe import UNMEASURED_HEADER
 from harness.target_spec import TargetSpec, fill, start_values
 from harness.targets import running_stack, seed_store
 
@@ -124,8 +125,10 @@ class _Prober:
             return
         if setup.request is not None:
             r = render_request(setup.request, self._values(size))
+            # Unmeasured whatever its path: the middleware passes it to the app unrecorded.
+            headers = {**r.headers, UNMEASURED_HEADER: "setup"}
             response = self.client.request(
-                r.method, r.path, headers=r.headers, json=r.json, content=r.content
+                r.method, r.path, headers=headers, json=r.json, content=r.content
             )
             if not response.is_success:
                 raise self._fail(f"setup {r.method} {r.path} at size {size}", response)
