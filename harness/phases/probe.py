@@ -6,7 +6,8 @@ the reference designs are described by recipes too (loadtest.toml). The app runs
 
 1. the recipe's setup brings the service to size N: a request (the reference designs'
    ``PUT /__probe/history/probe-user {"length": N}``), sent with the header
-   ``x-memload-unmeasured`` so it is never measured nor counted, whatever its path, or a command (``setup_command``, run with ``{size}`` filled in);
+   ``x-memload-unmeasured`` so it is never measured nor counted, whatever its path; or a
+   command (``setup_command``, run with ``{size}`` filled in);
 2. for each of the recipe's requests (the reference designs: ``chat`` = POST /chat,
    ``chat_stream`` = the same streamed and read to the end, ``history`` = GET /history):
    ``warmup`` requests that are discarded, then ``reps`` measured ones, strictly one at a time;
