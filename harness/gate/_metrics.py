@@ -25,8 +25,18 @@ NOISE_METRICS: dict[str, str] = {
 DEFAULT_NOISE_K = 4.0
 # Shown, never gated: the variation of a peak across reps, what one request left allocated (a
 # single request's net figure swings with deferred frees; the leak run's slope is the leak
-# figure), blocks retained per request (the bytes figure is gated).
-INFORMATIONAL_METRICS = ("alloc_cv", "alloc_net_bytes", "retained_blocks_per_request")
+# figure), blocks retained per request (the bytes figure is gated), and the one-time growth of a
+# leak run (a cache filling: kept once, not per request; shown beside the rate).
+INFORMATIONAL_METRICS = (
+    "alloc_cv",
+    "alloc_net_bytes",
+    "retained_blocks_per_request",
+    "retained_step_bytes",
+)
+STEP_METRIC = "retained_step_bytes"
+RATE_METRIC = "retained_bytes_per_request"
+# A one-time growth below this is not worth a line (free lists, a first-use object).
+STEP_SHOWN_BYTES = 1024.0
 CV_METRIC = "alloc_cv"
 CV_WARN_RATIO = 0.05
 # Labels a selector may name. `design` is a field of a summary row, matched like a label.

@@ -6,16 +6,23 @@ Pure: every function returns an object or a string; the CLI prints and writes th
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from rich.table import Table
 from rich.text import Text
 
 from harness.gate._explain import Explanation
-from harness.gate._format import format_change, format_limit, format_value
-from harness.gate._metrics import Status
+from harness.gate._format import format_change, format_limit, format_size, format_value
+from harness.gate._metrics import (
+    PROBE_PHASE,
+    RATE_METRIC,
+    STEP_METRIC,
+    STEP_SHOWN_BYTES,
+    Status,
+)
 from harness.gate._verdicts import GateResult, SeriesKey, Verdict
+from harness.results import SummaryRow
 
 __all__ = [
     "HEADERS",
@@ -26,6 +33,7 @@ __all__ = [
     "headline",
     "junit_xml",
     "markdown",
+    "one_time_growth_lines",
     "outcome_lines",
     "rich_table",
     "verdict_cells",
@@ -72,6 +80,7 @@ class RenderContext:
     baseline_date: str = ""
     run_dir: str = ""
     current_sha: str = "unknown"
+    one_time: tuple[str, ...] = ()  # one_time_growth_lines of the current run
 
 
 def verdict_cells(v: Verdict) -> tuple[str, ...]:
@@ -109,6 +118,33 @@ _HEADLINE_WORDS: tuple[tuple[Status, str], ...] = (
     ("new", "new"),
     ("off", "off"),
 )
+
+
+def one_time_growth_lines(
+    rows: Iterable[SummaryRow], designs: Sequence[str] | None = None
+) -> list[str]:
+    """'notes get at history_len=1000: one-time growth of 19.5 KiB (a cache filling), then
+    0.2 B/request', for every leak run whose one-time growth is at least STEP_SHOWN_BYTES: what
+    a cache filled once, said apart from the rate the gate judges."""
+    rows = [r for r in rows if r.phase == PROBE_PHASE and "process" not in r.labels]
+    rates = {
+        (r.design, tuple(sorted(r.labels.items()))): r.value
+        for r in rows
+        if r.metric == RATE_METRIC
+    }
+    lines: list[str] = []
+    for r in rows:
+        if r.metric != STEP_METRIC or r.value < STEP_SHOWN_BYTES:
+            continue
+        if designs is not None and r.design not in designs:
+            continue
+        rate = rates.get((r.design, tuple(sorted(r.labels.items()))))
+        where = f"{r.design} {r.labels.get('endpoint', '')}"
+        if "history_len" in r.labels:
+            where += f" at history_len={r.labels['history_len']}"
+        then = f", then {format_size(rate)}/request" if rate is not None else ""
+        lines.append(f"{where}: one-time growth of {format_size(r.value)} (a cache filling){then}")
+    return lines
 
 
 def headline(result: GateResult) -> str:
@@ -225,6 +261,8 @@ def markdown(
         "</details>",
         "",
     ]
+    if ctx.one_time:
+        lines += ["### One-time growth (not gated)", ""] + [f"- {w}" for w in ctx.one_time] + [""]
     if result.warnings:
         lines += ["### Warnings", ""] + [f"- {w}" for w in result.warnings] + [""]
     lines += [f"<sub>{RULE_TEXT}</sub>", ""]

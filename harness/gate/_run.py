@@ -52,6 +52,7 @@ APP_ENV_PREFIX = "REFAPP_"
 GATE_MD = "gate.md"
 GATE_JUNIT = "gate-junit.xml"
 GATE_JSON = "gate.json"
+GATE_JSON_SCHEMA_VERSION = 1  # docs/schemas/gate.schema.json
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,6 +182,8 @@ def _report(
 ) -> None:
     title = "Changes vs the previous baseline" if updating else "Memory gate"
     console.print(render.rich_table(result, title=title))
+    for line in ctx.one_time:
+        console.print(f"note: {line}", markup=False, highlight=False)
     for warning in result.warnings:
         _warn(console, warning)
     if updating:
@@ -365,11 +368,13 @@ def gate_json(
         }
 
     return {
+        "schema_version": GATE_JSON_SCHEMA_VERSION,
         "outcome": result.outcome,
         "exit_code": result.exit_code,
         "baseline": ctx.baseline_path,
         "run_dir": ctx.run_dir,
         "warnings": list(result.warnings),
+        "one_time_growth": list(ctx.one_time),
         "verdicts": [one(v) for v in result.verdicts],
     }
 

@@ -46,6 +46,7 @@ import pandas as pd
 
 from harness._errors import PhaseFailed
 from harness.analysis import probe as analysis
+from harness.analysis.leak import estimate_leak, warm_until_steady
 from harness.config import Config, SeedConfig, UpstreamConfig
 from harness.phases import ProgressFn, no_progress
 from harness.probe_recipe import ProbeRecipe, ProbeRequest, render_request
@@ -242,6 +243,20 @@ PROCESS_WARMUP = 20
 # the wobble of a steady server's traced memory (docs/gate.md, "Leak rate").
 LEAK_REQUESTS = 40
 LEAK_EVERY = 4
+# Before it, the endpoint is warmed up until its traced memory is steady: windows of
+# LEAK_WINDOW requests until two consecutive readings differ by at most LEAK_STEADY_BYTES (a
+# growth under 64 B/request, which the run then measures), after at least LEAK_WARMUP_MIN
+# requests and at most LEAK_WARMUP_MAX (a leak is never steady). What grew meanwhile is a
+# one-time growth (a cache filling), reported apart from the rate (retained_step_bytes).
+LEAK_WINDOW = 8
+LEAK_STEADY_BYTES = 512
+LEAK_WARMUP_MIN = 16
+LEAK_WARMUP_MAX = 200
+# A rate above CONFIRM_TRIGGER_BYTES/request is confirmed by a second run CONFIRM_FACTOR times
+# longer before it is reported: the rate of that run is the figure (a fill that was still going
+# on in the first run shows there as a step, a leak as the same rate).
+CONFIRM_TRIGGER_BYTES = 128
+CONFIRM_FACTOR = 2
 # Retained sites are looked for only where a leak run kept more than this per request, over
 # SITES_REQUESTS requests traced with deep stacks (several times slower than the figures).
 SITES_TRIGGER_BYTES = 128
@@ -279,9 +294,11 @@ def checkpointed(
     checkpoint: Callable[[], Mapping[str, Any]],
     requests: int,
     every: int,
+    start: int = 0,
 ) -> list[dict[str, int]]:
     """`requests` calls of `send`, with traced memory read before the first and after every
-    `every`-th: rows {"requests", "traced_bytes", "blocks"} (the leak run's raw material)."""
+    `every`-th: rows {"requests", "traced_bytes", "blocks"} (the leak run's raw material);
+    `requests` counts from `start` (the requests sent before this run)."""
     if requests < 2 * every or every < 1:
         raise ValueError(f"a leak run needs at least 2 checkpoints: {requests} requests / {every}")
     rows: list[dict[str, int]] = []
@@ -290,7 +307,7 @@ def checkpointed(
         point = checkpoint()
         rows.append(
             {
-                "requests": done,
+                "requests": start + done,
                 "traced_bytes": int(point["traced_bytes"]),
                 "blocks": int(point["blocks"]),
             }
@@ -307,12 +324,47 @@ def checkpointed(
 def leak_run(
     prober: _Prober, endpoint: str, history_len: int, requests: int, every: int
 ) -> list[dict[str, Any]]:
-    """`requests` consecutive requests of `endpoint` at `history_len`; the checkpoint rows."""
+    """The checkpoint rows of `endpoint` at `history_len`, column ``run``: 0 for the warm-up
+    until steady, 1 for the run of `requests` requests, 2 for its confirmation (a run
+    CONFIRM_FACTOR times longer, only when the first run's rate is above CONFIRM_TRIGGER_BYTES).
+    ``requests`` counts every request sent, from the first of the warm-up."""
     prober.reset(history_len)
-    points = checkpointed(
-        lambda: prober.request(endpoint, history_len), prober.checkpoint, requests, every
+    rows: list[dict[str, Any]] = []
+    sent = [0]
+
+    def send() -> None:
+        prober.request(endpoint, history_len)
+        sent[0] += 1
+
+    def read_warmup() -> float:
+        point = prober.checkpoint()
+        rows.append(
+            {
+                "requests": sent[0],
+                "traced_bytes": int(point["traced_bytes"]),
+                "blocks": int(point["blocks"]),
+                analysis.RUN_COLUMN: 0,
+            }
+        )
+        return float(point["traced_bytes"])
+
+    warm_until_steady(
+        send,
+        read_warmup,
+        window=LEAK_WINDOW,
+        max_requests=LEAK_WARMUP_MAX,
+        tolerance_bytes=LEAK_STEADY_BYTES,
+        min_requests=LEAK_WARMUP_MIN,
     )
-    return [{"endpoint": endpoint, "history_len": history_len, **p} for p in points]
+    first = checkpointed(send, prober.checkpoint, requests, every, start=sent[0])
+    rows += [{**p, analysis.RUN_COLUMN: 1} for p in first]
+    rate = estimate_leak([p["requests"] for p in first], [p["traced_bytes"] for p in first])
+    if rate.rate_bytes_per_request > CONFIRM_TRIGGER_BYTES:
+        longer = checkpointed(
+            send, prober.checkpoint, requests * CONFIRM_FACTOR, every, start=sent[0]
+        )
+        rows += [{**p, analysis.RUN_COLUMN: 2} for p in longer]
+    return [{"endpoint": endpoint, "history_len": history_len, **p} for p in rows]
 
 
 def retained_sites(
@@ -376,9 +428,10 @@ def measure(
 ) -> ProbeResult:
     """Run a recipe's request plan against a probe-mode app.
 
-    Per history length and endpoint, warmup + reps requests (their figures, one row each); then
-    per endpoint a leak run at leak_history_len (and one of the resets alone, which the analysis
-    subtracts: the probe's own resets must not count); then, with `sites`, the retained sites
+    First per endpoint a leak run at leak_history_len (`leak_run`: a warm-up until steady, the
+    run, maybe its confirmation; and one of the resets alone, which the analysis subtracts: the
+    probe's own resets must not count); then per history length and endpoint, warmup + reps
+    requests (their figures, one row each); then, with `sites`, the retained sites
     of endpoints whose leak run kept more than SITES_TRIGGER_BYTES per request, and one request
     per endpoint at the smallest and the largest history length under memray for its peak
     sites (a memray capture costs about a second; the gate explains a peak at another length
@@ -395,7 +448,20 @@ def measure(
     )
     done = 0
     rows: list[dict[str, Any]] = []
-    warm_process(prober, min(history_lens), progress)
+    # The leak runs first: each endpoint's warm-up until steady then starts at its first
+    # request in this process, so a cache it fills once is counted whole as one-time growth;
+    # and they warm the process up for the peaks (warm_process, without leak runs).
+    checkpoints: list[dict[str, Any]] = []
+    leak_len = leak_history_len(history_lens)
+    for endpoint in leak_endpoints:
+        progress(done, total, f"leak run: {endpoint} x {leak_requests} at history_len={leak_len}")
+        checkpoints += [
+            {**row, analysis.RESETS_COLUMN: int(endpoint in prober.resets_after)}
+            for row in leak_run(prober, endpoint, leak_len, leak_requests, LEAK_EVERY)
+        ]
+        done += leak_requests
+    if not leak_endpoints:
+        warm_process(prober, min(history_lens), progress)
     for history_len in history_lens:
         prober.reset(history_len)
         for endpoint in endpoints:
@@ -417,17 +483,9 @@ def measure(
                         "status": int(record["status"]),
                     }
                 )
-    checkpoints: list[dict[str, Any]] = []
-    leak_len = leak_history_len(history_lens)
-    for endpoint in leak_endpoints:
-        progress(done, total, f"leak run: {endpoint} x {leak_requests} at history_len={leak_len}")
-        checkpoints += [
-            {**row, analysis.RESETS_COLUMN: int(endpoint in prober.resets_after)}
-            for row in leak_run(prober, endpoint, leak_len, leak_requests, LEAK_EVERY)
-        ]
-        done += leak_requests
     frame = pd.DataFrame(
-        checkpoints, columns=[*analysis.CHECKPOINT_COLUMNS, analysis.RESETS_COLUMN]
+        checkpoints,
+        columns=[*analysis.CHECKPOINT_COLUMNS, analysis.RUN_COLUMN, analysis.RESETS_COLUMN],
     )
     retained: list[dict[str, Any]] = []
     if sites and not frame.empty:

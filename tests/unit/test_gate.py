@@ -1089,3 +1089,21 @@ def test_a_cap_regression_says_it_is_over_the_cap() -> None:
     result = compare([retained("o", "chat", 0, 16)], [retained("o", "chat", 0, 1040)], th)
     (v,) = result.regressions
     assert render.breach(v) == "+1 KiB/req (+6400.0%) > limit +128 B/req"
+
+
+def test_one_time_growth_is_said_apart_from_the_rate() -> None:
+    labels = {"endpoint": "get", "history_len": "1000"}
+    rows = [
+        SummaryRow("notes", "probe", "retained_step_bytes", 19_968.0, "bytes", labels),
+        SummaryRow("notes", "probe", "retained_bytes_per_request", 0.2, "bytes/request", labels),
+        SummaryRow("notes", "probe", "retained_step_bytes", 300.0, "bytes", {"endpoint": "list"}),
+    ]
+    lines = render.one_time_growth_lines(rows)
+    assert lines == [
+        "notes get at history_len=1000: one-time growth of 19.5 KiB (a cache filling), "
+        "then 0.2 B/request"
+    ]
+    result = compare(rows, rows, PLAIN)
+    md = render.markdown(result, render.RenderContext(one_time=tuple(lines)))
+    assert "One-time growth (not gated)" in md and "19.5 KiB (a cache filling)" in md
+    assert not any(v.key.metric == "retained_step_bytes" for v in result.verdicts)
