@@ -110,6 +110,8 @@ class GateConfig:
     thresholds: Mapping[str, str] = field(default_factory=dict)
     noise_k: float = 4.0  # a series may move by noise_k x its measured noise (docs/gate.md)
     leak_requests: int = 40  # requests per leak run (retained_bytes_per_request); 0: none
+    # fresh server processes per design; the reps of all of them are pooled (docs/gate.md)
+    processes: int = 3
     # the baseline ledger and the creep check (docs/history.md); ledger "" = beside the baseline
     ledger: str = ""
     creep_window: int = 10
@@ -347,6 +349,7 @@ def resolve(raw: Mapping[str, Any], path: Path, overrides: Mapping[str, Any]) ->
             "thresholds",
             "noise_k",
             "leak_requests",
+            "processes",
             *CREEP_KEYS,
         },
     )
@@ -367,6 +370,7 @@ def resolve(raw: Mapping[str, Any], path: Path, overrides: Mapping[str, Any]) ->
         thresholds=thresholds,
         noise_k=v.number(gate_t, "gate.noise_k", 4.0, minimum=0.0),
         leak_requests=v.integer(gate_t, "gate.leak_requests", 40, minimum=0),
+        processes=v.integer(gate_t, "gate.processes", 3, minimum=1),
         **_creep_settings(v, gate_t, path),
     )
     if 0 < gate.leak_requests < MIN_LEAK_REQUESTS:

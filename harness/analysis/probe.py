@@ -55,6 +55,23 @@ CHECKPOINT_COLUMNS = ("endpoint", "history_len", "requests", "traced_bytes", "bl
 # Optional column of the checkpoints: 0 the warm-up until steady, 1 the leak run, 2 its
 # confirmation (a longer run); without it, every row is the leak run.
 RUN_COLUMN = "run"
+# Optional column of both frames: which fresh server process measured the row (1, 2, ...). The
+# reps of every process are pooled; each leak run is estimated in its own process.
+PROCESS_COLUMN = "process"
+# The range of values a gated figure took (harness.gate: a value the baseline saw is not a
+# regression): the lowest and highest rep of a peak over every process, and the lowest and
+# highest process's leak rate and slope.
+SEEN_METRICS = {
+    "alloc_peak_bytes": ("alloc_peak_low_bytes", "alloc_peak_high_bytes"),
+    "retained_bytes_per_request": (
+        "retained_low_bytes_per_request",
+        "retained_high_bytes_per_request",
+    ),
+    "alloc_slope_bytes_per_unit": (
+        "alloc_slope_low_bytes_per_unit",
+        "alloc_slope_high_bytes_per_unit",
+    ),
+}
 # Optional column of the checkpoints: 1 where each request was followed by the setup, so the
 # RESET run's slope is subtracted; without it, RESETS_AFTER says which endpoints reset.
 RESETS_COLUMN = "resets_after"
@@ -162,7 +179,40 @@ def _own_retention(group: pd.DataFrame) -> Retention | None:
 
 
 def retention(checkpoints: pd.DataFrame) -> dict[tuple[str, int], Retention]:
-    """(endpoint, history_len) -> what each request left behind, from its leak run.
+    """(endpoint, history_len) -> what each request left behind, from its leak runs: the
+    median over processes (column ``process``) of each process's figures."""
+    if PROCESS_COLUMN not in checkpoints or checkpoints.empty:
+        return _process_retention(checkpoints)
+    per_process = [
+        _process_retention(group) for _, group in checkpoints.groupby(PROCESS_COLUMN, sort=True)
+    ]
+    return {key: _median_retention([p[key] for p in per_process if key in p]) for key in
+            dict.fromkeys(k for p in per_process for k in p)}  # fmt: skip
+
+
+def retention_range(checkpoints: pd.DataFrame) -> dict[tuple[str, int], tuple[float, float]]:
+    """(endpoint, history_len) -> the lowest and highest leak rate of one process."""
+    if PROCESS_COLUMN not in checkpoints or checkpoints.empty:
+        return {k: (r.bytes_per_request,) * 2 for k, r in _process_retention(checkpoints).items()}
+    rates: dict[tuple[str, int], list[float]] = {}
+    for _, group in checkpoints.groupby(PROCESS_COLUMN, sort=True):
+        for key, r in _process_retention(group).items():
+            rates.setdefault(key, []).append(r.bytes_per_request)
+    return {k: (min(v), max(v)) for k, v in rates.items()}
+
+
+def _median_retention(figures: Sequence[Retention]) -> Retention:
+    return Retention(
+        bytes_per_request=float(np.median([r.bytes_per_request for r in figures])),
+        blocks_per_request=float(np.median([r.blocks_per_request for r in figures])),
+        stderr_bytes=float(np.median([r.stderr_bytes for r in figures])),
+        step_bytes=float(np.median([r.step_bytes for r in figures])),
+        confirmed=any(r.confirmed for r in figures),
+    )
+
+
+def _process_retention(checkpoints: pd.DataFrame) -> dict[tuple[str, int], Retention]:
+    """The figures of one process's leak runs.
 
     Endpoints whose requests were each followed by the setup (column ``resets_after``; without
     that column, those in RESETS_AFTER) have the RESET run's rates subtracted (same size).
@@ -216,6 +266,8 @@ def per_point(requests: pd.DataFrame) -> pd.DataFrame:
                 "alloc_net_bytes": float(group["alloc_net_bytes"].astype(float).median()),
                 "alloc_cv": coefficient_of_variation(peaks) if len(group) >= 2 else float("nan"),
                 "alloc_peak_spread": robust_spread(peaks),
+                "alloc_peak_low": float(peaks.min()),
+                "alloc_peak_high": float(peaks.max()),
             }
         )
     rows.sort(key=lambda r: (_endpoint_order(str(r["endpoint"])), int(r["history_len"])))
@@ -229,6 +281,8 @@ def per_point(requests: pd.DataFrame) -> pd.DataFrame:
             "alloc_net_bytes",
             "alloc_cv",
             "alloc_peak_spread",
+            "alloc_peak_low",
+            "alloc_peak_high",
         ],
     )
 
@@ -242,6 +296,17 @@ def slopes(points: pd.DataFrame) -> dict[str, float]:
                 group["history_len"].tolist(), group["alloc_peak_bytes"].tolist()
             )
     return dict(sorted(out.items(), key=lambda kv: _endpoint_order(kv[0])))
+
+
+def _slope_range(requests: pd.DataFrame) -> dict[str, tuple[float, float]]:
+    """endpoint -> the lowest and highest slope of one process (column ``process``)."""
+    if PROCESS_COLUMN not in requests or requests.empty:
+        return {}
+    per: dict[str, list[float]] = {}
+    for _, group in requests.groupby(PROCESS_COLUMN, sort=True):
+        for endpoint, slope in slopes(per_point(group)).items():
+            per.setdefault(endpoint, []).append(slope)
+    return {k: (min(v), max(v)) for k, v in per.items()}
 
 
 def summary_rows(
@@ -265,20 +330,23 @@ def summary_rows(
         rows.append(SummaryRow(design, PHASE, "alloc_peak_bytes", peak, "bytes", labels))
         rows.append(SummaryRow(design, PHASE, "alloc_net_bytes", net, "bytes", labels))
         rows.append(SummaryRow(design, PHASE, "alloc_peak_spread_bytes", spread, "bytes", labels))
+        seen_low, seen_high = SEEN_METRICS["alloc_peak_bytes"]
+        rows.append(SummaryRow(design, PHASE, seen_low, p["alloc_peak_low"], "bytes", labels))
+        rows.append(SummaryRow(design, PHASE, seen_high, p["alloc_peak_high"], "bytes", labels))
         if not np.isnan(cv):
             rows.append(SummaryRow(design, PHASE, "alloc_cv", cv, "ratio", labels))
+    slope_range = _slope_range(requests)
+    low_metric, high_metric = SEEN_METRICS["alloc_slope_bytes_per_unit"]
     for endpoint, slope in slopes(points).items():
-        rows.append(
-            SummaryRow(
-                design,
-                PHASE,
-                "alloc_slope_bytes_per_unit",
-                slope,
-                f"bytes/{size_unit}",
-                {"endpoint": endpoint},
-            )
-        )
+        unit, labels = f"bytes/{size_unit}", {"endpoint": endpoint}
+        low, high = slope_range.get(endpoint, (slope, slope))
+        rows += [
+            SummaryRow(design, PHASE, "alloc_slope_bytes_per_unit", slope, unit, labels),
+            SummaryRow(design, PHASE, low_metric, low, unit, labels),
+            SummaryRow(design, PHASE, high_metric, high, unit, labels),
+        ]
     if checkpoints is not None and not checkpoints.empty:
+        rate_range = retention_range(checkpoints)
         for (endpoint, history_len), r in retention(checkpoints).items():
             labels = {"endpoint": endpoint, "history_len": str(history_len)}
             rows += [
@@ -302,5 +370,11 @@ def summary_rows(
                     design, PHASE, "retained_stderr_bytes", r.stderr_bytes, "bytes/request", labels
                 ),
                 SummaryRow(design, PHASE, "retained_step_bytes", r.step_bytes, "bytes", labels),
+            ]
+            low, high = rate_range.get((endpoint, history_len), (r.bytes_per_request,) * 2)
+            low_metric, high_metric = SEEN_METRICS["retained_bytes_per_request"]
+            rows += [
+                SummaryRow(design, PHASE, low_metric, low, "bytes/request", labels),
+                SummaryRow(design, PHASE, high_metric, high, "bytes/request", labels),
             ]
     return rows

@@ -193,28 +193,36 @@ def peak_table(rows: Sequence[SummaryRow]) -> Table:
 
 
 def slope_table(rows: Sequence[SummaryRow]) -> Table:
-    """Per (design, endpoint): the peak's slope per size unit and what a request retains."""
+    """Per (design, endpoint): the peak's slope per size unit, what its leak run kept once and
+    what a request retains."""
+    from harness.report._units import format_bytes
+
     per: dict[tuple[str, str], dict[str, SummaryRow]] = {}
     for row in rows:
         if row.phase == "probe" and "endpoint" in row.labels:
             per.setdefault((row.design, row.labels["endpoint"]), {})[row.metric] = row
-    table = Table(title="probe: growth per size unit, and memory kept for good per request")
+    table = Table(
+        title="probe: growth per size unit; memory kept once (a cache filling), then per request"
+    )
     table.add_column("design")
     table.add_column("endpoint")
     table.add_column("alloc_peak slope", justify="right")
-    table.add_column("retained/request", justify="right")
+    table.add_column("one-time growth", justify="right")
+    table.add_column("then retained/request", justify="right")
     table.add_column("blocks/request", justify="right")
     for (design, endpoint), figures in per.items():
         slope = figures.get("alloc_slope_bytes_per_unit")
         kept = figures.get("retained_bytes_per_request")
         stderr = figures.get("retained_stderr_bytes")
         blocks = figures.get("retained_blocks_per_request")
+        step = figures.get("retained_step_bytes")
         if slope is None and kept is None:
             continue
         table.add_row(
             design,
             endpoint,
             "–" if slope is None else f"{slope.value:,.1f} {slope.unit}",
+            "–" if step is None else format_bytes(step.value),
             "–" if kept is None else f"{kept.value:,.0f} ± {stderr.value if stderr else 0:,.0f} B",
             "–" if blocks is None else f"{blocks.value:,.2f}",
         )

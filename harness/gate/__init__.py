@@ -64,6 +64,7 @@ from harness.gate._metrics import (
     KNOWN_LABELS,
     NOISE_METRICS,
     PROBE_PHASE,
+    SEEN_METRICS,
     BaselineError,
     Status,
 )
@@ -87,6 +88,7 @@ from harness.gate._verdicts import (
     gated_rows,
     judge,
     noise_rows,
+    seen_rows,
 )
 
 __all__ = [
@@ -101,6 +103,7 @@ __all__ = [
     "KNOWN_LABELS",
     "NOISE_METRICS",
     "PROBE_PHASE",
+    "SEEN_METRICS",
     "SITES_KIND",
     "SITES_SCHEMA_VERSION",
     "Baseline",
@@ -134,5 +137,6 @@ __all__ = [
     "parse_sites",
     "parse_size",
     "parse_threshold",
+    "seen_rows",
     "settings_mismatch",
 ]

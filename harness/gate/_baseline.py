@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.gate._metrics import BASELINE_KIND, BASELINE_SCHEMA_VERSION, BaselineError
-from harness.gate._verdicts import SeriesKey, _sort_key, gated_rows, noise_rows
+from harness.gate._verdicts import SeriesKey, _sort_key, gated_rows, noise_rows, seen_rows
 from harness.results import SummaryRow
 
 
@@ -32,7 +32,9 @@ def build_baseline(
     """The JSON payload of a baseline: the gated rows with where and how they were measured."""
     rows = list(rows)
     kept = sorted(gated_rows(rows), key=lambda r: _sort_key(SeriesKey.of(r)))
-    kept += sorted(noise_rows(rows), key=lambda r: (r.metric, _sort_key(SeriesKey.of(r))))
+    kept += sorted(
+        noise_rows(rows) + seen_rows(rows), key=lambda r: (r.metric, _sort_key(SeriesKey.of(r)))
+    )
     return {
         "schema_version": BASELINE_SCHEMA_VERSION,
         "kind": BASELINE_KIND,

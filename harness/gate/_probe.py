@@ -73,6 +73,7 @@ def probe_one(
             env=dict(app_env) or None,
             progress=progress,
             leak_requests=cfg.gate.leak_requests,
+            processes=cfg.gate.processes,
         )
     except FailedWithResults as exc:
         outcome.rows, outcome.error = list(exc.rows), exc
@@ -96,7 +97,7 @@ def probe_in_parallel(
     g = cfg.gate
     console.print(
         f"probe {', '.join(designs)}: sizes {gate_sizes(cfg, designs)}, reps {g.reps}, "
-        f"warmup {g.warmup}, {jobs} at a time",
+        f"warmup {g.warmup}, {g.processes} processes each, {jobs} at a time",
         markup=False,
         highlight=False,
     )

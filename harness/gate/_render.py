@@ -107,6 +107,13 @@ def breach(v: Verdict) -> str:
         and (limit is None or v.change is None or v.change <= limit)
     ):
         return f"{format_value(v.current, v.unit)} > cap {format_value(cap, v.unit)}"
+    high, excess = v.reference_high, v.excess
+    current, base = v.current, v.baseline
+    if high is not None and base is not None and high > base and excess is not None and current:
+        return (
+            f"{format_value(current, v.unit)}, +{format_value(excess, v.unit)} above the "
+            f"highest the baseline saw ({format_value(high, v.unit)}) > limit {format_limit(v)}"
+        )
     return f"{format_change(v)} > limit {format_limit(v)}"
 
 

@@ -354,6 +354,9 @@ def gate_json(
             "status": v.status,
             "noise": v.noise,
             "limit_source": v.limit_source,
+            "seen_low": v.seen[0] if v.seen else None,
+            "seen_high": v.seen[1] if v.seen else None,
+            "fraction_of_limit": v.fraction_of_limit,
             "sites": [
                 {
                     "location": c.location,

@@ -15,6 +15,7 @@ from harness.gate._metrics import (
     GATED_METRICS,
     NOISE_METRICS,
     PROBE_PHASE,
+    SEEN_METRICS,
     Status,
 )
 from harness.gate._thresholds import Threshold, Thresholds
@@ -52,6 +53,28 @@ class Verdict:
     rule: str  # the selector that set the threshold, or "default"
     noise: float = 0.0  # the larger of the baseline's and the current run's noise figure
     noise_k: float = 0.0
+    seen: tuple[float, float] | None = None  # the lowest and highest value the baseline saw
+
+    @property
+    def reference_high(self) -> float | None:
+        """The highest value the baseline saw (its figure, or a higher process's)."""
+        if self.baseline is None:
+            return None
+        return max(self.baseline, self.seen[1]) if self.seen else self.baseline
+
+    @property
+    def excess(self) -> float | None:
+        """How far the current value is above the highest value the baseline saw."""
+        high = self.reference_high
+        return None if high is None or self.current is None else self.current - high
+
+    @property
+    def fraction_of_limit(self) -> float | None:
+        """excess / limit: 1 or more is a regression (the closest series of a passing run)."""
+        excess, limit = self.excess, self.limit
+        if excess is None or limit is None or limit <= 0:
+            return None
+        return excess / limit
 
     @property
     def over_cap(self) -> bool:
@@ -108,16 +131,22 @@ def judge(
     threshold: Threshold,
     noise: float = 0.0,
     noise_k: float = 0.0,
+    seen: tuple[float, float] | None = None,
 ) -> Literal["pass", "regression", "improved", "off"]:
+    """A regression is an increase beyond the limit over the highest value the baseline saw
+    (`seen`: its range over processes; without it, its figure), or a value above the cap; an
+    improvement a decrease beyond the limit under the lowest."""
     if not threshold.enabled:
         return "off"
     if threshold.cap is not None and current > threshold.cap:
         return "regression"
     limit = threshold.limit(baseline, noise, noise_k)
-    change = current - baseline
-    if change > limit:
+    low, high = baseline, baseline
+    if seen is not None:
+        low, high = min(baseline, seen[0]), max(baseline, seen[1])
+    if current - high > limit:
         return "regression"
-    if -change > limit:
+    if low - current > limit:
         return "improved"
     return "pass"
 
@@ -179,6 +208,7 @@ def compare(
     noise = _noise_index(baseline, designs)
     for key, value in _noise_index(current, designs).items():
         noise[key] = max(value, noise.get(key, 0.0))
+    seen = _seen_index(baseline, designs)
     order = {d: i for i, d in enumerate(designs or ())}
     verdicts: list[Verdict] = []
     for key in sorted(
@@ -190,6 +220,7 @@ def compare(
         bv = b.value if b is not None else None
         cv = c.value if c is not None else None
         series_noise = noise.get(key, 0.0)
+        series_seen = seen.get(key)
         status: Status
         if not threshold.enabled:
             status = "off"
@@ -200,8 +231,10 @@ def compare(
         elif cv is None:
             status = "missing"
         else:
-            status = judge(bv, cv, threshold, series_noise, noise_k)
-        verdicts.append(Verdict(key, unit, status, bv, cv, threshold, rule, series_noise, noise_k))
+            status = judge(bv, cv, threshold, series_noise, noise_k, series_seen)
+        verdicts.append(
+            Verdict(key, unit, status, bv, cv, threshold, rule, series_noise, noise_k, series_seen)
+        )
     return GateResult(tuple(verdicts), tuple(cv_warnings(current, designs)))
 
 
@@ -212,6 +245,29 @@ _NOISE_OF = {noise: gated for gated, noise in NOISE_METRICS.items()}
 def noise_rows(rows: Iterable[SummaryRow]) -> list[SummaryRow]:
     """The probe rows that measure a gated series' noise (kept in the baseline beside it)."""
     return [r for r in rows if r.phase == PROBE_PHASE and r.metric in _NOISE_OF]
+
+
+_SEEN_OF = {name: (gated, i) for gated, pair in SEEN_METRICS.items() for i, name in enumerate(pair)}
+
+
+def seen_rows(rows: Iterable[SummaryRow]) -> list[SummaryRow]:
+    """The probe rows that give a gated series' range over processes (kept in the baseline)."""
+    return [r for r in rows if r.phase == PROBE_PHASE and r.metric in _SEEN_OF]
+
+
+def _seen_index(
+    rows: Iterable[SummaryRow], designs: Sequence[str] | None
+) -> dict[SeriesKey, tuple[float, float]]:
+    """Gated series -> (lowest, highest) value seen; a series needs both to have a range."""
+    bounds: dict[SeriesKey, dict[int, float]] = {}
+    for row in seen_rows(rows):
+        if designs is not None and row.design not in designs:
+            continue
+        if math.isfinite(row.value):
+            gated, which = _SEEN_OF[row.metric]
+            key = SeriesKey(gated, row.design, tuple(sorted(row.labels.items())))
+            bounds.setdefault(key, {})[which] = row.value
+    return {k: (b[0], b[1]) for k, b in bounds.items() if len(b) == 2}
 
 
 def _noise_index(

@@ -519,56 +519,82 @@ def run_probe(
     progress: ProgressFn | None = None,
     leak_requests: int = LEAK_REQUESTS,
     sites: bool = True,
+    processes: int = 1,
 ) -> list[SummaryRow]:
-    """Probe `design` with its target's recipe; writes <design>/probe/ (REQUESTS_CSV,
-    CHECKPOINTS_CSV, SITES_JSON) and returns the summary rows. The recipe's own sizes, when it
-    has them, win over `history_lens`."""
+    """Probe `design` with its target's recipe in `processes` fresh server processes, one after
+    the other (the figures move between processes more than within one: docs/gate.md); writes
+    <design>/probe/ (REQUESTS_CSV and CHECKPOINTS_CSV with a ``process`` column, SITES_JSON of
+    the first process) and returns the summary rows of all of them pooled. The recipe's own
+    sizes, when it has them, win over `history_lens`."""
     target = cfg.target(design)
     recipe = target.probe
     if recipe is None or target.probe_command is None:
         raise PhaseFailed(PHASE, target.not_applicable(PHASE) or "no probe recipe")
     history_lens = probe_sizes(target, history_lens)
-    if reps < 1 or warmup < 0 or not history_lens:
-        raise ValueError("run_probe needs reps >= 1, warmup >= 0 and at least one history length")
+    if reps < 1 or warmup < 0 or not history_lens or processes < 1:
+        raise ValueError(
+            "run_probe needs reps >= 1, warmup >= 0, processes >= 1 and at least one history length"
+        )
     if any(h < 0 for h in history_lens):
         raise ValueError(f"history lengths must be >= 0, got {list(history_lens)}")
     phase_dir = run.phase_dir(design, PHASE)
     data_dir = phase_dir / "data"
     log_dir = phase_dir / "logs"
-    _fresh(data_dir)
-    seed_store(target, data_dir, probe_seed(cfg.seed), log_dir)
-    with (
-        running_stack(
-            target,
-            data_dir,
-            log_dir,
-            probe_upstream(cfg.upstream),
-            mode="probe",
-            env=env,
-            phase=PHASE,
-        ) as stack,
-        httpx.Client(base_url=stack.base_url, timeout=REQUEST_TIMEOUT_S) as client,
-    ):
-        port = urlsplit(stack.base_url).port or 0
-        result = measure(
-            client,
-            recipe,
-            history_lens,
-            reps,
-            warmup,
-            progress or no_progress,
-            leak_requests=leak_requests,
-            sites=sites,
-            base_values=start_values(port, LOOPBACK, data_dir, stack.upstream_url, 1),
-            cwd=target.cwd,
-            log_dir=log_dir,
-        )
-    result.requests.to_csv(phase_dir / REQUESTS_CSV, index=False)
-    result.checkpoints.to_csv(phase_dir / CHECKPOINTS_CSV, index=False)
-    write_json_atomic(phase_dir / SITES_JSON, result.sites)
-    return analysis.summary_rows(
-        design, result.requests, result.checkpoints, size_unit=recipe.size_unit
-    )
+    results: list[ProbeResult] = []
+    for process in range(1, processes + 1):
+        _fresh(data_dir)
+        seed_store(target, data_dir, probe_seed(cfg.seed), log_dir)
+        with (
+            running_stack(
+                target,
+                data_dir,
+                log_dir,
+                probe_upstream(cfg.upstream),
+                mode="probe",
+                env=env,
+                phase=PHASE,
+            ) as stack,
+            httpx.Client(base_url=stack.base_url, timeout=REQUEST_TIMEOUT_S) as client,
+        ):
+            port = urlsplit(stack.base_url).port or 0
+            result = measure(
+                client,
+                recipe,
+                history_lens,
+                reps,
+                warmup,
+                _in_process(progress or no_progress, process, processes),
+                leak_requests=leak_requests,
+                sites=sites and process == 1,
+                base_values=start_values(port, LOOPBACK, data_dir, stack.upstream_url, 1),
+                cwd=target.cwd,
+                log_dir=log_dir,
+            )
+        results.append(result)
+    requests = _pooled([r.requests for r in results])
+    checkpoints = _pooled([r.checkpoints for r in results])
+    requests.to_csv(phase_dir / REQUESTS_CSV, index=False)
+    checkpoints.to_csv(phase_dir / CHECKPOINTS_CSV, index=False)
+    write_json_atomic(phase_dir / SITES_JSON, results[0].sites)
+    return analysis.summary_rows(design, requests, checkpoints, size_unit=recipe.size_unit)
+
+
+def _pooled(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """The processes' frames in one, with a ``process`` column (1, 2, ...)."""
+    marked = [f.assign(**{analysis.PROCESS_COLUMN: i}) for i, f in enumerate(frames, 1)]
+    kept = [f for f in marked if not f.empty]
+    return pd.concat(kept, ignore_index=True) if kept else marked[0]
+
+
+def _in_process(progress: ProgressFn, process: int, processes: int) -> ProgressFn:
+    """`progress` with the process's number in its text (when there are several)."""
+    if processes == 1:
+        return progress
+
+    def update(done: float, total: float, text: str) -> None:
+        progress(done, total, f"process {process}/{processes}: {text}")
+
+    return update
 
 
 def probe_sizes(target: TargetSpec, default: Sequence[int]) -> list[int]:

@@ -73,7 +73,7 @@ def test_update_then_pass_then_regress(tmp_path: Path, capsys: pytest.CaptureFix
     first = make_run(tmp_path, rows(), "first")
     assert gate("--run", first, "--baseline", baseline, "--update-baseline") == 0
     payload = json.loads(baseline.read_text())
-    assert payload["kind"] == "memload-gate-baseline" and payload["schema_version"] == 2
+    assert payload["kind"] == "memload-gate-baseline" and payload["schema_version"] == 3
     assert payload["probe"]["history_lens"] == [0, 1000]
     assert payload["probe"]["reps"] == 5
     # the gated series and their noise figures; informational ones are not stored
@@ -124,7 +124,7 @@ def test_schema_mismatch_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture
         json.dumps({"kind": "memload-gate-baseline", "schema_version": 99, "rows": []})
     )
     assert gate("--run", make_run(tmp_path, rows()), "--baseline", baseline) == 2
-    assert "schema_version 99 is not 2" in capsys.readouterr().err
+    assert "schema_version 99 is not 3" in capsys.readouterr().err
 
 
 def test_version_drift_is_a_warning_not_a_failure(

@@ -131,8 +131,9 @@ def test_summary_rows_metrics_units_and_labels() -> None:
     assert flat.value == pytest.approx(0.0, abs=1e-9)
     spread = by_key[("alloc_peak_spread_bytes", (("endpoint", "chat"), ("history_len", "100")))]
     assert spread.value == pytest.approx(1.4826 * 10) and spread.unit == "bytes"
-    # 4 lens x 2 endpoints x (peak, net, spread, cv) + 2 slopes; no leak run, no retained rows
-    assert len(rows) == 4 * 2 * 4 + 2
+    # 4 lens x 2 endpoints x (peak, net, spread, cv, lowest, highest) + 2 x (slope, its
+    # lowest, its highest); no leak run, no retained rows
+    assert len(rows) == 4 * 2 * 6 + 2 * 3
     assert not {r.metric for r in rows} & {
         "retained_bytes_per_request",
         "retained_blocks_per_request",
@@ -146,6 +147,8 @@ def test_one_history_length_gives_no_slope_and_one_rep_no_cv() -> None:
         "alloc_peak_bytes",
         "alloc_net_bytes",
         "alloc_peak_spread_bytes",
+        "alloc_peak_low_bytes",
+        "alloc_peak_high_bytes",
     }
     assert slopes(per_point(_requests({("chat", 0): [5, 6]}))) == {}
 
@@ -332,6 +335,8 @@ def test_summary_rows_with_leak_runs() -> None:
             "retained_blocks_per_request",
             "retained_stderr_bytes",
             "retained_step_bytes",
+            "retained_low_bytes_per_request",
+            "retained_high_bytes_per_request",
         )
         for endpoint in ("chat", "history")
     }
