@@ -288,7 +288,7 @@ def per_point(requests: pd.DataFrame) -> pd.DataFrame:
 
 
 def slopes(points: pd.DataFrame) -> dict[str, float]:
-    """endpoint -> least-squares slope of median alloc_peak_bytes vs history_len (bytes/message)."""
+    """endpoint -> least-squares slope of median alloc_peak_bytes vs history_len (bytes/unit)."""
     out: dict[str, float] = {}
     for endpoint, group in points.groupby("endpoint", sort=False):
         if group["history_len"].nunique() >= 2:

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness.gate._metrics import BASELINE_KIND, BASELINE_SCHEMA_VERSION, BaselineError
+from harness.gate._metrics import BASELINE_KIND, BASELINE_SCHEMA_VERSION, UPDATE_HINT, BaselineError
 from harness.gate._verdicts import SeriesKey, _sort_key, gated_rows, noise_rows, seen_rows
 from harness.results import SummaryRow
 
@@ -54,7 +54,7 @@ def build_baseline(
     }
 
 
-def parse_baseline(raw: Any, where: object) -> Baseline:
+def parse_baseline(raw: Any, where: object, hint: str = UPDATE_HINT) -> Baseline:
     """Validate a parsed baseline file; BaselineError (exit 2) when it cannot be used."""
     if not isinstance(raw, Mapping):
         raise BaselineError(f"{where}: not a gate baseline (expected a JSON object)")
@@ -64,7 +64,7 @@ def parse_baseline(raw: Any, where: object) -> Baseline:
     if version != BASELINE_SCHEMA_VERSION:
         raise BaselineError(
             f"{where}: baseline schema_version {version!r} is not {BASELINE_SCHEMA_VERSION}; "
-            "re-create it with `make gate ARGS=--update-baseline`"
+            f"re-create it with `{hint}`"
         )
     try:
         rows = tuple(SummaryRow.from_json(r) for r in raw["rows"])

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from harness.analysis.sites import Site, SiteChange, growth
 from harness.gate._format import format_size
-from harness.gate._metrics import BaselineError
+from harness.gate._metrics import UPDATE_HINT, BaselineError
 from harness.gate._verdicts import GateResult, SeriesKey
 
 SITES_KIND = "memload-gate-sites"
@@ -108,14 +108,14 @@ def build_sites(sites: DesignSites, *, created_at: str, git_sha: str) -> dict[st
     }
 
 
-def parse_sites(raw: Any, where: object) -> DesignSites:
+def parse_sites(raw: Any, where: object, hint: str = UPDATE_HINT) -> DesignSites:
     """The designs' sites of a sites file; BaselineError when it cannot be used."""
     if not isinstance(raw, Mapping) or raw.get("kind") != SITES_KIND:
         raise BaselineError(f"{where}: not a gate sites file")
     if raw.get("schema_version") != SITES_SCHEMA_VERSION:
         raise BaselineError(
             f"{where}: sites schema_version {raw.get('schema_version')!r} is not "
-            f"{SITES_SCHEMA_VERSION}; re-create it with `make gate ARGS=--update-baseline`"
+            f"{SITES_SCHEMA_VERSION}; re-create it with `{hint}`"
         )
     designs = raw.get("designs")
     if not isinstance(designs, Mapping):

@@ -15,7 +15,7 @@ def format_size(value: float) -> str:
     for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
         if magnitude >= factor:
             return f"{_sig(value / factor)} {unit}"
-    if magnitude < 100:  # fractional bytes: slopes in bytes/message
+    if magnitude < 100:  # fractional bytes: slopes in bytes per size unit
         return f"{_sig(value)} B"
     return f"{_trim(round(value, 1))} B"
 

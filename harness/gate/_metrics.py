@@ -10,12 +10,14 @@ BASELINE_KIND = "memload-gate-baseline"
 BASELINE_SCHEMA_VERSION = 3
 PROBE_PHASE = "probe"
 
-# The figures the gate compares, with the unit the probe reports them in. Their order is the
+# The figures the gate compares, with the unit the probe reports them in (a verdict's unit is
+# always its rows'). Their order is the
 # order of the tables.
 GATED_METRICS: dict[str, str] = {
     "alloc_peak_bytes": "bytes",
     "retained_bytes_per_request": "bytes/request",
-    "alloc_slope_bytes_per_unit": "bytes/message",
+    # bytes per the recipe's size_unit (message, note, row...): the rows carry the real unit
+    "alloc_slope_bytes_per_unit": "bytes/<size_unit>",
 }
 # A gated metric's noise: the probe figure that says how much it moves by chance.
 NOISE_METRICS: dict[str, str] = {
@@ -55,6 +57,10 @@ CV_METRIC = "alloc_cv"
 CV_WARN_RATIO = 0.05
 # Labels a selector may name. `design` is a field of a summary row, matched like a label.
 KNOWN_LABELS = ("design", "endpoint", "history_len")
+
+# What to run to refresh a baseline, for this project's own reference designs; for any other
+# config the gate names the command with its --config (harness.gate._run.update_hint).
+UPDATE_HINT = "make gate ARGS=--update-baseline"
 
 Status = Literal["pass", "regression", "improved", "missing", "new", "off"]
 

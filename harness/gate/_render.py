@@ -19,6 +19,7 @@ from harness.gate._metrics import (
     RATE_METRIC,
     STEP_METRIC,
     STEP_SHOWN_BYTES,
+    UPDATE_HINT,
     Status,
 )
 from harness.gate._verdicts import GateResult, SeriesKey, Verdict
@@ -39,7 +40,6 @@ __all__ = [
     "verdict_cells",
 ]
 
-UPDATE_HINT = "make gate ARGS=--update-baseline"
 RULE_TEXT = (
     "A series regresses when current - baseline > max(|baseline| x tolerance, "
     "noise_k x noise, floor), or when it exceeds its cap; noise is the series' own measured "
@@ -81,6 +81,7 @@ class RenderContext:
     run_dir: str = ""
     current_sha: str = "unknown"
     one_time: tuple[str, ...] = ()  # one_time_growth_lines of the current run
+    update_hint: str = UPDATE_HINT  # the command that refreshes this baseline
 
 
 def verdict_cells(v: Verdict) -> tuple[str, ...]:
@@ -163,25 +164,24 @@ def headline(result: GateResult) -> str:
     return f"{len(result.verdicts)} series: {counts}"
 
 
-def outcome_lines(result: GateResult) -> list[str]:
+def outcome_lines(result: GateResult, hint: str = UPDATE_HINT) -> list[str]:
     """What to do next, in plain sentences (console and Markdown)."""
     lines: list[str] = []
     if result.missing:
         lines.append(
             f"{len(result.missing)} series of the baseline were not measured: the comparison is "
             "incomplete (exit 2). If an endpoint, design or history length was removed on "
-            f"purpose, refresh the baseline: `{UPDATE_HINT}`."
+            f"purpose, refresh the baseline: `{hint}`."
         )
     if result.regressions:
         lines.append(
             f"{len(result.regressions)} series regressed beyond their threshold (exit 1). "
             "If the increase is intended, refresh the baseline in the same change: "
-            f"`{UPDATE_HINT}`."
+            f"`{hint}`."
         )
     if result.suggests_update:
         lines.append(
-            "Some series improved by more than twice their limit: lock the gain in with "
-            f"`{UPDATE_HINT}`."
+            f"Some series improved by more than twice their limit: lock the gain in with `{hint}`."
         )
     if any(v.status == "new" for v in result.verdicts):
         lines.append(
@@ -252,9 +252,9 @@ def markdown(
         where.append(f"this run `{ctx.run_dir}` (git `{ctx.current_sha}`)")
     if where:
         lines += ["; ".join(where) + ".", ""]
-    for line in outcome_lines(result):
+    for line in outcome_lines(result, ctx.update_hint):
         lines += [f"- {line}"]
-    if outcome_lines(result):
+    if outcome_lines(result, ctx.update_hint):
         lines.append("")
     notable = [v for v in result.verdicts if v.status not in ("pass", "off")]
     if notable:

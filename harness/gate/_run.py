@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -34,7 +35,7 @@ from harness.gate._baseline import (
     settings_mismatch,
 )
 from harness.gate._explain import DesignSites, Explanation, build_sites, explain, parse_sites
-from harness.gate._metrics import BaselineError
+from harness.gate._metrics import UPDATE_HINT, BaselineError
 from harness.gate._probe import gate_sizes, probe_in_parallel
 from harness.gate._thresholds import compile_thresholds
 from harness.gate._verdicts import GateResult, SeriesKey, Verdict, compare, gated_rows
@@ -83,7 +84,10 @@ def run_gate(args: GateOptions) -> int:
             )
         _warn(console, f"app settings overridden from the environment: {shown}")
 
-    baseline = load_baseline(baseline_path, required=not args.update_baseline, console=console)
+    hint = update_hint(args)
+    baseline = load_baseline(
+        baseline_path, required=not args.update_baseline, console=console, hint=hint
+    )
 
     if args.run is not None:
         run, rows, current_env, designs, probe = _read_run(args.run, cfg.designs)
@@ -95,7 +99,7 @@ def run_gate(args: GateOptions) -> int:
             if problem:
                 raise BaselineError(
                     f"{baseline_path} does not match the [gate] settings of {cfg.path}: "
-                    f"{problem}; refresh it with `{render.UPDATE_HINT}`"
+                    f"{problem}; refresh it with `{hint}`"
                 )
         run = RunDir.create(Path(cfg.out))
         own_run = True
@@ -199,7 +203,7 @@ def _report(
         if v.key in explanations:
             for line in explanations[v.key].lines():
                 console.print(f"    {line}", markup=False, highlight=False)
-    for line in render.outcome_lines(result):
+    for line in render.outcome_lines(result, ctx.update_hint):
         console.print(line, markup=False, highlight=False)
     md = run.root / GATE_MD
     junit = run.root / GATE_JUNIT
@@ -265,12 +269,33 @@ def read_run_sites(run: RunDir, designs: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def load_baseline(path: Path, *, required: bool, console: Console | None = None) -> Baseline | None:
+def update_hint(args: GateOptions) -> str:
+    """The command that refreshes the baseline: the one the user ran, with its --config (and
+    --baseline), plus --update-baseline; `make gate ARGS=--update-baseline` for this project's
+    own loadtest.toml."""
+    if args.config == Path("loadtest.toml") and args.baseline is None and _make_gate_here():
+        return UPDATE_HINT
+    parts = ["harness gate", f"--config {args.config}"]
+    if args.baseline is not None:
+        parts.append(f"--baseline {args.baseline}")
+    return " ".join([*parts, "--update-baseline"])
+
+
+def _make_gate_here() -> bool:
+    """A Makefile here whose `gate` target runs `harness gate` (this project's own)."""
+    try:
+        text = Path("Makefile").read_text(encoding="utf-8")
+    except OSError:
+        return False
+    return re.search(r"^gate:", text, re.MULTILINE) is not None and "harness gate" in text
+
+
+def load_baseline(
+    path: Path, *, required: bool, console: Console | None = None, hint: str = UPDATE_HINT
+) -> Baseline | None:
     if not path.exists():
         if required:
-            raise BaselineError(
-                f"no baseline at {path}: create one with `{render.UPDATE_HINT}` and commit it"
-            )
+            raise BaselineError(f"no baseline at {path}: create one with `{hint}` and commit it")
         return None
     try:
         raw = read_json(path)
@@ -281,7 +306,7 @@ def load_baseline(path: Path, *, required: bool, console: Console | None = None)
             _warn(console, f"{path}: unreadable, it will be replaced ({exc})")
         return None
     try:
-        baseline = parse_baseline(raw, path)
+        baseline = parse_baseline(raw, path, hint)
     except BaselineError as exc:
         if required:
             raise

@@ -257,7 +257,7 @@ def _scale(t: SeriesTrend) -> tuple[float, str]:
     """One binary unit per chart (the one that fits the largest figure), so ticks stay distinct."""
     if not t.unit.startswith("bytes"):
         return 1.0, t.unit
-    per = "/message" if t.unit == "bytes/message" else ""
+    per = "/" + t.unit.split("/", 1)[1] if "/" in t.unit else ""  # bytes/note -> KiB/note
     largest = max((abs(m.value) for m in t.measures), default=0.0)
     for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
         if largest >= factor:

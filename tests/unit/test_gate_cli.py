@@ -65,7 +65,7 @@ def test_no_baseline_is_exit_2_with_the_fix(
     assert gate("--run", run, "--baseline", tmp_path / "none.json") == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
-    assert "no baseline at" in err and "make gate ARGS=--update-baseline" in err
+    assert "no baseline at" in err and "--baseline " in err and "--update-baseline`" in err
 
 
 def test_update_then_pass_then_regress(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -279,3 +279,30 @@ def test_unusable_sites_file_is_a_warning_not_an_error(
     assert "allocation sites not used" in out and "schema_version None" in out
     # the current run's sites are still shown, each counted as new growth
     assert f"+68.4 KiB at {STORE_LINE}" in out
+
+
+def test_the_hint_names_the_command_the_user_ran(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.gate._run import GateOptions, update_hint
+
+    monkeypatch.chdir(tmp_path)
+    own = GateOptions(config=Path("examples/flask_service/loadtest.toml"))
+    assert update_hint(own) == (
+        "harness gate --config examples/flask_service/loadtest.toml --update-baseline"
+    )
+    other = GateOptions(config=Path("x.toml"), baseline=Path("b.json"))
+    assert update_hint(other) == "harness gate --config x.toml --baseline b.json --update-baseline"
+    assert update_hint(GateOptions()) == "harness gate --config loadtest.toml --update-baseline"
+    (tmp_path / "Makefile").write_text("gate:\n\t$(BIN)/harness gate $(ARGS)\n")
+    assert update_hint(GateOptions()) == "make gate ARGS=--update-baseline"
+
+
+def test_a_slope_s_unit_is_the_recipe_s() -> None:
+    from harness.gate import compare, compile_thresholds, format_value
+
+    row = SummaryRow("notes", "probe", "alloc_slope_bytes_per_unit", 4.8, "bytes/note",
+                     {"endpoint": "list"})  # fmt: skip
+    (verdict,) = compare([row], [row], compile_thresholds({}, "+10% floor 8")).verdicts
+    assert verdict.unit == "bytes/note"
+    assert format_value(verdict.current or 0, verdict.unit) == "4.8 B/note"
