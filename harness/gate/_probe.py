@@ -74,6 +74,7 @@ def probe_one(
             progress=progress,
             leak_requests=cfg.gate.leak_requests,
             processes=cfg.gate.processes,
+            leak_processes=cfg.gate.leak_processes,
         )
     except FailedWithResults as exc:
         outcome.rows, outcome.error = list(exc.rows), exc
@@ -97,7 +98,8 @@ def probe_in_parallel(
     g = cfg.gate
     console.print(
         f"probe {', '.join(designs)}: sizes {gate_sizes(cfg, designs)}, reps {g.reps}, "
-        f"warmup {g.warmup}, {g.processes} processes each, {jobs} at a time",
+        f"warmup {g.warmup}, {g.processes} processes each ({g.leak_processes} with leak runs), "
+        f"{jobs} at a time",
         markup=False,
         highlight=False,
     )

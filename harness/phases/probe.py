@@ -520,9 +520,11 @@ def run_probe(
     leak_requests: int = LEAK_REQUESTS,
     sites: bool = True,
     processes: int = 1,
+    leak_processes: int = 1,
 ) -> list[SummaryRow]:
     """Probe `design` with its target's recipe in `processes` fresh server processes, one after
-    the other (the figures move between processes more than within one: docs/gate.md); writes
+    the other (the figures move between processes more than within one: docs/gate.md); the
+    first `leak_processes` of them also run the leak runs (the longest part); writes
     <design>/probe/ (REQUESTS_CSV and CHECKPOINTS_CSV with a ``process`` column, SITES_JSON of
     the first process) and returns the summary rows of all of them pooled. The recipe's own
     sizes, when it has them, win over `history_lens`."""
@@ -564,7 +566,7 @@ def run_probe(
                 reps,
                 warmup,
                 _in_process(progress or no_progress, process, processes),
-                leak_requests=leak_requests,
+                leak_requests=leak_requests if process <= leak_processes else 0,
                 sites=sites and process == 1,
                 base_values=start_values(port, LOOPBACK, data_dir, stack.upstream_url, 1),
                 cwd=target.cwd,

@@ -309,3 +309,11 @@ def test_phases_flag_replaces_the_profile_phases() -> None:
     assert cfg.profile.phases == ("ceiling", "load")
     err = error_of(TINY, {"phases": ("load", "nap")})
     assert "unknown phase 'nap'" in str(err)
+
+
+def test_gate_processes_and_leak_processes(tmp_path: Path) -> None:
+    gate = config.load(write(tmp_path, BASE + "\n[gate]\nprocesses = 2\nleak_processes = 2\n")).gate
+    assert (gate.processes, gate.leak_processes) == (2, 2)
+    assert (config.GateConfig().processes, config.GateConfig().leak_processes) == (3, 1)
+    error = error_of(write(tmp_path, BASE + "\n[gate]\nprocesses = 2\nleak_processes = 3\n"))
+    assert error.key == "gate.leak_processes"
