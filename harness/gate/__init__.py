@@ -34,6 +34,7 @@ from __future__ import annotations
 from harness.gate._baseline import (
     Baseline,
     build_baseline,
+    environment_fingerprint,
     environment_warnings,
     parse_baseline,
     settings_mismatch,
@@ -123,6 +124,7 @@ __all__ = [
     "compare",
     "compile_thresholds",
     "cv_warnings",
+    "environment_fingerprint",
     "environment_warnings",
     "explain",
     "format_change",

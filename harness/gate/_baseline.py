@@ -3,6 +3,7 @@ baseline cannot be compared with a run (other settings, other environment)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +48,7 @@ def build_baseline(
             "platform": environment.get("platform", "unknown"),
             "cpu_model": environment.get("cpu_model", "unknown"),
             "packages": dict(environment.get("packages") or {}),
+            "environment_fingerprint": environment_fingerprint(environment),
             "source_run": source_run,
         },
         "probe": dict(probe),
@@ -97,10 +99,25 @@ def settings_mismatch(
     return "; ".join(problems)
 
 
+def environment_fingerprint(environment: Mapping[str, Any]) -> str:
+    """A short hash of what moves allocation figures: the Python version and implementation
+    and every tracked package's version. Equal fingerprints: the same environment."""
+    packages = environment.get("packages") or {}
+    text = "\n".join(
+        [
+            f"python={environment.get('python', 'unknown')}",
+            f"implementation={environment.get('python_implementation', 'unknown')}",
+            *(f"{name}=={packages[name]}" for name in sorted(packages)),
+        ]
+    )
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def environment_warnings(
     baseline_provenance: Mapping[str, Any], current_env: Mapping[str, Any]
 ) -> list[str]:
-    """Python minor version or package versions that differ from the baseline's (warnings)."""
+    """Python minor version or package versions that differ from the baseline's (warnings), with
+    the lock file that pins them (requirements/lock.txt, docs/gate.md "Pin your CI")."""
     out: list[str] = []
     b_py, c_py = str(baseline_provenance.get("python", "")), str(current_env.get("python", ""))
     if _minor(b_py) != _minor(c_py):
@@ -113,7 +130,11 @@ def environment_warnings(
         if b_pkgs[name] != c_pkgs.get(name, "absent")
     ]
     if changed:
-        out.append("package versions differ from the baseline's: " + ", ".join(changed))
+        out.append(
+            "package versions differ from the baseline's: "
+            + ", ".join(changed)
+            + " (install from the lock file, or refresh the baseline)"
+        )
     return out
 
 

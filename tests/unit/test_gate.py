@@ -1160,3 +1160,14 @@ def test_the_baseline_keeps_the_range_rows() -> None:
     )
     metrics = [r["metric"] for r in payload["rows"]]
     assert "alloc_peak_high_bytes" in metrics and "alloc_peak_low_bytes" in metrics
+
+
+def test_the_baseline_records_its_environment_s_fingerprint() -> None:
+    from harness.gate import environment_fingerprint
+
+    env = {"python": "3.11.7", "python_implementation": "CPython", "packages": {"httpx": "0.28.1"}}
+    payload = build_baseline([], created_at="", environment=env, probe={}, source_run="r")
+    fingerprint = payload["provenance"]["environment_fingerprint"]
+    assert fingerprint == environment_fingerprint(env) and fingerprint.startswith("sha256:")
+    moved = {**env, "packages": {"httpx": "0.29.0"}}
+    assert environment_fingerprint(moved) != fingerprint
