@@ -140,6 +140,9 @@ def run_gate(args: GateOptions) -> int:
     explanations = explain(result, load_sites(sites_path(baseline_path), console), current_sites)
     if baseline is not None:
         _report(console, run, result, ctx, explanations, updating=args.update_baseline)
+    else:  # a first baseline: no comparison, but say what filled once
+        for line in ctx.one_time:
+            console.print(f"note: {line}", markup=False, highlight=False)
 
     code = EXIT_OK if args.update_baseline else result.exit_code
     if creep.failed and not args.update_baseline:  # issue 14 hook: [gate] creep_action
