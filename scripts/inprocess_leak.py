@@ -6,7 +6,8 @@
 
 The reference the probe's `retained_bytes_per_request` is checked against (docs/gate.md,
 "Leak rate"): the target's app (`python_app`, ASGI or WSGI) is imported into this process and
-driven through httpx's in-process transports, request after request, under tracemalloc, with
+driven through httpx's in-process ASGI transport (a WSGI app through a2wsgi, as harness.serve
+serves it), request after request, under tracemalloc, with
 the target's own probe recipe (the same rendered requests, the same setup after a request that
 changes the size). After --warmup requests, traced memory is read after a `gc.collect()` every
 100 requests; the first 200 requests after the warm-up are the fill (what caches took once) and
@@ -74,10 +75,10 @@ def main() -> int:
     sys.path.insert(0, str(cwd))
     module_name, _, attr = app_spec.partition(":")
     app = getattr(importlib.import_module(module_name), attr)
-    from harness.serve import interface_of
+    from harness.serve import as_asgi
 
-    wsgi = interface_of(app) == "wsgi"
-    send = _sender(app, wsgi)
+    # WSGI apps through a2wsgi, as harness.serve serves them: the same stack but uvicorn
+    send = _sender(as_asgi(app, "auto"), wsgi=False)
     counter = [0]
 
     def setup() -> None:
