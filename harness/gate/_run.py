@@ -135,6 +135,8 @@ def run_gate(args: GateOptions) -> int:
         baseline_date=baseline.created_at if baseline else "",
         run_dir=str(run.root),
         current_sha=str(current_env.get("git_sha", "unknown")),
+        one_time=tuple(render.one_time_growth_lines(rows, designs)),
+        update_hint=hint,
     )
     current_sites = read_run_sites(run, designs)
     explanations = explain(result, load_sites(sites_path(baseline_path), console), current_sites)

@@ -306,3 +306,23 @@ def test_a_slope_s_unit_is_the_recipe_s() -> None:
     (verdict,) = compare([row], [row], compile_thresholds({}, "+10% floor 8")).verdicts
     assert verdict.unit == "bytes/note"
     assert format_value(verdict.current or 0, verdict.unit) == "4.8 B/note"
+
+
+def test_one_time_growth_and_the_hint_reach_the_console_and_gate_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    labels = {"endpoint": "chat", "history_len": "1000"}
+    step = SummaryRow("optimized", "probe", "retained_step_bytes", 40_960.0, "bytes", labels)
+    baseline = tmp_path / "b.json"
+    assert gate("--run", make_run(tmp_path, rows(), "b"), "--baseline", baseline,
+                "--update-baseline") == 0  # fmt: skip
+    capsys.readouterr()
+    worse = make_run(tmp_path, [*rows(chat_1000=260_000.0), step], "worse")
+    assert gate("--run", worse, "--baseline", baseline) == 1
+    out = capsys.readouterr().out
+    assert "optimized chat at history_len=1000: one-time growth of 40 KiB (a cache filling)" in out
+    hint = f"harness gate --config {CONFIG} --baseline {baseline} --update-baseline"
+    assert hint in (worse / "gate.md").read_text()
+    summary = json.loads((worse / "gate.json").read_text())
+    assert summary["schema_version"] == 1
+    assert summary["one_time_growth"][0].startswith("optimized chat at history_len=1000")
