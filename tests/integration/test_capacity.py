@@ -14,7 +14,7 @@ from harness.analysis.capacity import Limits, plan_rates
 from harness.locust_runner import run_locust
 from harness.phases.capacity import Search, run_search
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.serial]
 
 PATH = "/slow"
 ENDPOINT = f"GET {PATH}"
