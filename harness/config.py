@@ -115,6 +115,9 @@ class GateConfig:
     thresholds: Mapping[str, str] = field(default_factory=dict)
     noise_k: float = 4.0  # a series may move by noise_k x its measured noise (docs/gate.md)
     leak_requests: int = 40  # requests per leak run (retained_bytes_per_request); 0: none
+    # fresh server processes per design; the reps of all of them are pooled (docs/gate.md)
+    processes: int = 3
+    leak_processes: int = 1  # of them, how many also run the leak runs (the longest part)
     # the baseline ledger and the creep check (docs/history.md); ledger "" = beside the baseline
     ledger: str = ""
     creep_window: int = 10
@@ -350,6 +353,8 @@ def resolve(raw: Mapping[str, Any], path: Path, overrides: Mapping[str, Any]) ->
             "thresholds",
             "noise_k",
             "leak_requests",
+            "processes",
+            "leak_processes",
             *CREEP_KEYS,
         },
     )
@@ -370,8 +375,16 @@ def resolve(raw: Mapping[str, Any], path: Path, overrides: Mapping[str, Any]) ->
         thresholds=thresholds,
         noise_k=v.number(gate_t, "gate.noise_k", 4.0, minimum=0.0),
         leak_requests=v.integer(gate_t, "gate.leak_requests", 40, minimum=0),
+        processes=v.integer(gate_t, "gate.processes", 3, minimum=1),
+        leak_processes=v.integer(gate_t, "gate.leak_processes", 1, minimum=0),
         **_creep_settings(v, gate_t, path),
     )
+    if gate.leak_processes > gate.processes:
+        raise ConfigError(
+            path,
+            "gate.leak_processes",
+            f"must be at most gate.processes ({gate.processes}), got {gate.leak_processes}",
+        )
     if 0 < gate.leak_requests < MIN_LEAK_REQUESTS:
         raise ConfigError(
             path,

@@ -27,11 +27,11 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from harness._clock import now_iso
 from harness._errors import EXIT_FAILED, EXIT_OK, PhaseFailed
 from harness.analysis.load import (
     CEILING,
@@ -96,10 +96,6 @@ def interrupt_once() -> Iterator[None]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class Loadtest:
@@ -373,7 +369,7 @@ class Loadtest:
         exit_code_of() gives the exit status of the phase's main child (e.g. locust) after a
         pass, for run.json.
         """
-        started_at = _now()
+        started_at = now_iso()
         t0 = time.monotonic()
         exit_code: int | None = None
         try:
@@ -418,7 +414,7 @@ class Loadtest:
             self.warn(text, design, phase)
 
     def skip(self, design: str, phase: str, reason: str) -> None:
-        self.record(design, phase, Outcome("skipped", [], reason), _now(), time.monotonic())
+        self.record(design, phase, Outcome("skipped", [], reason), now_iso(), time.monotonic())
 
     def skip_unrecorded(self, reason: str) -> None:
         if self.with_ceiling and (CEILING, CEILING) not in self.recorded:

@@ -19,6 +19,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from harness._clock import now_iso
+
 SCHEMA_VERSION = 1
 
 TRACKED_PACKAGES = (
@@ -215,7 +217,7 @@ class RunDir:
                 "schema_version": SCHEMA_VERSION,
                 "run_id": self.run_id,
                 "command": command,
-                "started_at": _now(),
+                "started_at": now_iso(),
                 "finished_at": None,
                 "status": "running",
                 "config": dict(config),
@@ -263,7 +265,7 @@ class RunDir:
         """status: passed | failed | interrupted."""
         run = self.read_run()
         run["status"] = status
-        run["finished_at"] = _now()
+        run["finished_at"] = now_iso()
         write_json_atomic(self.run_json, run)
 
     def point_latest(self) -> None:
@@ -294,7 +296,3 @@ def check_file_version(data: Any, where: Path) -> None:
     they did have none: run.json's covers them). Another version is refused, naming the file."""
     if isinstance(data, Mapping) and "schema_version" in data:
         check_schema(data, where)
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")

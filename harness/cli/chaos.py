@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 from harness import config as config_mod
+from harness._clock import now_iso
 from harness._errors import EXIT_FAILED, EXIT_OK, UsageError
 from harness.cli._common import add_config_arguments, positive_float, positive_int
 from harness.phases.chaos import PHASE, TrialResult, run_chaos
@@ -44,7 +44,7 @@ class ChaosCommand:
         console.print(f"chaos run: {run.root}")
         status = "passed"
         lost_total = 0
-        current, started_at, started = "", _now(), time.monotonic()
+        current, started_at, started = "", now_iso(), time.monotonic()
         try:
             with sigterm_as_interrupt():
                 for design in cfg.designs:
@@ -60,7 +60,7 @@ class ChaosCommand:
                             f" acknowledged {c.acknowledged}, lost {c.lost}"
                         )
 
-                    started_at, started = _now(), time.monotonic()
+                    started_at, started = now_iso(), time.monotonic()
                     current = design
                     results = run_chaos(
                         run,
@@ -100,10 +100,6 @@ class ChaosCommand:
         run.finish_run(status)
         console.print(f"run directory: {run.root}")
         return EXIT_FAILED if lost_total else EXIT_OK
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _record_stop(

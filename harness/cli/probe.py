@@ -18,7 +18,6 @@ import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness import config as config_mod
+from harness._clock import now_iso
 from harness._errors import EXIT_FAILED, EXIT_OK, HarnessError
 from harness.cli._common import add_config_arguments, int_list, positive_int
 from harness.phases import ProgressFn
@@ -112,7 +112,7 @@ def _probe_design(
         f"probe {design}: sizes {sizes}, reps {p.probe_reps}, warmup {p.probe_warmup}",
         markup=False,
     )
-    started = _now()
+    started = now_iso()
     t0 = time.monotonic()
     try:
         with _progress(console, design) as progress:
@@ -193,33 +193,37 @@ def peak_table(rows: Sequence[SummaryRow]) -> Table:
 
 
 def slope_table(rows: Sequence[SummaryRow]) -> Table:
-    """Per (design, endpoint): the peak's slope per size unit and what a request retains."""
+    """Per (design, endpoint): the peak's slope per size unit, what its leak run kept once and
+    what a request retains."""
+    from harness.report._units import format_bytes
+
     per: dict[tuple[str, str], dict[str, SummaryRow]] = {}
     for row in rows:
         if row.phase == "probe" and "endpoint" in row.labels:
             per.setdefault((row.design, row.labels["endpoint"]), {})[row.metric] = row
-    table = Table(title="probe: growth per size unit, and memory kept for good per request")
+    table = Table(
+        title="probe: growth per size unit; memory kept once (a cache filling), then per request"
+    )
     table.add_column("design")
     table.add_column("endpoint")
     table.add_column("alloc_peak slope", justify="right")
-    table.add_column("retained/request", justify="right")
+    table.add_column("one-time growth", justify="right")
+    table.add_column("then retained/request", justify="right")
     table.add_column("blocks/request", justify="right")
     for (design, endpoint), figures in per.items():
         slope = figures.get("alloc_slope_bytes_per_unit")
         kept = figures.get("retained_bytes_per_request")
         stderr = figures.get("retained_stderr_bytes")
         blocks = figures.get("retained_blocks_per_request")
+        step = figures.get("retained_step_bytes")
         if slope is None and kept is None:
             continue
         table.add_row(
             design,
             endpoint,
             "–" if slope is None else f"{slope.value:,.1f} {slope.unit}",
+            "–" if step is None else format_bytes(step.value),
             "–" if kept is None else f"{kept.value:,.0f} ± {stderr.value if stderr else 0:,.0f} B",
             "–" if blocks is None else f"{blocks.value:,.2f}",
         )
     return table
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")

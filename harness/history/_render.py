@@ -11,10 +11,10 @@ import os
 import statistics
 import tempfile
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness._clock import now_iso
 from harness.gate import format_value
 from harness.history._collect import environment_change
 from harness.history._trend import History, SeriesTrend, short_labels
@@ -59,7 +59,7 @@ class HistoryPage:
     @classmethod
     def build(cls, history: History) -> HistoryPage:
         charts = [draw_chart(t, history) for t in history.series]
-        return cls(history, charts, datetime.now(UTC).isoformat(timespec="seconds"))
+        return cls(history, charts, now_iso())
 
     def render(self, out_dir: Path) -> list[Path]:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -257,7 +257,7 @@ def _scale(t: SeriesTrend) -> tuple[float, str]:
     """One binary unit per chart (the one that fits the largest figure), so ticks stay distinct."""
     if not t.unit.startswith("bytes"):
         return 1.0, t.unit
-    per = "/message" if t.unit == "bytes/message" else ""
+    per = "/" + t.unit.split("/", 1)[1] if "/" in t.unit else ""  # bytes/note -> KiB/note
     largest = max((abs(m.value) for m in t.measures), default=0.0)
     for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
         if largest >= factor:

@@ -5,8 +5,9 @@ the reference designs are described by recipes too (loadtest.toml). The app runs
 (its ``probe_command``: the TracemallocProbe middleware). For each size N of the data-size knob:
 
 1. the recipe's setup brings the service to size N: a request (the reference designs'
-   ``PUT /__probe/history/probe-user {"length": N}``, unmeasured since ``/__probe/*`` never is)
-   or a command (``setup_command``, run with ``{size}`` filled in);
+   ``PUT /__probe/history/probe-user {"length": N}``), sent with the header
+   ``x-memload-unmeasured`` so it is never measured nor counted, whatever its path; or a
+   command (``setup_command``, run with ``{size}`` filled in);
 2. for each of the recipe's requests (the reference designs: ``chat`` = POST /chat,
    ``chat_stream`` = the same streamed and read to the end, ``history`` = GET /history):
    ``warmup`` requests that are discarded, then ``reps`` measured ones, strictly one at a time;
@@ -34,7 +35,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -47,13 +48,49 @@ from harness._errors import PhaseFailed
 from harness.analysis import probe as analysis
 from harness.config import Config, SeedConfig, UpstreamConfig
 from harness.phases import ProgressFn, no_progress
+from harness.phases._probe_leak import (  # re-exported: the leak runs' public names
+    CONFIRM_FACTOR,
+    CONFIRM_TRIGGER_BYTES,
+    LEAK_EVERY,
+    LEAK_REQUESTS,
+    LEAK_STEADY_BYTES,
+    LEAK_WARMUP_MAX,
+    LEAK_WARMUP_MIN,
+    LEAK_WINDOW,
+    PROCESS_WARMUP,
+    checkpointed,
+    leak_history_len,
+    leak_run,
+    warm_process,
+)
 from harness.probe_recipe import ProbeRecipe, ProbeRequest, render_request
 from harness.processes import LOOPBACK
 from harness.results import RunDir, SummaryRow, write_json_atomic
+from harness.sampling.tracemalloc_probe import UNMEASURED_HEADER
 from harness.target_spec import TargetSpec, fill, start_values
 from harness.targets import running_stack, seed_store
 
 PHASE = "probe"
+__all__ = [
+    "CONFIRM_FACTOR",
+    "CONFIRM_TRIGGER_BYTES",
+    "LEAK_EVERY",
+    "LEAK_REQUESTS",
+    "LEAK_STEADY_BYTES",
+    "LEAK_WARMUP_MAX",
+    "LEAK_WARMUP_MIN",
+    "LEAK_WINDOW",
+    "PHASE",
+    "PROCESS_WARMUP",
+    "ProbeResult",
+    "checkpointed",
+    "leak_history_len",
+    "leak_run",
+    "measure",
+    "probe_sizes",
+    "run_probe",
+    "warm_process",
+]
 PROBE_SEED_USERS = 10
 REQUEST_TIMEOUT_S = 120.0
 SETUP_TIMEOUT_S = 300.0
@@ -124,8 +161,10 @@ class _Prober:
             return
         if setup.request is not None:
             r = render_request(setup.request, self._values(size))
+            # Unmeasured whatever its path: the middleware passes it to the app unrecorded.
+            headers = {**r.headers, UNMEASURED_HEADER: "setup"}
             response = self.client.request(
-                r.method, r.path, headers=r.headers, json=r.json, content=r.content
+                r.method, r.path, headers=headers, json=r.json, content=r.content
             )
             if not response.is_success:
                 raise self._fail(f"setup {r.method} {r.path} at size {size}", response)
@@ -232,83 +271,11 @@ class _Prober:
         return record
 
 
-PROCESS_WARMUP = 20
-# The leak run: consecutive requests at one history length, traced memory read every
-# LEAK_EVERY requests. 40 requests put a 256 B/request leak 10 KiB above the start, far above
-# the wobble of a steady server's traced memory (docs/gate.md, "Leak rate").
-LEAK_REQUESTS = 40
-LEAK_EVERY = 4
 # Retained sites are looked for only where a leak run kept more than this per request, over
 # SITES_REQUESTS requests traced with deep stacks (several times slower than the figures).
 SITES_TRIGGER_BYTES = 128
 SITES_REQUESTS = 10
 SITES_WARMUP = 10
-
-
-def warm_process(prober: _Prober, history_len: int, progress: ProgressFn = no_progress) -> None:
-    """Requests whose figures are thrown away, once per process, at the cheapest history length.
-
-    tracemalloc sees a block only when it comes from the allocator; Python's free lists (tuples,
-    lists, dicts, frames...) fill up over the first few dozen requests, and until they are full
-    each request draws a little less from the allocator than the one before (seen: the optimized
-    POST /chat at 0 messages fell by ~250 B per request for 15 requests, a CV of 2.9%; after
-    30 warm-up requests the CV was 1.2%). A round is one request of each endpoint; 20 rounds
-    (60 requests) keep every optimized CV under 1% since the stream and cursor fixes
-    (docs/gate.md). The per-point warm-ups then only absorb what is specific to a size.
-    """
-    prober.reset(history_len)
-    for i in range(PROCESS_WARMUP):
-        for endpoint in prober.endpoints:
-            prober.request(endpoint, history_len)
-        progress(0, 1, f"warming the process up ({i + 1}/{PROCESS_WARMUP})")
-
-
-def leak_history_len(history_lens: Sequence[int]) -> int:
-    """Where the leak run goes: the smallest history length above 0 (a request at 0 may take
-    another path: GET /history answers 404), else 0."""
-    positive = [h for h in history_lens if h > 0]
-    return min(positive) if positive else 0
-
-
-def checkpointed(
-    send: Callable[[], object],
-    checkpoint: Callable[[], Mapping[str, Any]],
-    requests: int,
-    every: int,
-) -> list[dict[str, int]]:
-    """`requests` calls of `send`, with traced memory read before the first and after every
-    `every`-th: rows {"requests", "traced_bytes", "blocks"} (the leak run's raw material)."""
-    if requests < 2 * every or every < 1:
-        raise ValueError(f"a leak run needs at least 2 checkpoints: {requests} requests / {every}")
-    rows: list[dict[str, int]] = []
-
-    def read(done: int) -> None:
-        point = checkpoint()
-        rows.append(
-            {
-                "requests": done,
-                "traced_bytes": int(point["traced_bytes"]),
-                "blocks": int(point["blocks"]),
-            }
-        )
-
-    read(0)
-    for i in range(1, requests + 1):
-        send()
-        if i % every == 0:
-            read(i)
-    return rows
-
-
-def leak_run(
-    prober: _Prober, endpoint: str, history_len: int, requests: int, every: int
-) -> list[dict[str, Any]]:
-    """`requests` consecutive requests of `endpoint` at `history_len`; the checkpoint rows."""
-    prober.reset(history_len)
-    points = checkpointed(
-        lambda: prober.request(endpoint, history_len), prober.checkpoint, requests, every
-    )
-    return [{"endpoint": endpoint, "history_len": history_len, **p} for p in points]
 
 
 def retained_sites(
@@ -372,9 +339,10 @@ def measure(
 ) -> ProbeResult:
     """Run a recipe's request plan against a probe-mode app.
 
-    Per history length and endpoint, warmup + reps requests (their figures, one row each); then
-    per endpoint a leak run at leak_history_len (and one of the resets alone, which the analysis
-    subtracts: the probe's own resets must not count); then, with `sites`, the retained sites
+    First per endpoint a leak run at leak_history_len (`leak_run`: a warm-up until steady, the
+    run, maybe its confirmation; and one of the resets alone, which the analysis subtracts: the
+    probe's own resets must not count); then per history length and endpoint, warmup + reps
+    requests (their figures, one row each); then, with `sites`, the retained sites
     of endpoints whose leak run kept more than SITES_TRIGGER_BYTES per request, and one request
     per endpoint at the smallest and the largest history length under memray for its peak
     sites (a memray capture costs about a second; the gate explains a peak at another length
@@ -391,7 +359,20 @@ def measure(
     )
     done = 0
     rows: list[dict[str, Any]] = []
-    warm_process(prober, min(history_lens), progress)
+    # The leak runs first: each endpoint's warm-up until steady then starts at its first
+    # request in this process, so a cache it fills once is counted whole as one-time growth;
+    # and they warm the process up for the peaks (warm_process, without leak runs).
+    checkpoints: list[dict[str, Any]] = []
+    leak_len = leak_history_len(history_lens)
+    for endpoint in leak_endpoints:
+        progress(done, total, f"leak run: {endpoint} x {leak_requests} at history_len={leak_len}")
+        checkpoints += [
+            {**row, analysis.RESETS_COLUMN: int(endpoint in prober.resets_after)}
+            for row in leak_run(prober, endpoint, leak_len, leak_requests, LEAK_EVERY)
+        ]
+        done += leak_requests
+    if not leak_endpoints:
+        warm_process(prober, min(history_lens), progress)
     for history_len in history_lens:
         prober.reset(history_len)
         for endpoint in endpoints:
@@ -413,17 +394,9 @@ def measure(
                         "status": int(record["status"]),
                     }
                 )
-    checkpoints: list[dict[str, Any]] = []
-    leak_len = leak_history_len(history_lens)
-    for endpoint in leak_endpoints:
-        progress(done, total, f"leak run: {endpoint} x {leak_requests} at history_len={leak_len}")
-        checkpoints += [
-            {**row, analysis.RESETS_COLUMN: int(endpoint in prober.resets_after)}
-            for row in leak_run(prober, endpoint, leak_len, leak_requests, LEAK_EVERY)
-        ]
-        done += leak_requests
     frame = pd.DataFrame(
-        checkpoints, columns=[*analysis.CHECKPOINT_COLUMNS, analysis.RESETS_COLUMN]
+        checkpoints,
+        columns=[*analysis.CHECKPOINT_COLUMNS, analysis.RUN_COLUMN, analysis.RESETS_COLUMN],
     )
     retained: list[dict[str, Any]] = []
     if sites and not frame.empty:
@@ -457,56 +430,84 @@ def run_probe(
     progress: ProgressFn | None = None,
     leak_requests: int = LEAK_REQUESTS,
     sites: bool = True,
+    processes: int = 1,
+    leak_processes: int = 1,
 ) -> list[SummaryRow]:
-    """Probe `design` with its target's recipe; writes <design>/probe/ (REQUESTS_CSV,
-    CHECKPOINTS_CSV, SITES_JSON) and returns the summary rows. The recipe's own sizes, when it
-    has them, win over `history_lens`."""
+    """Probe `design` with its target's recipe in `processes` fresh server processes, one after
+    the other (the figures move between processes more than within one: docs/gate.md); the
+    first `leak_processes` of them also run the leak runs (the longest part); writes
+    <design>/probe/ (REQUESTS_CSV and CHECKPOINTS_CSV with a ``process`` column, SITES_JSON of
+    the first process) and returns the summary rows of all of them pooled. The recipe's own
+    sizes, when it has them, win over `history_lens`."""
     target = cfg.target(design)
     recipe = target.probe
     if recipe is None or target.probe_command is None:
         raise PhaseFailed(PHASE, target.not_applicable(PHASE) or "no probe recipe")
     history_lens = probe_sizes(target, history_lens)
-    if reps < 1 or warmup < 0 or not history_lens:
-        raise ValueError("run_probe needs reps >= 1, warmup >= 0 and at least one history length")
+    if reps < 1 or warmup < 0 or not history_lens or processes < 1:
+        raise ValueError(
+            "run_probe needs reps >= 1, warmup >= 0, processes >= 1 and at least one history length"
+        )
     if any(h < 0 for h in history_lens):
         raise ValueError(f"history lengths must be >= 0, got {list(history_lens)}")
     phase_dir = run.phase_dir(design, PHASE)
     data_dir = phase_dir / "data"
     log_dir = phase_dir / "logs"
-    _fresh(data_dir)
-    seed_store(target, data_dir, probe_seed(cfg.seed), log_dir)
-    with (
-        running_stack(
-            target,
-            data_dir,
-            log_dir,
-            probe_upstream(cfg.upstream),
-            mode="probe",
-            env=env,
-            phase=PHASE,
-        ) as stack,
-        httpx.Client(base_url=stack.base_url, timeout=REQUEST_TIMEOUT_S) as client,
-    ):
-        port = urlsplit(stack.base_url).port or 0
-        result = measure(
-            client,
-            recipe,
-            history_lens,
-            reps,
-            warmup,
-            progress or no_progress,
-            leak_requests=leak_requests,
-            sites=sites,
-            base_values=start_values(port, LOOPBACK, data_dir, stack.upstream_url, 1),
-            cwd=target.cwd,
-            log_dir=log_dir,
-        )
-    result.requests.to_csv(phase_dir / REQUESTS_CSV, index=False)
-    result.checkpoints.to_csv(phase_dir / CHECKPOINTS_CSV, index=False)
-    write_json_atomic(phase_dir / SITES_JSON, result.sites)
-    return analysis.summary_rows(
-        design, result.requests, result.checkpoints, size_unit=recipe.size_unit
-    )
+    results: list[ProbeResult] = []
+    for process in range(1, processes + 1):
+        _fresh(data_dir)
+        seed_store(target, data_dir, probe_seed(cfg.seed), log_dir)
+        with (
+            running_stack(
+                target,
+                data_dir,
+                log_dir,
+                probe_upstream(cfg.upstream),
+                mode="probe",
+                env=env,
+                phase=PHASE,
+            ) as stack,
+            httpx.Client(base_url=stack.base_url, timeout=REQUEST_TIMEOUT_S) as client,
+        ):
+            port = urlsplit(stack.base_url).port or 0
+            result = measure(
+                client,
+                recipe,
+                history_lens,
+                reps,
+                warmup,
+                _in_process(progress or no_progress, process, processes),
+                leak_requests=leak_requests if process <= leak_processes else 0,
+                sites=sites and process == 1,
+                base_values=start_values(port, LOOPBACK, data_dir, stack.upstream_url, 1),
+                cwd=target.cwd,
+                log_dir=log_dir,
+            )
+        results.append(result)
+    requests = _pooled([r.requests for r in results])
+    checkpoints = _pooled([r.checkpoints for r in results])
+    requests.to_csv(phase_dir / REQUESTS_CSV, index=False)
+    checkpoints.to_csv(phase_dir / CHECKPOINTS_CSV, index=False)
+    write_json_atomic(phase_dir / SITES_JSON, results[0].sites)
+    return analysis.summary_rows(design, requests, checkpoints, size_unit=recipe.size_unit)
+
+
+def _pooled(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """The processes' frames in one, with a ``process`` column (1, 2, ...)."""
+    marked = [f.assign(**{analysis.PROCESS_COLUMN: i}) for i, f in enumerate(frames, 1)]
+    kept = [f for f in marked if not f.empty]
+    return pd.concat(kept, ignore_index=True) if kept else marked[0]
+
+
+def _in_process(progress: ProgressFn, process: int, processes: int) -> ProgressFn:
+    """`progress` with the process's number in its text (when there are several)."""
+    if processes == 1:
+        return progress
+
+    def update(done: float, total: float, text: str) -> None:
+        progress(done, total, f"process {process}/{processes}: {text}")
+
+    return update
 
 
 def probe_sizes(target: TargetSpec, default: Sequence[int]) -> list[int]:

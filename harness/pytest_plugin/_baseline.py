@@ -13,12 +13,12 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from harness._clock import now_iso
 from harness.gate import (
     GateResult,
     Status,
@@ -110,7 +110,7 @@ def write_baseline(rows: Iterable[SummaryRow], path: Path) -> None:
 
     payload = build_baseline(
         rows,
-        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        created_at=now_iso(),
         environment=environment(),
         probe={"designs": [DESIGN], "source": "pytest --memload-update-baseline"},
         source_run=f"pytest in {os.getcwd()}",

@@ -239,9 +239,8 @@ def probe_chart(data: RunData) -> Chart | None:
                 x = sub["history_len"].to_numpy(dtype=float)
                 y = sub["median"].to_numpy(dtype=float)
                 slope = _slope(data, design, endpoint, x, y)
-                label = (
-                    design if slope is None else f"{design}: {format_value(slope, 'bytes/message')}"
-                )
+                unit = _slope_unit(data, design)
+                label = design if slope is None else f"{design}: {format_value(slope, unit)}"
                 ax.errorbar(
                     x,
                     y / div,
@@ -305,6 +304,15 @@ def probe_chart(data: RunData) -> Chart | None:
     return Chart(
         "alloc_vs_history", "Allocation per request vs history length", "probe", caption, png
     )
+
+
+def _slope_unit(data: RunData, design: str) -> str:
+    """The unit of a design's slopes: bytes per its recipe's size unit (summary rows)."""
+    frame = data.frame
+    if frame.empty or "unit" not in frame:
+        return "bytes/message"
+    hit = frame[(frame["design"] == design) & (frame["metric"] == "alloc_slope_bytes_per_unit")]
+    return str(hit["unit"].iloc[-1]) if not hit.empty else "bytes/message"
 
 
 def _slope(data: RunData, design: str, endpoint: str, x: Any, y: Any) -> float | None:

@@ -42,7 +42,8 @@ def retained_curves(checkpoints: pd.DataFrame | None) -> pd.DataFrame:
     checkpoint. For an endpoint whose requests were each followed by the probe's reset, the
     reset run's own growth (same history length, same checkpoints) is subtracted, as the
     figure retained_bytes_per_request does (harness.analysis.probe.retention), so the line's
-    least-squares slope is that figure. The reset run itself is not a curve.
+    slope after any step is that figure (which is a robust rate of the last run, after a warm-up
+    until steady that the curve also shows). The reset run itself is not a curve.
     """
     empty = pd.DataFrame(
         {c: pd.Series(dtype=object if c == "endpoint" else float) for c in RETAINED_COLUMNS}

@@ -50,7 +50,10 @@ Leaks and allocation sites (the gate's figures, harness.analysis.probe and .site
   later answers the lines that grew since, per request measured in between.
 
 Other ``/__probe/*`` paths go to the wrapped app unmeasured (the reference app's
-``PUT /__probe/history/{user_id}``). Non-HTTP scopes (lifespan, websocket) pass through.
+``PUT /__probe/history/{user_id}``), and so does any request with the header
+``x-memload-unmeasured`` (UNMEASURED_HEADER), whatever its path: the harness sends a recipe's setup
+request with it, so a size knob on the service's own route (``PUT /admin/size``) never counts as a
+probe record. Non-HTTP scopes (lifespan, websocket) pass through.
 
 Nothing here runs at import time: tracemalloc starts only when a probe is created.
 """
@@ -80,6 +83,9 @@ LAST_PATH = "/__probe/last"
 RETAINED_PATH = "/__probe/retained"
 PEAK_SITES_PATH = "/__probe/sites/peak"
 RETAINED_SITES_PATH = "/__probe/sites/retained"
+# A request with this header goes to the app unmeasured (a recipe's setup request, on any path).
+UNMEASURED_HEADER = "x-memload-unmeasured"
+_UNMEASURED_KEY = UNMEASURED_HEADER.encode("latin-1")
 # Only the last record is ever read. Keeping more would make the probe itself grow by a record
 # per request until the deque is full, which a leak run would charge to the service.
 DEFAULT_KEEP = 1
@@ -133,6 +139,9 @@ class TracemallocProbe:
                 await _send_json(send, code, body)
             else:
                 await self.app(scope, receive, send)
+            return
+        if _unmeasured(scope):
+            await self.app(scope, receive, send)
             return
         await self._measure(scope, receive, send)
 
@@ -235,6 +244,11 @@ class TracemallocProbe:
             return 200, self.retained_sites.finish(self.seq)
         except RuntimeError as exc:
             return 409, {"error": str(exc)}
+
+
+def _unmeasured(scope: Scope) -> bool:
+    """The request asks not to be measured (UNMEASURED_HEADER; ASGI header names are lowercase)."""
+    return any(name == _UNMEASURED_KEY for name, _ in scope.get("headers") or ())
 
 
 async def _send_json(send: Send, code: int, body: dict[str, Any]) -> None:

@@ -98,7 +98,7 @@ async def _sized(scope: MutableMapping[str, Any], receive: Receive, send: Send) 
     if scope["type"] != "http":
         return
     path = scope["path"]
-    if path == "/__probe/size":
+    if path in ("/__probe/size", "/admin/size"):  # the same knob, under the probe's prefix or not
         _SIZED["n"] = int((await _read_json(receive))["n"])
         await _respond(send, 200, b"ok")
     elif path == "/work":

@@ -41,6 +41,7 @@ baseline = "{root / "ci.json"}"
 history_lens = [0, 1000]
 reps = 3
 warmup = 1
+processes = 1                         # fast; the ranges over processes are unit-tested
 
 [gate.thresholds]
 {THRESHOLDS}

@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 KIB = 1024
 MIB = 1024 * KIB
 SIZES = [100 * KIB, 1 * MIB, 10 * MIB]
+SIZED_UNIT_BYTES = 1000  # tests/integration/probe_apps.SIZED_UNIT
 
 
 def _serve(factory: str, tmp_path: Path) -> Iterator[str]:
@@ -251,3 +252,41 @@ def test_recipe_probe_recovers_slope_intercept_and_leak(sized_app: str) -> None:
     assert abs(leak.value - planted) <= 0.05 * planted, leak
     work = rows[("retained_bytes_per_request", (("endpoint", "work"), ("history_len", "10")))]
     assert abs(work.value) < 64, work
+
+
+def test_setup_on_the_service_s_own_path_is_not_measured(sized_app: str) -> None:
+    """A size knob on a service route (PUT /admin/size) gives the same figures as the same knob
+    under /__probe/: the setup request is never a probe record, whatever its path."""
+    from harness.analysis.probe import summary_rows
+    from harness.phases.probe import measure
+    from harness.probe_recipe import ProbeRecipe, ProbeRequest, ProbeSetup, RequestTemplate
+
+    def figures(setup_path: str) -> dict[tuple[str, str, str], float]:
+        recipe = ProbeRecipe(
+            requests=(
+                ProbeRequest("work", RequestTemplate("GET", "/work")),
+                ProbeRequest(
+                    "leak", RequestTemplate("POST", "/leak"), expect_status=(201,), reset_after=True
+                ),
+            ),
+            setup=ProbeSetup(request=RequestTemplate("PUT", setup_path, json={"n": "{size}"})),
+            size_unit="unit",
+        )
+        with httpx.Client(base_url=sized_app, timeout=60) as client:
+            result = measure(
+                client, recipe, [0, 100], reps=2, warmup=1, sites=False, leak_requests=16
+            )
+        return {
+            (r.metric, r.labels.get("endpoint", ""), r.labels.get("history_len", "")): r.value
+            for r in summary_rows("sized", result.requests, result.checkpoints, size_unit="unit")
+        }
+
+    own, prefixed = figures("/admin/size"), figures("/__probe/size")
+    assert own.keys() == prefixed.keys()
+    slope = ("alloc_slope_bytes_per_unit", "work", "")
+    assert own[slope] == pytest.approx(SIZED_UNIT_BYTES, rel=0.02)
+    assert own[slope] == pytest.approx(prefixed[slope], rel=0.02)
+    for point in (("alloc_peak_bytes", "work", "0"), ("alloc_peak_bytes", "work", "100")):
+        assert own[point] == pytest.approx(prefixed[point], rel=0.02), point
+    leak = ("retained_bytes_per_request", "leak", "100")
+    assert own[leak] == pytest.approx(prefixed[leak], abs=64)

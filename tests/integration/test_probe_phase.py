@@ -44,7 +44,7 @@ def _value(rows: list[SummaryRow], metric: str, **labels: str) -> float:
 def test_requests_csv(probed: tuple[RunDir, dict[str, list[SummaryRow]]], design: str) -> None:
     run, _ = probed
     frame = pd.read_csv(run.phase_dir(design, "probe") / REQUESTS_CSV)
-    assert list(frame.columns) == list(REQUEST_COLUMNS)
+    assert list(frame.columns) == [*REQUEST_COLUMNS, "process"]  # one process here
     assert len(frame) == len(ENDPOINTS) * len(HISTORY_LENS) * REPS
     assert sorted(frame["rep"].unique()) == list(range(1, REPS + 1))
     # A user without messages has no history (404) on both designs; every other answer is 200.
@@ -68,6 +68,14 @@ def test_rows(probed: tuple[RunDir, dict[str, list[SummaryRow]]], design: str) -
         "retained_bytes_per_request",
         "retained_blocks_per_request",
         "retained_stderr_bytes",
+        "retained_step_bytes",
+        # each gated series' range over processes (one process: the range of its reps)
+        "alloc_peak_low_bytes",
+        "alloc_peak_high_bytes",
+        "alloc_slope_low_bytes_per_unit",
+        "alloc_slope_high_bytes_per_unit",
+        "retained_low_bytes_per_request",
+        "retained_high_bytes_per_request",
     }
     for endpoint in ENDPOINTS:
         for h in HISTORY_LENS:

@@ -325,3 +325,11 @@ def test_capacity_search_keys_of_a_profile(tmp_path: Path) -> None:
         write(tmp_path, BASE.replace("users = 20", 'users = 20\nceiling_load_workers = "many"'))
     )
     assert err.key == "profiles.quick.ceiling_load_workers"
+
+
+def test_gate_processes_and_leak_processes(tmp_path: Path) -> None:
+    gate = config.load(write(tmp_path, BASE + "\n[gate]\nprocesses = 2\nleak_processes = 2\n")).gate
+    assert (gate.processes, gate.leak_processes) == (2, 2)
+    assert (config.GateConfig().processes, config.GateConfig().leak_processes) == (3, 1)
+    error = error_of(write(tmp_path, BASE + "\n[gate]\nprocesses = 2\nleak_processes = 3\n"))
+    assert error.key == "gate.leak_processes"

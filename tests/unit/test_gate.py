@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from harness import _gate_render as render
 from harness import config as config_mod
 from harness._errors import ConfigError
 from harness.analysis.sites import Site
@@ -43,6 +42,7 @@ from harness.gate import (
     parse_threshold,
     settings_mismatch,
 )
+from harness.gate import _render as render
 from harness.results import SummaryRow
 
 REPO = Path(__file__).resolve().parents[2]
@@ -460,7 +460,7 @@ def test_baseline_round_trip_keeps_only_gated_rows() -> None:
     payload = build_baseline(
         rows, created_at="2026-11-22T00:00:00+00:00", environment=ENV, probe=probe, source_run="r"
     )
-    assert payload["schema_version"] == 2
+    assert payload["schema_version"] == 3
     assert payload["kind"] == BASELINE_KIND
     assert payload["provenance"]["git_sha"] == "abc1234567"
     assert payload["provenance"]["python"] == "3.11.7"
@@ -478,11 +478,11 @@ def test_baseline_round_trip_keeps_only_gated_rows() -> None:
     ("raw", "problem"),
     [
         ([], "not a gate baseline"),
-        ({"kind": "something-else", "schema_version": 2, "rows": []}, "not a gate baseline"),
-        ({"kind": BASELINE_KIND, "schema_version": 1, "rows": []}, "schema_version 1 is not 2"),
-        ({"kind": BASELINE_KIND, "schema_version": 3, "rows": []}, "schema_version 3 is not 2"),
+        ({"kind": "something-else", "schema_version": 3, "rows": []}, "not a gate baseline"),
+        ({"kind": BASELINE_KIND, "schema_version": 2, "rows": []}, "schema_version 2 is not 3"),
+        ({"kind": BASELINE_KIND, "schema_version": 4, "rows": []}, "schema_version 4 is not 3"),
         ({"kind": BASELINE_KIND, "rows": []}, "schema_version None"),
-        ({"kind": BASELINE_KIND, "schema_version": 2, "rows": [{"x": 1}]}, "malformed rows"),
+        ({"kind": BASELINE_KIND, "schema_version": 3, "rows": [{"x": 1}]}, "malformed rows"),
     ],
 )
 def test_parse_baseline_rejects(raw: object, problem: str) -> None:
@@ -1089,3 +1089,85 @@ def test_a_cap_regression_says_it_is_over_the_cap() -> None:
     result = compare([retained("o", "chat", 0, 16)], [retained("o", "chat", 0, 1040)], th)
     (v,) = result.regressions
     assert render.breach(v) == "+1 KiB/req (+6400.0%) > limit +128 B/req"
+
+
+def test_one_time_growth_is_said_apart_from_the_rate() -> None:
+    labels = {"endpoint": "get", "history_len": "1000"}
+    rows = [
+        SummaryRow("notes", "probe", "retained_step_bytes", 19_968.0, "bytes", labels),
+        SummaryRow("notes", "probe", "retained_bytes_per_request", 0.2, "bytes/request", labels),
+        SummaryRow("notes", "probe", "retained_step_bytes", 300.0, "bytes", {"endpoint": "list"}),
+    ]
+    lines = render.one_time_growth_lines(rows)
+    assert lines == [
+        "notes get at history_len=1000: one-time growth of 19.5 KiB (a cache filling), "
+        "then 0.2 B/request"
+    ]
+    result = compare(rows, rows, PLAIN)
+    md = render.markdown(result, render.RenderContext(one_time=tuple(lines)))
+    assert "One-time growth (not gated)" in md and "19.5 KiB (a cache filling)" in md
+    assert not any(v.key.metric == "retained_step_bytes" for v in result.verdicts)
+
+
+def _seen_rows(value: float, low: float, high: float) -> list[SummaryRow]:
+    labels = {"endpoint": "get", "history_len": "1000"}
+    return [
+        SummaryRow("notes", "probe", "alloc_peak_bytes", value, "bytes", labels),
+        SummaryRow("notes", "probe", "alloc_peak_low_bytes", low, "bytes", labels),
+        SummaryRow("notes", "probe", "alloc_peak_high_bytes", high, "bytes", labels),
+    ]
+
+
+def test_a_value_the_baseline_saw_is_not_a_regression() -> None:
+    """The Flask example's get: 23.0 KiB in most processes, 24.2 KiB in some; a baseline that
+    saw both passes a run whose figure is the higher one, within +5% floor 1 KiB."""
+    thresholds = compile_thresholds({}, "+5% floor 1KiB")
+    baseline = _seen_rows(23_552, 23_541, 24_794)
+    assert compare(baseline, _seen_rows(24_794, 24_794, 24_806), thresholds).exit_code == 0
+    without_range = [r for r in baseline if r.metric == "alloc_peak_bytes"]
+    assert compare(without_range, _seen_rows(24_794, 24_794, 24_806), thresholds).exit_code == 1
+    # beyond the limit above the highest value seen: a regression, said as such
+    result = compare(baseline, _seen_rows(26_200, 26_100, 26_300), thresholds)
+    (v,) = result.regressions
+    assert v.excess == 26_200 - 24_794 and v.fraction_of_limit is not None
+    assert v.fraction_of_limit > 1
+    assert "above the highest the baseline saw (24.2 KiB)" in render.breach(v)
+
+
+def test_judge_with_a_range_is_judged_from_its_ends() -> None:
+    t = Threshold(tolerance=0.0, floor=100.0)
+    assert judge(1000, 1150, t, seen=(990, 1100)) == "pass"
+    assert judge(1000, 1201, t, seen=(990, 1100)) == "regression"
+    assert judge(1000, 891, t, seen=(990, 1100)) == "pass"
+    assert judge(1000, 889, t, seen=(990, 1100)) == "improved"
+    assert judge(1000, 1101, t) == "regression"
+
+
+def test_seen_metrics_are_the_probe_s() -> None:
+    from harness.analysis.probe import SEEN_METRICS as PROBE_SEEN
+    from harness.gate import SEEN_METRICS
+
+    assert dict(PROBE_SEEN) == dict(SEEN_METRICS)
+
+
+def test_the_baseline_keeps_the_range_rows() -> None:
+    payload = build_baseline(
+        _seen_rows(23_552, 23_541, 24_794),
+        created_at="2026-12-04T00:00:00+00:00",
+        environment={},
+        probe={},
+        source_run="r",
+    )
+    metrics = [r["metric"] for r in payload["rows"]]
+    assert "alloc_peak_high_bytes" in metrics and "alloc_peak_low_bytes" in metrics
+
+
+def test_the_baseline_records_its_environment_s_fingerprint() -> None:
+    from harness.gate import environment_fingerprint
+
+    env = {"python": "3.11.7", "python_implementation": "CPython", "packages": {"httpx": "0.28.1"}}
+    payload = build_baseline([], created_at="", environment=env, probe={}, source_run="r")
+    fingerprint = payload["provenance"]["environment_fingerprint"]
+    assert fingerprint == environment_fingerprint(env) and fingerprint.startswith("sha256:")
+    moved = {**env, "packages": {"httpx": "0.29.0"}}
+    assert environment_fingerprint(moved) != fingerprint

@@ -65,7 +65,7 @@ def test_no_baseline_is_exit_2_with_the_fix(
     assert gate("--run", run, "--baseline", tmp_path / "none.json") == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
-    assert "no baseline at" in err and "make gate ARGS=--update-baseline" in err
+    assert "no baseline at" in err and "--baseline " in err and "--update-baseline`" in err
 
 
 def test_update_then_pass_then_regress(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -73,7 +73,7 @@ def test_update_then_pass_then_regress(tmp_path: Path, capsys: pytest.CaptureFix
     first = make_run(tmp_path, rows(), "first")
     assert gate("--run", first, "--baseline", baseline, "--update-baseline") == 0
     payload = json.loads(baseline.read_text())
-    assert payload["kind"] == "memload-gate-baseline" and payload["schema_version"] == 2
+    assert payload["kind"] == "memload-gate-baseline" and payload["schema_version"] == 3
     assert payload["probe"]["history_lens"] == [0, 1000]
     assert payload["probe"]["reps"] == 5
     # the gated series and their noise figures; informational ones are not stored
@@ -124,7 +124,7 @@ def test_schema_mismatch_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture
         json.dumps({"kind": "memload-gate-baseline", "schema_version": 99, "rows": []})
     )
     assert gate("--run", make_run(tmp_path, rows()), "--baseline", baseline) == 2
-    assert "schema_version 99 is not 2" in capsys.readouterr().err
+    assert "schema_version 99 is not 3" in capsys.readouterr().err
 
 
 def test_version_drift_is_a_warning_not_a_failure(
@@ -178,7 +178,7 @@ def test_designs_without_a_probe_are_not_gated(capsys: pytest.CaptureFixture[str
 
     from harness import config as config_mod
     from harness._errors import UsageError
-    from harness.cli.gate import probe_designs
+    from harness.gate._run import probe_designs
 
     cfg = config_mod.load(CONFIG)
     console = Console(width=200)
@@ -279,3 +279,50 @@ def test_unusable_sites_file_is_a_warning_not_an_error(
     assert "allocation sites not used" in out and "schema_version None" in out
     # the current run's sites are still shown, each counted as new growth
     assert f"+68.4 KiB at {STORE_LINE}" in out
+
+
+def test_the_hint_names_the_command_the_user_ran(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.gate._run import GateOptions, update_hint
+
+    monkeypatch.chdir(tmp_path)
+    own = GateOptions(config=Path("examples/flask_service/loadtest.toml"))
+    assert update_hint(own) == (
+        "harness gate --config examples/flask_service/loadtest.toml --update-baseline"
+    )
+    other = GateOptions(config=Path("x.toml"), baseline=Path("b.json"))
+    assert update_hint(other) == "harness gate --config x.toml --baseline b.json --update-baseline"
+    assert update_hint(GateOptions()) == "harness gate --config loadtest.toml --update-baseline"
+    (tmp_path / "Makefile").write_text("gate:\n\t$(BIN)/harness gate $(ARGS)\n")
+    assert update_hint(GateOptions()) == "make gate ARGS=--update-baseline"
+
+
+def test_a_slope_s_unit_is_the_recipe_s() -> None:
+    from harness.gate import compare, compile_thresholds, format_value
+
+    row = SummaryRow("notes", "probe", "alloc_slope_bytes_per_unit", 4.8, "bytes/note",
+                     {"endpoint": "list"})  # fmt: skip
+    (verdict,) = compare([row], [row], compile_thresholds({}, "+10% floor 8")).verdicts
+    assert verdict.unit == "bytes/note"
+    assert format_value(verdict.current or 0, verdict.unit) == "4.8 B/note"
+
+
+def test_one_time_growth_and_the_hint_reach_the_console_and_gate_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    labels = {"endpoint": "chat", "history_len": "1000"}
+    step = SummaryRow("optimized", "probe", "retained_step_bytes", 40_960.0, "bytes", labels)
+    baseline = tmp_path / "b.json"
+    assert gate("--run", make_run(tmp_path, rows(), "b"), "--baseline", baseline,
+                "--update-baseline") == 0  # fmt: skip
+    capsys.readouterr()
+    worse = make_run(tmp_path, [*rows(chat_1000=260_000.0), step], "worse")
+    assert gate("--run", worse, "--baseline", baseline) == 1
+    out = capsys.readouterr().out
+    assert "optimized chat at history_len=1000: one-time growth of 40 KiB (a cache filling)" in out
+    hint = f"harness gate --config {CONFIG} --baseline {baseline} --update-baseline"
+    assert hint in (worse / "gate.md").read_text()
+    summary = json.loads((worse / "gate.json").read_text())
+    assert summary["schema_version"] == 1
+    assert summary["one_time_growth"][0].startswith("optimized chat at history_len=1000")

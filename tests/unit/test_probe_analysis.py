@@ -13,6 +13,7 @@ from harness.analysis.probe import (
     MAD_TO_SIGMA,
     REQUEST_COLUMNS,
     RESET,
+    RUN_COLUMN,
     Retention,
     coefficient_of_variation,
     least_squares_slope,
@@ -130,8 +131,9 @@ def test_summary_rows_metrics_units_and_labels() -> None:
     assert flat.value == pytest.approx(0.0, abs=1e-9)
     spread = by_key[("alloc_peak_spread_bytes", (("endpoint", "chat"), ("history_len", "100")))]
     assert spread.value == pytest.approx(1.4826 * 10) and spread.unit == "bytes"
-    # 4 lens x 2 endpoints x (peak, net, spread, cv) + 2 slopes; no leak run, no retained rows
-    assert len(rows) == 4 * 2 * 4 + 2
+    # 4 lens x 2 endpoints x (peak, net, spread, cv, lowest, highest) + 2 x (slope, its
+    # lowest, its highest); no leak run, no retained rows
+    assert len(rows) == 4 * 2 * 6 + 2 * 3
     assert not {r.metric for r in rows} & {
         "retained_bytes_per_request",
         "retained_blocks_per_request",
@@ -145,6 +147,8 @@ def test_one_history_length_gives_no_slope_and_one_rep_no_cv() -> None:
         "alloc_peak_bytes",
         "alloc_net_bytes",
         "alloc_peak_spread_bytes",
+        "alloc_peak_low_bytes",
+        "alloc_peak_high_bytes",
     }
     assert slopes(per_point(_requests({("chat", 0): [5, 6]}))) == {}
 
@@ -330,9 +334,13 @@ def test_summary_rows_with_leak_runs() -> None:
             "retained_bytes_per_request",
             "retained_blocks_per_request",
             "retained_stderr_bytes",
+            "retained_step_bytes",
+            "retained_low_bytes_per_request",
+            "retained_high_bytes_per_request",
         )
         for endpoint in ("chat", "history")
     }
+    assert retained[("retained_step_bytes", "chat")].value == pytest.approx(0.0, abs=1e-6)
     chat = retained[("retained_bytes_per_request", "chat")]
     assert chat.value == pytest.approx(1024.0)
     assert chat.unit == "bytes/request"
@@ -346,3 +354,28 @@ def test_summary_rows_with_leak_runs() -> None:
     # an empty leak-run frame (leak_requests = 0) adds nothing
     empty = pd.DataFrame(columns=list(CHECKPOINT_COLUMNS))
     assert summary_rows("optimized", requests, empty) == summary_rows("optimized", requests)
+
+
+def test_a_cache_filled_in_the_warm_up_is_one_time_growth_not_a_rate() -> None:
+    """Warm-up rows (run 0) that grew 40 KiB, then a flat run: no rate, 40 KiB one-time."""
+    rows = []
+    for i, requests in enumerate(range(0, 113, 8)):  # the warm-up: 5 KiB per window, then flat
+        rows.append(("get", 100, requests, 100_000 + min(i, 8) * 5120, 10, 0))
+    for requests in range(112, 153, 4):
+        rows.append(("get", 100, requests, 100_000 + 8 * 5120, 10, 1))
+    frame = pd.DataFrame(rows, columns=[*CHECKPOINT_COLUMNS, RUN_COLUMN])
+    got = retention(frame)[("get", 100)]
+    assert got.bytes_per_request == pytest.approx(0.0, abs=1e-9)
+    assert got.step_bytes == pytest.approx(8 * 5120)
+    assert not got.confirmed
+
+
+def test_the_confirmation_run_s_rate_is_the_figure() -> None:
+    """A first run that still saw a fill (steep), a longer confirmation that is flat."""
+    rows = [("get", 100, r, 1000 + 300 * r, 0, 1) for r in range(0, 41, 4)]
+    rows += [("get", 100, r, 1000 + 300 * 40 + 2 * (r - 40), 0, 2) for r in range(40, 121, 4)]
+    frame = pd.DataFrame(rows, columns=[*CHECKPOINT_COLUMNS, RUN_COLUMN])
+    got = retention(frame)[("get", 100)]
+    assert got.confirmed
+    assert got.bytes_per_request == pytest.approx(2.0)
+    assert got.step_bytes == pytest.approx(300 * 40 + 2 * 80 - 2.0 * 120)

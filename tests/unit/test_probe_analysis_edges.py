@@ -70,7 +70,7 @@ def test_endpoints_order_known_first_then_by_name() -> None:
     points = per_point(frame)
     assert list(points.columns) == [
         "endpoint", "history_len", "reps", "alloc_peak_bytes", "alloc_net_bytes", "alloc_cv",
-        "alloc_peak_spread",
+        "alloc_peak_spread", "alloc_peak_low", "alloc_peak_high",
     ]  # fmt: skip
     assert points["endpoint"].tolist() == [
         "chat", "chat", "history", "history", "alpha", "alpha", "zeta", "zeta",
@@ -87,5 +87,5 @@ def test_missing_columns_are_named_and_no_requests_keep_the_columns() -> None:
     empty = per_point(pd.DataFrame(columns=list(REQUEST_COLUMNS)))
     assert empty.empty and list(empty.columns) == [
         "endpoint", "history_len", "reps", "alloc_peak_bytes", "alloc_net_bytes", "alloc_cv",
-        "alloc_peak_spread",
+        "alloc_peak_spread", "alloc_peak_low", "alloc_peak_high",
     ]  # fmt: skip

@@ -92,3 +92,60 @@ def test_leak_history_len_is_the_smallest_above_zero(
     history_lens: list[int], expected: int
 ) -> None:
     assert leak_history_len(history_lens) == expected
+
+
+class FakeProber:
+    """A server whose endpoint fills a cache of `fill` entries of `entry` bytes, then keeps
+    `leak` bytes per request: what leak_run sees through reset, request and checkpoint."""
+
+    def __init__(self, fill: int = 0, entry: int = 4096, leak: int = 0) -> None:
+        self.fill, self.entry, self.leak = fill, entry, leak
+        self.sent = 0
+        self.resets: list[int] = []
+
+    def reset(self, size: int) -> None:
+        self.resets.append(size)
+
+    def request(self, endpoint: str, size: int) -> dict[str, Any]:
+        self.sent += 1
+        return {}
+
+    def checkpoint(self) -> Mapping[str, Any]:
+        cached = min(self.sent, self.fill) * self.entry
+        return {"traced_bytes": 50_000 + cached + self.leak * self.sent, "blocks": 0, "seq": 0}
+
+
+def _leak_figures(prober: FakeProber) -> tuple[list[dict[str, Any]], Any]:
+    import pandas as pd
+
+    from harness.analysis.probe import CHECKPOINT_COLUMNS, RUN_COLUMN, retention
+    from harness.phases.probe import leak_run
+
+    rows = leak_run(prober, "get", 100, LEAK_REQUESTS, LEAK_EVERY)  # type: ignore[arg-type]
+    frame = pd.DataFrame(rows, columns=[*CHECKPOINT_COLUMNS, RUN_COLUMN])
+    return rows, retention(frame)[("get", 100)]
+
+
+def test_leak_run_warms_a_filling_cache_up_and_reports_it_as_one_time_growth() -> None:
+    prober = FakeProber(fill=100, entry=4096)
+    rows, figures = _leak_figures(prober)
+    warmup = [r for r in rows if r["run"] == 0]
+    assert warmup[-1]["requests"] >= 100  # warmed until the cache stopped growing
+    assert {r["run"] for r in rows} == {0, 1}  # no confirmation needed
+    assert figures.bytes_per_request == pytest.approx(0.0, abs=1e-9)
+    assert figures.step_bytes == pytest.approx(100 * 4096)
+
+
+def test_leak_run_confirms_a_high_rate_with_a_longer_run() -> None:
+    from harness.phases.probe import CONFIRM_FACTOR, LEAK_WARMUP_MAX
+
+    prober = FakeProber(leak=256)
+    rows, figures = _leak_figures(prober)
+    assert max(r["requests"] for r in rows if r["run"] == 0) == LEAK_WARMUP_MAX  # never steady
+    confirmation = [r for r in rows if r["run"] == 2]
+    assert confirmation[-1]["requests"] - confirmation[0]["requests"] == (
+        CONFIRM_FACTOR * LEAK_REQUESTS
+    )
+    assert figures.confirmed
+    assert figures.bytes_per_request == pytest.approx(256.0)
+    assert figures.step_bytes == pytest.approx(0.0, abs=1e-6)

@@ -47,7 +47,8 @@ def test_retained_curves_start_at_zero_and_have_the_analysis_slope() -> None:
         assert run["retained_bytes"].iloc[0] == 0.0
         assert run["requests"].tolist() == [0.0, 4.0, 8.0, 12.0, 16.0, 20.0]
         slope = float(np.polyfit(run["requests"], run["retained_bytes"], 1)[0])
-        assert slope == pytest.approx(figures[(str(endpoint), 100)].bytes_per_request)
+        # the figure is a robust (Theil-Sen) rate: within 1% of the line's on this wobble
+        assert slope == pytest.approx(figures[(str(endpoint), 100)].bytes_per_request, rel=0.01)
     chat = curves[curves["endpoint"] == "chat"]
     assert chat["reset_subtracted"].all()
     assert float(np.polyfit(chat["requests"], chat["retained_bytes"], 1)[0]) == pytest.approx(256.0)

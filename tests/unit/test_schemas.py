@@ -79,7 +79,8 @@ def test_gate_verdict_status_is_an_enum() -> None:
         "unit": "bytes", "baseline": 1.0, "current": 1.0, "change": 0.0, "limit": 1.0,
         "threshold": "+10%", "rule": "alloc_peak_bytes", "status": "pass",
     }  # fmt: skip
-    gate = {"outcome": "passed", "exit_code": 0, "baseline": "b.json", "run_dir": "r",
+    gate = {"schema_version": 1, "outcome": "passed", "exit_code": 0, "baseline": "b.json",
+            "run_dir": "r",
             "warnings": [], "verdicts": [verdict]}  # fmt: skip
     assert errors(gate, "gate") == []
     assert errors({**gate, "verdicts": [{**verdict, "status": "fine"}]}, "gate")

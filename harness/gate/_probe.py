@@ -14,20 +14,16 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from datetime import UTC, datetime
 
 from rich.console import Console
 from rich.progress import Progress
 
 from harness import config as config_mod
+from harness._clock import now_iso
 from harness.phases import ProgressFn
 from harness.results import RunDir, SummaryRow
 
 __all__ = ["probe_in_parallel", "probe_one"]
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def gate_sizes(cfg: config_mod.Config, designs: Sequence[str]) -> list[int]:
@@ -64,7 +60,7 @@ def probe_one(
     from harness.phases import FailedWithResults
     from harness.phases.probe import run_probe  # pulls in httpx, pandas, processes
 
-    outcome = _Outcome(design, _now())
+    outcome = _Outcome(design, now_iso())
     t0 = time.monotonic()
     try:
         outcome.rows = run_probe(
@@ -77,6 +73,8 @@ def probe_one(
             env=dict(app_env) or None,
             progress=progress,
             leak_requests=cfg.gate.leak_requests,
+            processes=cfg.gate.processes,
+            leak_processes=cfg.gate.leak_processes,
         )
     except FailedWithResults as exc:
         outcome.rows, outcome.error = list(exc.rows), exc
@@ -100,7 +98,8 @@ def probe_in_parallel(
     g = cfg.gate
     console.print(
         f"probe {', '.join(designs)}: sizes {gate_sizes(cfg, designs)}, reps {g.reps}, "
-        f"warmup {g.warmup}, {jobs} at a time",
+        f"warmup {g.warmup}, {g.processes} processes each ({g.leak_processes} with leak runs), "
+        f"{jobs} at a time",
         markup=False,
         highlight=False,
     )

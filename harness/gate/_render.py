@@ -6,22 +6,24 @@ Pure: every function returns an object or a string; the CLI prints and writes th
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from rich.table import Table
 from rich.text import Text
 
-from harness.gate import (
-    Explanation,
-    GateResult,
-    SeriesKey,
+from harness.gate._explain import Explanation
+from harness.gate._format import format_change, format_limit, format_size, format_value
+from harness.gate._metrics import (
+    PROBE_PHASE,
+    RATE_METRIC,
+    STEP_METRIC,
+    STEP_SHOWN_BYTES,
+    UPDATE_HINT,
     Status,
-    Verdict,
-    format_change,
-    format_limit,
-    format_value,
 )
+from harness.gate._verdicts import GateResult, SeriesKey, Verdict
+from harness.results import SummaryRow
 
 __all__ = [
     "HEADERS",
@@ -32,12 +34,12 @@ __all__ = [
     "headline",
     "junit_xml",
     "markdown",
+    "one_time_growth_lines",
     "outcome_lines",
     "rich_table",
     "verdict_cells",
 ]
 
-UPDATE_HINT = "make gate ARGS=--update-baseline"
 RULE_TEXT = (
     "A series regresses when current - baseline > max(|baseline| x tolerance, "
     "noise_k x noise, floor), or when it exceeds its cap; noise is the series' own measured "
@@ -78,6 +80,8 @@ class RenderContext:
     baseline_date: str = ""
     run_dir: str = ""
     current_sha: str = "unknown"
+    one_time: tuple[str, ...] = ()  # one_time_growth_lines of the current run
+    update_hint: str = UPDATE_HINT  # the command that refreshes this baseline
 
 
 def verdict_cells(v: Verdict) -> tuple[str, ...]:
@@ -104,6 +108,13 @@ def breach(v: Verdict) -> str:
         and (limit is None or v.change is None or v.change <= limit)
     ):
         return f"{format_value(v.current, v.unit)} > cap {format_value(cap, v.unit)}"
+    high, excess = v.reference_high, v.excess
+    current, base = v.current, v.baseline
+    if high is not None and base is not None and high > base and excess is not None and current:
+        return (
+            f"{format_value(current, v.unit)}, +{format_value(excess, v.unit)} above the "
+            f"highest the baseline saw ({format_value(high, v.unit)}) > limit {format_limit(v)}"
+        )
     return f"{format_change(v)} > limit {format_limit(v)}"
 
 
@@ -117,6 +128,33 @@ _HEADLINE_WORDS: tuple[tuple[Status, str], ...] = (
 )
 
 
+def one_time_growth_lines(
+    rows: Iterable[SummaryRow], designs: Sequence[str] | None = None
+) -> list[str]:
+    """'notes get at history_len=1000: one-time growth of 19.5 KiB (a cache filling), then
+    0.2 B/request', for every leak run whose one-time growth is at least STEP_SHOWN_BYTES: what
+    a cache filled once, said apart from the rate the gate judges."""
+    rows = [r for r in rows if r.phase == PROBE_PHASE and "process" not in r.labels]
+    rates = {
+        (r.design, tuple(sorted(r.labels.items()))): r.value
+        for r in rows
+        if r.metric == RATE_METRIC
+    }
+    lines: list[str] = []
+    for r in rows:
+        if r.metric != STEP_METRIC or r.value < STEP_SHOWN_BYTES:
+            continue
+        if designs is not None and r.design not in designs:
+            continue
+        rate = rates.get((r.design, tuple(sorted(r.labels.items()))))
+        where = f"{r.design} {r.labels.get('endpoint', '')}"
+        if "history_len" in r.labels:
+            where += f" at history_len={r.labels['history_len']}"
+        then = f", then {format_size(rate)}/request" if rate is not None else ""
+        lines.append(f"{where}: one-time growth of {format_size(r.value)} (a cache filling){then}")
+    return lines
+
+
 def headline(result: GateResult) -> str:
     counts = ", ".join(
         f"{result.count(s)} {name}"
@@ -126,25 +164,24 @@ def headline(result: GateResult) -> str:
     return f"{len(result.verdicts)} series: {counts}"
 
 
-def outcome_lines(result: GateResult) -> list[str]:
+def outcome_lines(result: GateResult, hint: str = UPDATE_HINT) -> list[str]:
     """What to do next, in plain sentences (console and Markdown)."""
     lines: list[str] = []
     if result.missing:
         lines.append(
             f"{len(result.missing)} series of the baseline were not measured: the comparison is "
             "incomplete (exit 2). If an endpoint, design or history length was removed on "
-            f"purpose, refresh the baseline: `{UPDATE_HINT}`."
+            f"purpose, refresh the baseline: `{hint}`."
         )
     if result.regressions:
         lines.append(
             f"{len(result.regressions)} series regressed beyond their threshold (exit 1). "
             "If the increase is intended, refresh the baseline in the same change: "
-            f"`{UPDATE_HINT}`."
+            f"`{hint}`."
         )
     if result.suggests_update:
         lines.append(
-            "Some series improved by more than twice their limit: lock the gain in with "
-            f"`{UPDATE_HINT}`."
+            f"Some series improved by more than twice their limit: lock the gain in with `{hint}`."
         )
     if any(v.status == "new" for v in result.verdicts):
         lines.append(
@@ -215,9 +252,9 @@ def markdown(
         where.append(f"this run `{ctx.run_dir}` (git `{ctx.current_sha}`)")
     if where:
         lines += ["; ".join(where) + ".", ""]
-    for line in outcome_lines(result):
+    for line in outcome_lines(result, ctx.update_hint):
         lines += [f"- {line}"]
-    if outcome_lines(result):
+    if outcome_lines(result, ctx.update_hint):
         lines.append("")
     notable = [v for v in result.verdicts if v.status not in ("pass", "off")]
     if notable:
@@ -231,6 +268,8 @@ def markdown(
         "</details>",
         "",
     ]
+    if ctx.one_time:
+        lines += ["### One-time growth (not gated)", ""] + [f"- {w}" for w in ctx.one_time] + [""]
     if result.warnings:
         lines += ["### Warnings", ""] + [f"- {w}" for w in result.warnings] + [""]
     lines += [f"<sub>{RULE_TEXT}</sub>", ""]
