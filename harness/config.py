@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness._errors import ConfigError
+from harness._toml_tables import TableValidator
 from harness.analysis.sizing import SizeTable, parse_size_table
 from harness.target_spec import REFERENCE_TARGETS, TargetSpec, parse_targets
 
@@ -193,7 +194,7 @@ def resolve(raw: Mapping[str, Any], path: Path, overrides: Mapping[str, Any]) ->
     locust_master, expect_workers, master_bind (HOST or HOST:PORT), server_host; size (a
     SizeTable: its keys win over [size]). None values are ignored.
     """
-    v = _Validator(path)
+    v = TableValidator(path)
     top = {"run", "seed", "upstream", "sampling", "profiles", "gate", "locust", "target"}
     v.only_keys(raw, "", top | {"capacity", "size"})
 
@@ -415,7 +416,7 @@ def resolve(raw: Mapping[str, Any], path: Path, overrides: Mapping[str, Any]) ->
     )
 
 
-def _capacity(v: _Validator, t: Mapping[str, Any]) -> CapacityConfig:
+def _capacity(v: TableValidator, t: Mapping[str, Any]) -> CapacityConfig:
     keys = set(CapacityConfig.__dataclass_fields__)
     v.only_keys(t, "capacity", keys)
     d = CapacityConfig()
@@ -455,7 +456,7 @@ CREEP_KEYS = ("ledger", "creep_window", "creep_budget", "creep_action")
 CREEP_ACTIONS = ("warn", "fail")
 
 
-def _creep_settings(v: _Validator, gate_t: Mapping[str, Any], path: Path) -> dict[str, Any]:
+def _creep_settings(v: TableValidator, gate_t: Mapping[str, Any], path: Path) -> dict[str, Any]:
     """[gate] ledger, creep_window, creep_budget, creep_action (docs/history.md)."""
     from harness.gate import parse_threshold
 
@@ -512,7 +513,7 @@ def _locust_overrides(locust: LocustConfig, overrides: Mapping[str, Any]) -> Loc
     return locust
 
 
-def _profile(v: _Validator, name: str, t: Mapping[str, Any]) -> ProfileConfig:
+def _profile(v: TableValidator, name: str, t: Mapping[str, Any]) -> ProfileConfig:
     p = f"profiles.{name}"
     v.only_keys(t, p, set(ProfileConfig.__dataclass_fields__) - {"name"})
     d = ProfileConfig()
@@ -547,7 +548,7 @@ def _profile(v: _Validator, name: str, t: Mapping[str, Any]) -> ProfileConfig:
     return profile
 
 
-def _load_workers(v: _Validator, t: Mapping[str, Any], key: str) -> int:
+def _load_workers(v: TableValidator, t: Mapping[str, Any], key: str) -> int:
     """A count of Locust processes, or "auto" (0: one per core)."""
     raw = t.get(key.rsplit(".", 1)[-1], "auto")
     if raw == "auto":
@@ -555,7 +556,7 @@ def _load_workers(v: _Validator, t: Mapping[str, Any], key: str) -> int:
     return v.integer(t, key, 0, minimum=1)
 
 
-def _check_profile(v: _Validator, profile: ProfileConfig, where: str) -> None:
+def _check_profile(v: TableValidator, profile: ProfileConfig, where: str) -> None:
     p = f"profiles.{profile.name}"
     if not profile.phases:
         raise ConfigError(where, f"{p}.phases", "at least one phase is needed")
@@ -594,69 +595,3 @@ def _check_profile(v: _Validator, profile: ProfileConfig, where: str) -> None:
             raise ConfigError(where, f"{p}.{name}", f"must be a positive number, got {value!r}")
     if any(h < 0 for h in profile.probe_history_lens):
         raise ConfigError(where, f"{p}.probe_history_lens", "history lengths must be >= 0")
-
-
-class _Validator:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def only_keys(self, t: Mapping[str, Any], prefix: str, allowed: set[str]) -> None:
-        for key in t:
-            if key not in allowed:
-                where = f"{prefix}.{key}" if prefix else key
-                raise ConfigError(
-                    self.path, where, f"unknown key (allowed: {', '.join(sorted(allowed))})"
-                )
-
-    def table(self, t: Mapping[str, Any], key: str, prefix: str = "") -> Mapping[str, Any]:
-        value = t.get(key, {})
-        if not isinstance(value, Mapping):
-            raise ConfigError(self.path, f"{prefix}.{key}" if prefix else key, "must be a table")
-        return value
-
-    def _leaf(self, dotted: str) -> str:
-        return dotted.rsplit(".", 1)[-1]
-
-    def string(self, t: Mapping[str, Any], dotted: str, default: str) -> str:
-        value = t.get(self._leaf(dotted), default)
-        if not isinstance(value, str) or not value:
-            raise ConfigError(self.path, dotted, f"must be a non-empty string, got {value!r}")
-        return value
-
-    def integer(
-        self, t: Mapping[str, Any], dotted: str, default: int, minimum: int | None = None
-    ) -> int:
-        value = t.get(self._leaf(dotted), default)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(self.path, dotted, f"must be an integer, got {value!r}")
-        if minimum is not None and value < minimum:
-            raise ConfigError(self.path, dotted, f"must be >= {minimum}, got {value}")
-        return value
-
-    def number(
-        self, t: Mapping[str, Any], dotted: str, default: float, minimum: float | None = None
-    ) -> float:
-        value = t.get(self._leaf(dotted), default)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(self.path, dotted, f"must be a number, got {value!r}")
-        if minimum is not None and value < minimum:
-            raise ConfigError(self.path, dotted, f"must be >= {minimum}, got {value}")
-        return float(value)
-
-    def str_list(self, t: Mapping[str, Any], dotted: str, default: list[str]) -> list[str]:
-        value = t.get(self._leaf(dotted), default)
-        if not isinstance(value, list) or not all(isinstance(x, str) and x for x in value):
-            raise ConfigError(self.path, dotted, f"must be a list of strings, got {value!r}")
-        return value
-
-    def int_list(self, t: Mapping[str, Any], dotted: str, default: list[int]) -> list[int]:
-        value = t.get(self._leaf(dotted), default)
-        if (
-            not isinstance(value, list)
-            or not value
-            or not all(isinstance(x, int) and not isinstance(x, bool) for x in value)
-        ):
-            raise ConfigError(
-                self.path, dotted, f"must be a non-empty list of integers, got {value!r}"
-            )
-        return value

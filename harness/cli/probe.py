@@ -16,19 +16,19 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from harness import config as config_mod
 from harness._clock import now_iso
 from harness._errors import EXIT_FAILED, EXIT_OK, HarnessError
 from harness.cli._common import add_config_arguments, int_list, positive_int
 from harness.phases import ProgressFn
+from harness.phases._probe_tables import peak_table, slope_table
 from harness.processes import sigterm_as_interrupt
 from harness.results import RunDir, SummaryRow
 
@@ -155,75 +155,3 @@ def _progress(console: Console, design: str) -> Iterator[ProgressFn | None]:
             bar.update(task, completed=done, total=total, description=f"{design}: {text}")
 
         yield update
-
-
-def _labels(row: SummaryRow) -> tuple[str, str, int]:
-    return (row.design, row.labels.get("endpoint", ""), int(row.labels.get("history_len", "0")))
-
-
-def peak_table(rows: Sequence[SummaryRow]) -> Table:
-    """alloc_peak_bytes (median), alloc_net_bytes (median) and alloc_cv per point."""
-    from harness.report._units import format_bytes
-
-    points: dict[tuple[str, str, int], dict[str, float]] = {}
-    for row in rows:
-        if row.phase == "probe" and "history_len" in row.labels:
-            points.setdefault(_labels(row), {})[row.metric] = row.value
-    table = Table(title="probe: bytes per request (median of reps)")
-    for name, justify in (
-        ("design", "left"),
-        ("endpoint", "left"),
-        ("history_len", "right"),
-        ("alloc_peak", "right"),
-        ("alloc_net", "right"),
-        ("alloc_cv", "right"),
-    ):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    for (design, endpoint, history_len), figures in points.items():
-        cv = figures.get("alloc_cv")
-        table.add_row(
-            design,
-            endpoint,
-            str(history_len),
-            format_bytes(figures.get("alloc_peak_bytes")),
-            format_bytes(figures.get("alloc_net_bytes")),
-            "–" if cv is None else f"{100 * cv:.2f}%",
-        )
-    return table
-
-
-def slope_table(rows: Sequence[SummaryRow]) -> Table:
-    """Per (design, endpoint): the peak's slope per size unit, what its leak run kept once and
-    what a request retains."""
-    from harness.report._units import format_bytes
-
-    per: dict[tuple[str, str], dict[str, SummaryRow]] = {}
-    for row in rows:
-        if row.phase == "probe" and "endpoint" in row.labels:
-            per.setdefault((row.design, row.labels["endpoint"]), {})[row.metric] = row
-    table = Table(
-        title="probe: growth per size unit; memory kept once (a cache filling), then per request"
-    )
-    table.add_column("design")
-    table.add_column("endpoint")
-    table.add_column("alloc_peak slope", justify="right")
-    table.add_column("one-time growth", justify="right")
-    table.add_column("then retained/request", justify="right")
-    table.add_column("blocks/request", justify="right")
-    for (design, endpoint), figures in per.items():
-        slope = figures.get("alloc_slope_bytes_per_unit")
-        kept = figures.get("retained_bytes_per_request")
-        stderr = figures.get("retained_stderr_bytes")
-        blocks = figures.get("retained_blocks_per_request")
-        step = figures.get("retained_step_bytes")
-        if slope is None and kept is None:
-            continue
-        table.add_row(
-            design,
-            endpoint,
-            "–" if slope is None else f"{slope.value:,.1f} {slope.unit}",
-            "–" if step is None else format_bytes(step.value),
-            "–" if kept is None else f"{kept.value:,.0f} ± {stderr.value if stderr else 0:,.0f} B",
-            "–" if blocks is None else f"{blocks.value:,.2f}",
-        )
-    return table
