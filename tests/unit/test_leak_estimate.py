@@ -133,3 +133,85 @@ def test_warm_up_sends_at_least_its_minimum() -> None:
     assert warm.requests == 40
     with pytest.raises(ValueError, match="window"):
         warm_until_steady(service.send, service.read, window=0, max_requests=10, tolerance_bytes=0)
+
+
+# --- edges: the exact figures of small, noise-free runs ---------------------------------------
+
+
+def test_the_rate_error_is_the_least_squares_standard_error() -> None:
+    xs = np.array([0.0, 4.0, 8.0, 12.0, 16.0])
+    ys = 1000 + 10 * xs + np.array([3.0, -5.0, 4.0, -1.0, 2.0])
+    slope, intercept = np.polyfit(xs, ys, 1)
+    sse = float(((ys - (slope * xs + intercept)) ** 2).sum())
+    expected = np.sqrt(sse / (xs.size - 2) / ((xs - xs.mean()) ** 2).sum())
+    assert estimate_leak(xs, ys).stderr_bytes == pytest.approx(expected, rel=1e-9)
+
+
+def test_the_error_of_a_stepped_run_is_that_of_the_step_model() -> None:
+    xs = np.arange(0.0, 44.0, 4.0)
+    wobble = np.array([3.0, -5.0, 4.0, -1.0, 2.0, 0.0, -3.0, 5.0, -2.0, 1.0, -4.0])
+    step = 19_000 * (xs >= 20)
+    estimate = estimate_leak(xs, 1000 + 10 * xs + step + wobble)
+    design = np.column_stack([xs, np.ones_like(xs), (xs >= 20).astype(float)])
+    coef, *_ = np.linalg.lstsq(design, 1000 + 10 * xs + step + wobble, rcond=None)
+    sse = float(((1000 + 10 * xs + step + wobble - design @ coef) ** 2).sum())
+    expected = np.sqrt(sse / (xs.size - 3) * np.linalg.inv(design.T @ design)[0, 0])
+    assert estimate.stderr_bytes == pytest.approx(expected, rel=1e-9)
+    assert estimate.step_bytes == pytest.approx(coef[2], rel=1e-9)
+
+
+def test_three_checkpoints_on_a_line_give_its_slope_without_error() -> None:
+    estimate = estimate_leak([0, 10, 20], [100.0, 150.0, 200.0])
+    assert estimate.rate_bytes_per_request == 5.0
+    assert estimate.stderr_bytes == pytest.approx(0.0, abs=1e-9)
+    line = estimate_leak([0, 10, 20, 20], [100.0, 150.0, 210.0, 190.0])  # two readings at 20
+    assert line.rate_bytes_per_request == 5.0
+
+
+def test_a_step_needs_five_checkpoints() -> None:
+    five = estimate_leak([0, 1, 2, 3, 4], [0.0, 0.0, 0.0, 50_000.0, 50_000.0])
+    assert five.step_after_requests == 3.0
+    assert five.step_bytes == pytest.approx(50_000.0)
+    assert five.rate_bytes_per_request == pytest.approx(0.0, abs=1e-6)
+    four = estimate_leak([0, 1, 2, 3], [0.0, 0.0, 50_000.0, 50_000.0])
+    assert not four.has_step and four.step_bytes == 0.0
+
+
+def test_a_step_is_looked_for_between_distinct_checkpoints_only() -> None:
+    xs = [0, 4, 8, 8, 12, 16]
+    ys = [0.0, 0.0, 0.0, 30_000.0, 30_000.0, 30_000.0]  # a jump between two readings at 8
+    estimate = estimate_leak(xs, ys)
+    assert estimate.step_after_requests != 8.0 or estimate.step_bytes < 30_000.0
+
+
+def test_memory_freed_once_is_a_step_down() -> None:
+    xs = np.arange(0.0, 44.0, 4.0)
+    estimate = estimate_leak(xs, 100_000 - 20_000 * (xs >= 24))
+    assert estimate.step_bytes == pytest.approx(-20_000.0)
+    assert estimate.step_after_requests == 24.0
+    assert estimate.rate_bytes_per_request == pytest.approx(0.0, abs=1e-6)
+
+
+def test_a_step_exactly_at_the_minimum_is_a_step() -> None:
+    xs = np.arange(0.0, 44.0, 4.0)
+    ys = 100_000 + 5 * xs + 2_000 * (xs >= 16)
+    found = estimate_leak(xs, ys, min_step_bytes=100)
+    assert estimate_leak(xs, ys, min_step_bytes=abs(found.step_bytes)).has_step
+    assert not estimate_leak(xs, ys, min_step_bytes=abs(found.step_bytes) + 1).has_step
+    assert found.rate_bytes_per_request == pytest.approx(5.0)
+
+
+def test_theil_sen_takes_every_pair() -> None:
+    # slopes 1, 1, 1, 10/3, 9/2, 8: the median of all six, not of the pairs two apart
+    assert theil_sen_slope([0, 1, 2, 3], [0, 1, 2, 10]) == pytest.approx((1 + 10 / 3) / 2)
+    assert theil_sen_slope([0, 0, 1], [5, 7, 9]) == pytest.approx(3.0)  # equal x: no slope
+
+
+def test_a_warm_up_longer_than_its_maximum_is_an_error() -> None:
+    service = CacheService(filling=0, fill=0)
+    with pytest.raises(ValueError, match="window"):
+        warm_until_steady(service.send, service.read, window=20, max_requests=10, tolerance_bytes=0)
+    warm = warm_until_steady(
+        service.send, service.read, window=10, max_requests=10, tolerance_bytes=0
+    )
+    assert (warm.requests, warm.readings, warm.steady) == (10, (50_000.0, 50_000.0), True)
