@@ -38,7 +38,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -226,17 +226,31 @@ def score_module(module: str, accepted: set[str]) -> ModuleScore:
 # --- what is due: fingerprints -----------------------------------------------------------------
 
 
-def _harness_imports(module: str) -> set[str]:
+Tree = Mapping[str, bytes]  # relative path -> content
+
+
+def snapshot() -> dict[str, bytes]:
+    """The files a verdict can depend on, read once: the harness's modules, the tests and their
+    data, pyproject.toml. Taken before mutmut copies the tree, so that the fingerprints recorded
+    after the run are those of what was tested, even if a file is edited meanwhile."""
+    files = [
+        *(ROOT / "harness").rglob("*.py"),
+        *(p for p in (ROOT / "tests").rglob("*") if "__pycache__" not in p.parts),
+        ROOT / "pyproject.toml",
+    ]
+    return {p.relative_to(ROOT).as_posix(): p.read_bytes() for p in files if p.is_file()}
+
+
+def _harness_imports(module: str, tree: Tree) -> set[str]:
     """The harness modules `module` imports, transitively, as paths (itself included)."""
     seen: set[str] = set()
     todo = [module]
     while todo:
         path = todo.pop()
-        if path in seen or not (ROOT / path).is_file():
+        if path in seen or path not in tree:
             continue
         seen.add(path)
-        tree = ast.parse((ROOT / path).read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
+        for node in ast.walk(ast.parse(tree[path])):
             names: list[str] = []
             if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
@@ -249,10 +263,8 @@ def _harness_imports(module: str) -> set[str]:
     return seen
 
 
-def reaching_tests(
-    module: str, stats: Mapping[str, object], test_files: Iterable[Path]
-) -> set[str]:
-    """Test files (relative paths) that mutmut saw call a function of `module`, or that name it."""
+def reaching_tests(module: str, stats: Mapping[str, object], tree: Tree) -> set[str]:
+    """Test files that mutmut saw call a function of `module` (its stats), or that name it."""
     prefix = dotted(module) + "."
     by_function: Mapping[str, list[str]] = stats.get("tests_by_mangled_function_name") or {}  # type: ignore[assignment]
     files = {
@@ -261,32 +273,28 @@ def reaching_tests(
         if function.startswith(prefix)
         for test in tests
     }
-    name = dotted(module)
-    for path in test_files:
-        if name in path.read_text(encoding="utf-8"):
-            files.add(path.relative_to(ROOT).as_posix())
+    name = dotted(module).encode()
+    files |= {p for p, text in tree.items() if p.startswith("tests/unit/test_") and name in text}
     return files
 
 
-def _support_files() -> set[str]:
+def _support_files(tree: Tree) -> set[str]:
     """What every unit test may read: the helpers (not tests themselves), the data, the config."""
-    tests = ROOT / "tests"
-    helpers = [
-        p
-        for p in [*tests.glob("*.py"), *(tests / "unit").glob("*.py")]
-        if not p.name.startswith("test_")
-    ]
-    data = [p for p in (tests / "data").rglob("*") if p.is_file()]
-    return {p.relative_to(ROOT).as_posix() for p in [*helpers, *data, ROOT / "pyproject.toml"]}
+    return {p for p in tree if p == "pyproject.toml" or p.startswith("tests/data/") or _helper(p)}
 
 
-def fingerprint(module: str, stats: Mapping[str, object]) -> str:
-    test_files = sorted((ROOT / "tests" / "unit").glob("test_*.py"))
-    paths = _harness_imports(module) | reaching_tests(module, stats, test_files) | _support_files()
+def _helper(path: str) -> bool:
+    folder, _, name = path.rpartition("/")
+    return (
+        folder in ("tests", "tests/unit") and name.endswith(".py") and not name.startswith("test_")
+    )
+
+
+def fingerprint(module: str, stats: Mapping[str, object], tree: Tree) -> str:
+    paths = _harness_imports(module, tree) | reaching_tests(module, stats, tree)
     digest = hashlib.sha256(importlib.metadata.version("mutmut").encode())
-    for path in sorted(paths):
-        file = ROOT / path
-        content = file.read_bytes() if file.is_file() else b"<missing>"
+    for path in sorted(paths | _support_files(tree)):
+        content = tree.get(path, b"<missing>")
         digest.update(f"\0{path}\0".encode() + hashlib.sha256(content).digest())
     return digest.hexdigest()
 
@@ -311,9 +319,9 @@ def complete(module: str) -> bool:
 
 
 def due_modules(
-    modules: list[str], state: Mapping[str, object], stats: Mapping[str, object]
+    modules: list[str], state: Mapping[str, object], stats: Mapping[str, object], tree: Tree
 ) -> list[str]:
-    return [m for m in modules if not complete(m) or state.get(m) != fingerprint(m, stats)]
+    return [m for m in modules if not complete(m) or state.get(m) != fingerprint(m, stats, tree)]
 
 
 # --- running -----------------------------------------------------------------------------------
@@ -345,19 +353,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--summary-only", action="store_true", help="score the last run")
     args = parser.parse_args(argv)
     state = _read_json(STATE)
+    tree = snapshot()
     if args.summary_only:
         due: list[str] = []
     elif args.full:
         due = list(args.modules)
     else:
-        due = due_modules(args.modules, state, _read_json(STATS))
+        due = due_modules(args.modules, state, _read_json(STATS), tree)
     if due:
         print(f"mutating {len(due)} module(s), {args.jobs} mutant(s) at a time: {', '.join(due)}")
         status, wall = run_mutmut(due, args.jobs)
         stats = _read_json(STATS)
         for module in due:
             if status == 0 and complete(module):
-                state[module] = fingerprint(module, stats)
+                state[module] = fingerprint(module, stats, tree)
             else:
                 state.pop(module, None)
         STATE.write_text(json.dumps(state, indent=1, sort_keys=True), encoding="utf-8")

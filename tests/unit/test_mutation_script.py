@@ -73,18 +73,18 @@ def test_a_change_that_can_flip_a_verdict_changes_the_fingerprint(
 ) -> None:
     reached = {"harness.a.x_f": ["tests/unit/test_indirect.py::t"]}
     stats = {"tests_by_mangled_function_name": reached}
-    before = mutation.fingerprint("harness/a.py", stats)
+    before = mutation.fingerprint("harness/a.py", stats, mutation.snapshot())
     edit(tmp_path, changed)
-    assert mutation.fingerprint("harness/a.py", stats) != before
+    assert mutation.fingerprint("harness/a.py", stats, mutation.snapshot()) != before
 
 
 @pytest.mark.parametrize("changed", ["harness/c.py", "tests/unit/test_c.py", "docs/mutation.md"])
 def test_other_modules_and_docs_leave_the_fingerprint(
     mutation: ModuleType, tmp_path: Path, changed: str
 ) -> None:
-    before = mutation.fingerprint("harness/a.py", {})
+    before = mutation.fingerprint("harness/a.py", {}, mutation.snapshot())
     edit(tmp_path, changed)
-    assert mutation.fingerprint("harness/a.py", {}) == before
+    assert mutation.fingerprint("harness/a.py", {}, mutation.snapshot()) == before
 
 
 def write_meta(root: Path, module: str, codes: Mapping[str, int | None]) -> None:
@@ -95,13 +95,13 @@ def write_meta(root: Path, module: str, codes: Mapping[str, int | None]) -> None
 
 def test_due_modules(mutation: ModuleType, tmp_path: Path) -> None:
     modules = ["harness/a.py", "harness/c.py"]
-    assert mutation.due_modules(modules, {}, {}) == modules  # never run
+    assert mutation.due_modules(modules, {}, {}, mutation.snapshot()) == modules  # never run
     write_meta(tmp_path, "harness/a.py", {"harness.a.x_f__mutmut_1": 1})
     write_meta(tmp_path, "harness/c.py", {"harness.c.x_g__mutmut_1": None})  # interrupted
-    state = {m: mutation.fingerprint(m, {}) for m in modules}
-    assert mutation.due_modules(modules, state, {}) == ["harness/c.py"]
+    state = {m: mutation.fingerprint(m, {}, mutation.snapshot()) for m in modules}
+    assert mutation.due_modules(modules, state, {}, mutation.snapshot()) == ["harness/c.py"]
     edit(tmp_path, "harness/b.py")
-    assert mutation.due_modules(modules, state, {}) == modules
+    assert mutation.due_modules(modules, state, {}, mutation.snapshot()) == modules
 
 
 def test_score_leaves_out_accepted_survivors_and_names_stale_ones(
