@@ -84,6 +84,40 @@ def test_junk_cells_of_the_history_are_gaps() -> None:
     assert timeline["p50_ms"].isna().all()  # no percentile column: nothing measured
 
 
+def test_a_timeline_has_its_columns_and_a_fresh_index() -> None:
+    frame = history(
+        [
+            request(T0 + 1, "GET /history", **{"Requests/s": 1.0}),
+            request(T0, "POST /chat", **{"Requests/s": 2.0}),
+        ]
+    )
+    timeline = fr.locust_timeline(frame)
+    assert list(timeline.columns) == fr.TIMELINE_COLUMNS
+    assert timeline.index.tolist() == [0, 1]
+    assert timeline["endpoint"].tolist() == ["chat", "history"]
+
+
+def test_percentiles_of_an_empty_window_are_gaps() -> None:
+    # 50% is 0 and 95% unknown: nothing in Locust's window, not a 0 ms request
+    frame = history(
+        [
+            request(T0, "POST /chat", **{"50%": 0, "95%": "N/A"}),
+            request(T0 + 1, "POST /chat", **{"50%": 120, "95%": "N/A"}),
+        ]
+    )
+    timeline = fr.locust_timeline(frame)
+    assert timeline["p50_ms"].isna().tolist() == [True, False]
+    assert timeline["p50_ms"].iloc[1] == 120.0
+
+
+def test_a_missing_percentile_column_is_a_float_gap() -> None:
+    frame = history([request(T0 + i, "POST /chat", **{"95%": 300.0 + i}) for i in range(3)])
+    timeline = fr.locust_timeline(frame)
+    assert timeline["p95_ms"].tolist() == [300.0, 301.0, 302.0]
+    assert timeline["p50_ms"].dtype == np.float64
+    assert timeline["p50_ms"].isna().all()
+
+
 # --- per-second totals ----------------------------------------------------------------------
 
 
@@ -140,6 +174,26 @@ def test_first_and_last_of_a_missing_column_is_nan() -> None:
 def test_first_and_last_ignore_gaps_in_other_columns() -> None:
     frame = pd.DataFrame({"t_s": [0.0, 1.0], "v": [1.0, 2.0], "other": [math.nan, math.nan]})
     assert fr.first_and_last(frame, "v", fr.Stage(0.0, 2.0, 1), 1.0) == (1.0, 2.0)
+
+
+def test_the_peak_stage_of_one_user_and_the_longest_of_equal_stages() -> None:
+    assert fr.peak_stage([fr.Stage(0, 5, 0), fr.Stage(5, 9, 1)]) == fr.Stage(5, 9, 1)
+    long_first = [fr.Stage(0, 30, 20), fr.Stage(30, 40, 5), fr.Stage(40, 45, 20)]
+    assert fr.peak_stage(long_first) == fr.Stage(0, 30, 20)
+
+
+def test_a_sparse_resource_is_joined_between_its_measurements_only() -> None:
+    samples = pd.DataFrame(
+        {
+            "t_s": [0.0, 1.0, 2.0, 3.0],
+            "pid": ["total"] * 4,
+            "rss_bytes": [10.0, 11.0, 12.0, 13.0],
+            "uss_bytes": [100.0, math.nan, 140.0, math.nan],
+        }
+    )
+    out = fr.tree_total(samples)
+    assert out["uss_bytes"].tolist()[:3] == [100.0, 120.0, 140.0]
+    assert math.isnan(out["uss_bytes"].iloc[3])  # after the last measurement: unknown
 
 
 # --- the probe's leak runs -------------------------------------------------------------------
@@ -256,9 +310,10 @@ def test_retained_sites_are_listed_without_peak_sites() -> None:
 
 
 def test_equal_sites_keep_the_files_order() -> None:
-    sites = [site(i, kind_bytes=64.0) for i in range(40)]
-    rows = fr.probe_site_rows({"peak": sites}, n=40)
-    assert rows["location"].tolist() == [f"app/store.py:{i}" for i in range(40)]
+    sites = [site(i, kind_bytes=64.0 * (1 + i % 3)) for i in range(30)]
+    rows = fr.probe_site_rows({"peak": sites}, n=30)
+    expected = [i for b in (2, 1, 0) for i in range(30) if i % 3 == b]  # largest first, then
+    assert rows["location"].tolist() == [f"app/store.py:{i}" for i in expected]  # file order
 
 
 def test_a_site_row_tolerates_missing_and_junk_cells() -> None:
