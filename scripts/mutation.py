@@ -330,6 +330,11 @@ def due_modules(
 def run_mutmut(modules: list[str], jobs: int) -> tuple[int, float]:
     """One mutmut run over the mutants of `modules`, `jobs` at a time: (exit status, seconds)."""
     MUTANTS.mkdir(exist_ok=True)
+    for module in modules:
+        # mutmut mutates a file again only when the source is newer than its copy in mutants/:
+        # a module copied before it was added to only_mutate would never be mutated.
+        if not (MUTANTS / f"{module}.meta").exists():
+            (MUTANTS / module).unlink(missing_ok=True)
     mutmut = Path(sys.executable).with_name("mutmut")
     started = time.monotonic()
     with RUN_LOG.open("w", encoding="utf-8") as out:
