@@ -331,10 +331,13 @@ def run_mutmut(modules: list[str], jobs: int) -> tuple[int, float]:
     """One mutmut run over the mutants of `modules`, `jobs` at a time: (exit status, seconds)."""
     MUTANTS.mkdir(exist_ok=True)
     for module in modules:
-        # mutmut mutates a file again only when the source is newer than its copy in mutants/:
-        # a module copied before it was added to only_mutate would never be mutated.
         if not (MUTANTS / f"{module}.meta").exists():
+            # mutmut mutates a file again only when the source is newer than its copy in
+            # mutants/, and records which tests reach which function once (then only for new
+            # tests): a module that joined only_mutate after the first run would never be
+            # mutated, then find no test. Drop its copy and the record (recollected: ~2 min).
             (MUTANTS / module).unlink(missing_ok=True)
+            STATS.unlink(missing_ok=True)
     mutmut = Path(sys.executable).with_name("mutmut")
     started = time.monotonic()
     with RUN_LOG.open("w", encoding="utf-8") as out:

@@ -240,3 +240,27 @@ def test_site_to_json_has_every_figure() -> None:
     assert Site.from_json({"location": 1, "bytes": "3", "count": "2", "function": 7}) == Site(
         "1", "7", 3.0, 2.0
     )
+
+
+def test_display_path_strips_only_slashes_from_a_root() -> None:
+    assert display_path("/srv/appX/a.py", "/srv/appX") == "a.py"
+    assert display_path("/srv/appX/a.py", "/srv/appX//") == "a.py"
+
+
+def test_aggregate_goes_on_after_a_measuring_stack() -> None:
+    stacks = [([(PROBE, 1, "x")], 1e9, 1.0), (stack(STORE, 1), 5.0, 1.0)]
+    assert [s.location for s in aggregate(stacks, LIB, ROOT)] == [
+        "reference_app/optimized/store.py:1"
+    ]
+
+
+def test_positive_only_keeps_a_site_of_one_byte_or_less() -> None:
+    stacks = [(stack(STORE, 1), 1.0, 1.0), (stack(STORE, 2), 0.5, 1.0)]
+    sites = aggregate(stacks, LIB, ROOT, positive_only=True)
+    assert [s.bytes for s in sites] == [1.0, 0.5]
+
+
+def test_growth_of_under_a_byte_counts_and_a_gone_site_does_not() -> None:
+    base = [Site("a.py:1", "f", 0.5, 1), Site("b.py:1", "f", 2.0, 1)]
+    cur = [Site("b.py:1", "f", 2.5, 1)]
+    assert [(c.location, c.change) for c in growth(base, cur)] == [("b.py:1", 0.5)]
