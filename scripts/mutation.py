@@ -315,7 +315,9 @@ def complete(module: str) -> bool:
     if meta is None:
         return False
     codes: dict[str, int | None] = meta["exit_code_by_key"]  # type: ignore[assignment]
-    return bool(codes) and all(code is not None for code in codes.values())
+    if not codes or any(code is None for code in codes.values()):
+        return False
+    return not all(code in NO_TESTS_CODES for code in codes.values())  # no test found: see below
 
 
 def due_modules(
@@ -327,16 +329,18 @@ def due_modules(
 # --- running -----------------------------------------------------------------------------------
 
 
-def run_mutmut(modules: list[str], jobs: int) -> tuple[int, float]:
+def run_mutmut(modules: list[str], jobs: int, stats: Mapping[str, object]) -> tuple[int, float]:
     """One mutmut run over the mutants of `modules`, `jobs` at a time: (exit status, seconds)."""
     MUTANTS.mkdir(exist_ok=True)
+    reached: Mapping[str, object] = stats.get("tests_by_mangled_function_name") or {}  # type: ignore[assignment]
     for module in modules:
+        # mutmut mutates a file again only when the source is newer than its copy in mutants/,
+        # and records which tests reach which function once (later only for new tests): a
+        # module that joined only_mutate after the first run would never be mutated, then find
+        # no test. Drop the copy and the record; mutmut makes both again (the record: ~2 min).
         if not (MUTANTS / f"{module}.meta").exists():
-            # mutmut mutates a file again only when the source is newer than its copy in
-            # mutants/, and records which tests reach which function once (then only for new
-            # tests): a module that joined only_mutate after the first run would never be
-            # mutated, then find no test. Drop its copy and the record (recollected: ~2 min).
             (MUTANTS / module).unlink(missing_ok=True)
+        if not any(name.startswith(dotted(module) + ".") for name in reached):
             STATS.unlink(missing_ok=True)
     mutmut = Path(sys.executable).with_name("mutmut")
     started = time.monotonic()
@@ -370,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
         due = due_modules(args.modules, state, _read_json(STATS), tree)
     if due:
         print(f"mutating {len(due)} module(s), {args.jobs} mutant(s) at a time: {', '.join(due)}")
-        status, wall = run_mutmut(due, args.jobs)
+        status, wall = run_mutmut(due, args.jobs, _read_json(STATS))
         stats = _read_json(STATS)
         for module in due:
             if status == 0 and complete(module):

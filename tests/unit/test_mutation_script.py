@@ -102,6 +102,10 @@ def test_due_modules(mutation: ModuleType, tmp_path: Path) -> None:
     assert mutation.due_modules(modules, state, {}, mutation.snapshot()) == ["harness/c.py"]
     edit(tmp_path, "harness/b.py")
     assert mutation.due_modules(modules, state, {}, mutation.snapshot()) == modules
+    # mutmut found no test for any mutant (its record predates the module): not a result
+    write_meta(tmp_path, "harness/c.py", {"harness.c.x_g__mutmut_1": 33})
+    state = {m: mutation.fingerprint(m, {}, mutation.snapshot()) for m in modules}
+    assert mutation.due_modules(modules, state, {}, mutation.snapshot()) == ["harness/c.py"]
 
 
 def test_score_leaves_out_accepted_survivors_and_names_stale_ones(
