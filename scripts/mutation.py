@@ -38,7 +38,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -290,8 +290,12 @@ def _helper(path: str) -> bool:
     )
 
 
-def fingerprint(module: str, stats: Mapping[str, object], tree: Tree) -> str:
-    paths = _harness_imports(module, tree) | reaching_tests(module, stats, tree)
+def fingerprint(
+    module: str, stats: Mapping[str, object], tree: Tree, known_tests: Iterable[str] = ()
+) -> str:
+    """`known_tests`: the test files that reached the module at its last run (kept in the
+    state, so that a lost or rebuilt mutmut record does not change the fingerprint)."""
+    paths = _harness_imports(module, tree) | reaching_tests(module, stats, tree) | set(known_tests)
     digest = hashlib.sha256(importlib.metadata.version("mutmut").encode())
     for path in sorted(paths | _support_files(tree)):
         content = tree.get(path, b"<missing>")
@@ -323,7 +327,20 @@ def complete(module: str) -> bool:
 def due_modules(
     modules: list[str], state: Mapping[str, object], stats: Mapping[str, object], tree: Tree
 ) -> list[str]:
-    return [m for m in modules if not complete(m) or state.get(m) != fingerprint(m, stats, tree)]
+    return [m for m in modules if not complete(m) or not _unchanged(m, state.get(m), stats, tree)]
+
+
+def _unchanged(module: str, last: object, stats: Mapping[str, object], tree: Tree) -> bool:
+    if not isinstance(last, dict):
+        return False
+    return bool(last.get("fingerprint") == fingerprint(module, stats, tree, last.get("tests", ())))
+
+
+def record(module: str, stats: Mapping[str, object], tree: Tree, last: object) -> dict[str, object]:
+    """The state of a module after a complete run: its fingerprint and the tests it counted."""
+    known = set(last.get("tests", ())) if isinstance(last, dict) else set()
+    tests = sorted(known | reaching_tests(module, stats, tree))
+    return {"fingerprint": fingerprint(module, stats, tree, tests), "tests": tests}
 
 
 # --- running -----------------------------------------------------------------------------------
@@ -378,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
         stats = _read_json(STATS)
         for module in due:
             if status == 0 and complete(module):
-                state[module] = fingerprint(module, stats, tree)
+                state[module] = record(module, stats, tree, state.get(module))
             else:
                 state.pop(module, None)
         STATE.write_text(json.dumps(state, indent=1, sort_keys=True), encoding="utf-8")

@@ -98,13 +98,13 @@ def test_due_modules(mutation: ModuleType, tmp_path: Path) -> None:
     assert mutation.due_modules(modules, {}, {}, mutation.snapshot()) == modules  # never run
     write_meta(tmp_path, "harness/a.py", {"harness.a.x_f__mutmut_1": 1})
     write_meta(tmp_path, "harness/c.py", {"harness.c.x_g__mutmut_1": None})  # interrupted
-    state = {m: mutation.fingerprint(m, {}, mutation.snapshot()) for m in modules}
+    state = {m: mutation.record(m, {}, mutation.snapshot(), None) for m in modules}
     assert mutation.due_modules(modules, state, {}, mutation.snapshot()) == ["harness/c.py"]
     edit(tmp_path, "harness/b.py")
     assert mutation.due_modules(modules, state, {}, mutation.snapshot()) == modules
     # mutmut found no test for any mutant (its record predates the module): not a result
     write_meta(tmp_path, "harness/c.py", {"harness.c.x_g__mutmut_1": 33})
-    state = {m: mutation.fingerprint(m, {}, mutation.snapshot()) for m in modules}
+    state = {m: mutation.record(m, {}, mutation.snapshot(), None) for m in modules}
     assert mutation.due_modules(modules, state, {}, mutation.snapshot()) == ["harness/c.py"]
 
 
@@ -121,3 +121,18 @@ def test_score_leaves_out_accepted_survivors_and_names_stale_ones(
     assert (score.mutants, score.killed, score.survived, score.accepted) == (10, 8, 1, 1)
     assert score.score == pytest.approx(8 / 9)
     assert score.stale_accepted == ["harness.a.x_f__mutmut_3"]  # killed now: not a survivor
+
+
+def test_a_lost_test_record_does_not_make_a_module_due(
+    mutation: ModuleType, tmp_path: Path
+) -> None:
+    write_meta(tmp_path, "harness/a.py", {"harness.a.x_f__mutmut_1": 1})
+    reached = {"harness.a.x_f": ["tests/unit/test_indirect.py::t"]}
+    stats = {"tests_by_mangled_function_name": reached}
+    state = {"harness/a.py": mutation.record("harness/a.py", stats, mutation.snapshot(), None)}
+    assert state["harness/a.py"]["tests"] == ["tests/unit/test_a.py", "tests/unit/test_indirect.py"]
+    assert mutation.due_modules(["harness/a.py"], state, {}, mutation.snapshot()) == []
+    edit(tmp_path, "tests/unit/test_indirect.py")  # still watched without mutmut's record
+    assert mutation.due_modules(["harness/a.py"], state, {}, mutation.snapshot()) == [
+        "harness/a.py"
+    ]
