@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from harness._errors import ConfigError
+from harness.analysis.sizing import SizeTable, parse_size_table
 from harness.target_spec import REFERENCE_TARGETS, TargetSpec, parse_targets
 
 DEFAULT_CONFIG = Path("loadtest.toml")
 PACKAGED_CONFIG = "loadtest.toml"  # package data of `harness`
 # "ceiling" runs once per run, before the designs (see harness.phases.ceiling).
-KNOWN_PHASES = ("load", "profile", "probe", "integrity", "ceiling", "capacity")
+KNOWN_PHASES = ("load", "profile", "probe", "integrity", "ceiling", "capacity", "size")
 DEFAULT_PHASES = ("load", "profile", "probe", "integrity")
 KNOWN_SCENARIOS = ("chat", "whales", "spike")
 
@@ -56,7 +57,11 @@ class ProfileConfig:
     ceiling_duration_s: float = 50.0  # the ceiling's capacity search, at most this long
     capacity_step_s: float = 5.0  # the capacity search: seconds per step of offered rate
     capacity_step_factor: float = 1.7  # each step offers this times the rate of the last
-    capacity_max_steps: int = 11  # a design's search stops here if the knee is not found
+    capacity_max_steps: int = 13  # a design's staircase stops here if the knee is not found
+    capacity_max_s: float = 120.0  # one search (staircase and refinement) at most this long
+    capacity_precision: float = 0.1  # refine the knee until the knee is within 10% of capacity
+    # Locust processes for the ceiling's search: 0 = "auto", one per core of this machine
+    ceiling_load_workers: int = 0
 
 
 # The reference chat API's endpoints: their corrected p95 objectives. A chat reply takes the
@@ -74,7 +79,7 @@ class CapacityConfig:
 
     arrival: str = "poisson"  # poisson | constant
     start_rps: float = 0.5
-    ceiling_start_rps: float = 10.0  # the health endpoint holds far more: start higher
+    ceiling_start_rps: float = 100.0  # the health endpoint holds far more: start higher
     max_error_ratio: float = 0.01
     max_dropped_ratio: float = 0.05
     ceiling_objective_p95_ms: float = 100.0  # the health endpoint, in the ceiling's search
@@ -131,6 +136,7 @@ class Config:
     targets: tuple[TargetSpec, ...] = REFERENCE_TARGETS
     ceiling_target: str = ""  # the target the ceiling phase serves; "" when no ceiling runs
     capacity: CapacityConfig = field(default_factory=CapacityConfig)
+    size: SizeTable = field(default_factory=SizeTable)  # [size]; a target's [target.size] wins
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -181,15 +187,12 @@ def resolve(raw: Mapping[str, Any], path: Path, overrides: Mapping[str, Any]) ->
     overrides keys: profile, designs, out, users, spawn_rate, duration_s, and any other
     ProfileConfig field name (load_workers, app_workers, ...); target_files (TOML files of
     [[target]] tables: their targets are added and, without designs, are the ones run);
-    locust_master, expect_workers, master_bind (HOST or HOST:PORT), server_host. None values
-    are ignored.
+    locust_master, expect_workers, master_bind (HOST or HOST:PORT), server_host; size (a
+    SizeTable: its keys win over [size]). None values are ignored.
     """
     v = _Validator(path)
-    v.only_keys(
-        raw,
-        "",
-        {"run", "seed", "upstream", "sampling", "profiles", "gate", "locust", "target", "capacity"},
-    )
+    top = {"run", "seed", "upstream", "sampling", "profiles", "gate", "locust", "target"}
+    v.only_keys(raw, "", top | {"capacity", "size"})
 
     run = v.table(raw, "run")
     v.only_keys(run, "run", {"designs", "out", "profile", "ceiling_target"})
@@ -377,6 +380,10 @@ def resolve(raw: Mapping[str, Any], path: Path, overrides: Mapping[str, Any]) ->
         )
 
     capacity = _capacity(v, v.table(raw, "capacity"))
+    size = parse_size_table(raw.get("size", {}), path)
+    if isinstance(flags := overrides.get("size"), SizeTable):  # the command line's flags win
+        size = flags.over(size)
+        targets = tuple(replace(t, size=flags.over(t.size or SizeTable())) for t in targets)
 
     return Config(
         path=str(path),
@@ -391,6 +398,7 @@ def resolve(raw: Mapping[str, Any], path: Path, overrides: Mapping[str, Any]) ->
         targets=targets,
         ceiling_target=ceiling_target,
         capacity=capacity,
+        size=size,
     )
 
 
@@ -516,9 +524,22 @@ def _profile(v: _Validator, name: str, t: Mapping[str, Any]) -> ProfileConfig:
             t, f"{p}.capacity_step_factor", d.capacity_step_factor, minimum=1.01
         ),
         capacity_max_steps=v.integer(t, f"{p}.capacity_max_steps", d.capacity_max_steps, minimum=1),
+        capacity_max_s=v.number(t, f"{p}.capacity_max_s", d.capacity_max_s, minimum=1),
+        capacity_precision=v.number(
+            t, f"{p}.capacity_precision", d.capacity_precision, minimum=0.001
+        ),
+        ceiling_load_workers=_load_workers(v, t, f"{p}.ceiling_load_workers"),
     )
     _check_profile(v, profile, str(v.path))
     return profile
+
+
+def _load_workers(v: _Validator, t: Mapping[str, Any], key: str) -> int:
+    """A count of Locust processes, or "auto" (0: one per core)."""
+    raw = t.get(key.rsplit(".", 1)[-1], "auto")
+    if raw == "auto":
+        return 0
+    return v.integer(t, key, 0, minimum=1)
 
 
 def _check_profile(v: _Validator, profile: ProfileConfig, where: str) -> None:
@@ -552,6 +573,8 @@ def _check_profile(v: _Validator, profile: ProfileConfig, where: str) -> None:
         "ceiling_duration_s",
         "capacity_step_s",
         "capacity_max_steps",
+        "capacity_max_s",
+        "capacity_precision",
     ):
         value = getattr(profile, name)
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:

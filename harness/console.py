@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from harness.analysis.bounds import QUALIFIERS_COLUMN, qualified
 from harness.phases import ProgressFn
 from harness.report._units import MISSING, format_ratio, format_value
 
@@ -128,11 +129,16 @@ class Console:
             table.add_column(ratio_col, justify="right", style="bold")
         for record in frame.to_dict("records"):
             unit = str(record["unit"])
+            bound = record.get(QUALIFIERS_COLUMN) or {}
             cells = [escape(str(record["title"])), str(record["phase"])]
-            cells += [format_value(_value(record.get(d)), unit) for d in designs]
+            cells += [
+                qualified(format_value(_value(record.get(d)), unit), bound.get(d, ""))
+                for d in designs
+            ]
             if ratio_col:
                 ratio = _value(record.get(ratio_col))
-                cells.append(format_ratio(ratio) if ratio is not None else MISSING)
+                text = format_ratio(ratio) if ratio is not None else MISSING
+                cells.append(qualified(text, bound.get(ratio_col, "")))
             table.add_row(*cells)
         self.out.print(table)
 

@@ -37,7 +37,7 @@ import psutil
 
 from harness import acks
 from harness.phases import ProgressFn, no_progress
-from harness.processes import ManagedProcess, ProcessGroup
+from harness.processes import LOOPBACK, ManagedProcess, ProcessGroup, free_port
 
 MANIFEST_ENV = "HARNESS_MANIFEST"
 ACKS_ENV = "HARNESS_ACKS"
@@ -154,12 +154,22 @@ def locust_argv(
     csv_prefix: str = "locust",
     processes: int = 1,
     master: MasterMode | None = None,
+    local_master_port: int | None = None,
 ) -> list[str]:
+    """The locust command line. With `processes` > 1, `local_master_port` is where the parent
+    and its forked workers meet (on the loopback): without it they use Locust's default 5557,
+    and two runs on one machine (two harnesses, parallel tests) fail to bind."""
     distributed: list[str] = []
     if master is not None:
         distributed = master.argv()
     elif processes > 1:
         distributed = ["--processes", str(processes)]
+        if local_master_port is not None:
+            port = str(local_master_port)
+            distributed += [
+                "--master-bind-host", LOOPBACK, "--master-bind-port", port,
+                "--master-host", LOOPBACK, "--master-port", port,
+            ]  # fmt: skip
     return [
         sys.executable, "-m", "locust",
         *distributed,
@@ -303,6 +313,7 @@ def run_locust(
         csv_prefix,
         processes=processes,
         master=master,
+        local_master_port=free_port() if processes > 1 and master is None else None,
     )
     package_root = str(scenarios_dir().parent)
     env = {

@@ -40,6 +40,7 @@ from harness.analysis.load import (
     comparison_frame,
     load_warnings,
 )
+from harness.analysis.scale import ceiling_line
 from harness.config import Config
 from harness.console import Console
 from harness.phases import FailedWithResults, ProgressFn
@@ -63,8 +64,8 @@ class Outcome:
 
 
 def phase_plan(phases: Sequence[str]) -> list[str]:
-    """The profile's per-design phases in order, with integrity moved right after load
-    (the ceiling runs once per run, not per design: it is not in the plan)."""
+    """The profile's per-design phases in order, with integrity moved right after load and
+    size last (the ceiling runs once per run, not per design: it is not in the plan)."""
     plan = [
         p
         for p in dict.fromkeys(phases)
@@ -72,6 +73,8 @@ def phase_plan(phases: Sequence[str]) -> list[str]:
     ]
     if "load" in phases and "integrity" in phases:
         plan.insert(plan.index("load") + 1, "integrity")
+    if "size" in plan:  # it reads the other phases' figures
+        plan.append(plan.pop(plan.index("size")))
     return plan
 
 
@@ -177,10 +180,12 @@ class Loadtest:
         self.ceiling_rps = ceiling_rps(outcome.rows) if outcome.status == "passed" else None
         if self.ceiling_rps is not None:
             self.console.info(
-                f"ceiling: {self.ceiling_rps:g} req/s at p95 <= "
-                f"{self.cfg.capacity.ceiling_objective_p95_ms:g} ms (the capacity search "
-                f"against {self.cfg.target(target).health} of {target}); each design's "
-                "capacity is shown as a fraction of it"
+                ceiling_line(
+                    outcome.rows,
+                    self.cfg.capacity.ceiling_objective_p95_ms,
+                    self.cfg.target(target).health,
+                    target,
+                )
             )
 
     def design_config(self, design: str) -> Config:
@@ -238,6 +243,8 @@ class Loadtest:
                     {"ceiling_rps": self.ceiling_rps},
                     None,
                 )
+            elif phase == "size":
+                self.external(design, "size", "harness.phases.size", "run_size", {}, None)
             elif phase == "probe":
                 p = self.cfg.profile
                 self.external(

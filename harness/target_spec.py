@@ -33,11 +33,12 @@ import shlex
 import signal
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness._errors import ConfigError
+from harness.analysis.sizing import SizeTable, parse_size_table
 from harness.probe_recipe import ProbeRecipe, parse_probe, reference_recipe
 
 # Placeholders each command may use; the harness fills them in.
@@ -59,13 +60,38 @@ TARGET_KEYS = frozenset(
         "needs_upstream",
         "cwd",
         "env",
+        "capacity",
+        "size",
     }
 )
+CAPACITY_KEYS = frozenset({"objectives_p95_ms", "default_p95_ms", "start_rps"})
+DEFAULT_TARGET_P95_MS = 500.0  # an endpoint of a target's own scenario that no objective names
 STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGQUIT", "SIGHUP")
 RESERVED_NAMES = frozenset({"ceiling", "latest", "figures"})  # run-directory names
 SERVE_MODULE = "harness.serve"
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class TargetCapacity:
+    """`[target.capacity]`: what the capacity search of a target's own scenario must keep.
+
+    `objectives_p95_ms` maps Locust request names (`GET /items/{id}`) to a p95 objective on
+    the latency corrected for coordinated omission; every other endpoint gets
+    `default_p95_ms`. `start_rps` (None: `[capacity] start_rps`) is the first offered rate.
+    """
+
+    objectives_p95_ms: Mapping[str, float] = field(default_factory=dict)
+    default_p95_ms: float = DEFAULT_TARGET_P95_MS
+    start_rps: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "objectives_p95_ms": dict(self.objectives_p95_ms),
+            "default_p95_ms": self.default_p95_ms,
+            "start_rps": self.start_rps,
+        }
 
 
 @dataclass(frozen=True)
@@ -85,6 +111,8 @@ class TargetSpec:
     needs_upstream: bool = False
     cwd: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)
+    capacity: TargetCapacity = field(default_factory=TargetCapacity)
+    size: SizeTable | None = None  # [target.size]: the container sizing's inputs (docs/sizing.md)
     source: str = "built-in"  # the file that described it
 
     # --- what applies --------------------------------------------------------------------
@@ -107,10 +135,10 @@ class TargetSpec:
                 )
             if self.probe_command is None:
                 return f"not applicable to target {self.name}: no probe_command"
-        if phase == "capacity" and not self.chat_api:
+        if phase == "capacity" and not self.chat_api and self.scenario is None:
             return (
-                f"not applicable to target {self.name}: the capacity search sends the reference "
-                "chat API's requests (chat_api = false); the ceiling searches its health path"
+                f"not applicable to target {self.name}: no scenario to drive open-model "
+                "(set scenario = a locustfile)"
             )
         if phase == "integrity" and not self.chat_api:
             return (
@@ -134,6 +162,8 @@ class TargetSpec:
             "needs_upstream": self.needs_upstream,
             "cwd": self.cwd,
             "env": dict(self.env),
+            "capacity": self.capacity.to_json(),
+            "size": asdict(self.size) if self.size is not None else None,
             "source": self.source,
         }
 
@@ -326,6 +356,12 @@ def parse_target(t: Mapping[str, Any], path: Path, where: str) -> TargetSpec:
         else None
     )
 
+    capacity = (
+        parse_capacity(t["capacity"], path, f"{prefix}.capacity")
+        if "capacity" in t
+        else TargetCapacity()
+    )
+    size = parse_size_table(t["size"], path, f"{prefix}.size") if "size" in t else None
     needs_upstream = _boolean(t, "needs_upstream", prefix, path)
     if not needs_upstream:
         for key, args in (
@@ -351,8 +387,42 @@ def parse_target(t: Mapping[str, Any], path: Path, where: str) -> TargetSpec:
         needs_upstream=needs_upstream,
         cwd=cwd,
         env={str(k): str(v) for k, v in env_raw.items()},
+        capacity=capacity,
+        size=size,
         source=str(path),
     )
+
+
+def parse_capacity(raw: object, path: Path, key: str) -> TargetCapacity:
+    """`[target.capacity]`: objectives_p95_ms (a table of positive numbers), default_p95_ms,
+    start_rps."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(path, key, "must be a table ([target.capacity])")
+    for name in raw:
+        if name not in CAPACITY_KEYS:
+            raise ConfigError(
+                path, f"{key}.{name}", f"unknown key (allowed: {', '.join(sorted(CAPACITY_KEYS))})"
+            )
+    objectives_raw = raw.get("objectives_p95_ms", {})
+    if not isinstance(objectives_raw, Mapping):
+        raise ConfigError(path, f"{key}.objectives_p95_ms", "must be a table of endpoint = ms")
+    objectives = {
+        str(endpoint): _positive(value, f"{key}.objectives_p95_ms.{endpoint}", path)
+        for endpoint, value in objectives_raw.items()
+    }
+    default = (
+        _positive(raw["default_p95_ms"], f"{key}.default_p95_ms", path)
+        if "default_p95_ms" in raw
+        else DEFAULT_TARGET_P95_MS
+    )
+    start = _positive(raw["start_rps"], f"{key}.start_rps", path) if "start_rps" in raw else None
+    return TargetCapacity(objectives, default, start)
+
+
+def _positive(value: object, key: str, path: Path) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ConfigError(path, key, f"must be a positive number, got {value!r}")
+    return float(value)
 
 
 def _is_path(scenario: str) -> bool:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -146,12 +146,15 @@ def running_stack(
     env: Mapping[str, str] | None = None,
     phase: str = "",
     host: str = LOOPBACK,
+    argv_prefix: Sequence[str] = (),
 ) -> Iterator[Stack]:
     """Start the LLM emulator (when the target needs it) and the target on free loopback
     ports; stop both on exit. `workers` fills the target's {workers}: the probe and profile
     phases leave it at 1 (tracemalloc and memray see one process). `host` fills {host} and
     is where the harness and Locust reach the target (another address than the loopback
-    only for Locust workers on other machines); the emulator stays on the loopback."""
+    only for Locust workers on other machines); the emulator stays on the loopback.
+    `argv_prefix` goes before the target's command only (the sizing proof's cgroup join:
+    harness.sizing.cgroup.join_argv), never before the emulator's."""
     if mode == "memray" and capture is None:
         raise ValueError("memray mode needs a capture path")
     if workers > 1 and not target.takes_workers:
@@ -170,7 +173,7 @@ def running_stack(
 
         def argv_for(port: int) -> list[str]:
             values = start_values(port, host, data_dir, upstream_url, workers)
-            return app_argv(target, mode, values, capture)
+            return [*argv_prefix, *app_argv(target, mode, values, capture)]
 
         def env_for(port: int) -> dict[str, str]:
             values = start_values(port, host, data_dir, upstream_url, workers)

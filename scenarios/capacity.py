@@ -34,6 +34,7 @@ from typing import Any
 import gevent
 from locust import LoadTestShape, constant, events
 from locust.env import Environment
+from locust.exception import RescheduleTask
 from locust.runners import (
     STATE_CLEANUP,
     STATE_STOPPED,
@@ -45,7 +46,7 @@ from locust.runners import (
 from scenarios.common import CHAT, CHAT_STREAM, HISTORY, ChatBehaviour, next_rng, pools, write_json
 from scenarios.open_model import DROPPED, OPEN, Plan, arrivals, open_name, step_label
 
-__all__ = ["CapacityShape", "OpenModelUser"]
+__all__ = ["CapacityShape", "OpenModelPacing", "OpenModelUser"]
 
 PLAN_ENV = "HARNESS_CAPACITY_PLAN"
 PLAN_MESSAGE = "harness_capacity_plan"  # master -> workers: the plan, t0, the worker count
@@ -135,43 +136,42 @@ def _start_schedule(environment: Environment, **_kwargs: Any) -> None:
 
 
 @events.request.add_listener
-def _note_failure(context: dict[str, Any] | None = None, exception: Any = None, **_kw: Any) -> None:
+def _note_request(
+    request_type: str = "",
+    name: str = "",
+    context: dict[str, Any] | None = None,
+    exception: Any = None,
+    **_kw: Any,
+) -> None:
+    """The task's first request names its endpoint; any failed request fails the task."""
     outcome = (context or {}).get(OUTCOME_KEY)
-    if outcome is not None and exception is not None and outcome.get("error") is None:
+    if outcome is None:
+        return
+    named = name if name.startswith(f"{request_type} ") else f"{request_type} {name}"
+    outcome.setdefault("endpoint", named)  # Locust's name, with its method: "GET /items/{id}"
+    if exception is not None and outcome.get("error") is None:
         outcome["error"] = exception
 
 
-class OpenModelUser(ChatBehaviour):
-    """Carries the schedule's requests; its only task is `paced` (see the module doc)."""
+class OpenModelPacing:
+    """The open model's one task, `paced`, for any Locust user class: take the next intended
+    send time, sleep until then, run one action, report the latency from the intended time.
 
-    abstract = False
-    wait_time = constant(0)  # the schedule sets the pace
+    A subclass says what an arrival runs (`arrival_action`): the chat mix, the health path,
+    or one task of a target's own user class. Mixed in before the user class, so that
+    `context()` carries the outcome every request of the action reports into.
+    """
 
-    def on_start(self) -> None:
-        self.rng = next_rng(int(getattr(self.environment.runner, "worker_index", 0) or 0))
-        self.sent = 0
-        self._outcome: dict[str, Any] | None = None
+    environment: Environment
+    _outcome: dict[str, Any] | None = None
 
     def context(self) -> dict[str, Any]:
-        return {OUTCOME_KEY: self._outcome} if self._outcome is not None else {}
+        own: dict[str, Any] = super().context()  # type: ignore[misc]
+        return {**own, OUTCOME_KEY: self._outcome} if self._outcome is not None else own
 
-    def pick_user(self) -> str:
-        known = pools()
-        plan = SCHEDULE.plan
-        pool = plan.pool if plan is not None else "mixed"
-        if pool == "mixed":
-            pool = "whales" if self.rng.random() < WHALE_SHARE else "ordinary"
-        return self.rng.choice(known.get(pool))
-
-    def _action(self, plan: Plan) -> tuple[str, Any]:
-        if plan.mix == "health":
-            path = plan.health_path
-            return f"GET {path}", lambda: self.client.get(path, name=f"GET {path}")
-        names = [name for name, _ in CHAT_MIX]
-        weights = [weight for _, weight in CHAT_MIX]
-        name = self.rng.choices(names, weights)[0]
-        action = {CHAT: self.chat, CHAT_STREAM: self.chat_stream, HISTORY: self.history}[name]
-        return name, action
+    def arrival_action(self, plan: Plan) -> tuple[str, Any]:
+        """(endpoint name or "" to name it by its first request, the callable to run)."""
+        raise NotImplementedError
 
     def _stopping(self) -> bool:
         runner = self.environment.runner
@@ -202,23 +202,56 @@ class OpenModelUser(ChatBehaviour):
                 context={},
             )
             return
-        endpoint, action = self._action(plan)
+        endpoint, action = self.arrival_action(plan)
         outcome: dict[str, Any] = {"error": None}
+        if endpoint:
+            outcome["endpoint"] = endpoint
         self._outcome = outcome
         try:
             action()
+        except RescheduleTask:
+            pass  # a task that gives up its turn (locust's interrupt/reschedule) still arrived
         except Exception as exc:  # a task that raised still took its time
             outcome["error"] = outcome["error"] or exc
         finally:
             self._outcome = None
         fire(
             request_type=OPEN,
-            name=open_name(endpoint, step, rate),
+            name=open_name(str(outcome.get("endpoint") or "task"), step, rate),
             response_time=(time.time() - intended) * 1000,
             response_length=0,
             exception=outcome["error"],
             context={},
         )
+
+
+class OpenModelUser(OpenModelPacing, ChatBehaviour):
+    """Carries the schedule's requests; its only task is `paced` (see the module doc)."""
+
+    abstract = False
+    wait_time = constant(0)  # the schedule sets the pace
+
+    def on_start(self) -> None:
+        self.rng = next_rng(int(getattr(self.environment.runner, "worker_index", 0) or 0))
+        self.sent = 0
+
+    def pick_user(self) -> str:
+        known = pools()
+        plan = SCHEDULE.plan
+        pool = plan.pool if plan is not None else "mixed"
+        if pool == "mixed":
+            pool = "whales" if self.rng.random() < WHALE_SHARE else "ordinary"
+        return self.rng.choice(known.get(pool))
+
+    def arrival_action(self, plan: Plan) -> tuple[str, Any]:
+        if plan.mix == "health":
+            path = plan.health_path
+            return f"GET {path}", lambda: self.client.get(path, name=f"GET {path}")
+        names = [name for name, _ in CHAT_MIX]
+        weights = [weight for _, weight in CHAT_MIX]
+        name = self.rng.choices(names, weights)[0]
+        action = {CHAT: self.chat, CHAT_STREAM: self.chat_stream, HISTORY: self.history}[name]
+        return name, action
 
 
 OpenModelUser.tasks = [OpenModelUser.paced]  # not ChatBehaviour's own tasks
@@ -229,11 +262,15 @@ class CapacityShape(LoadTestShape):
 
     def __init__(self) -> None:
         super().__init__()
-        self._plan = plan_from_env()
+        # Locust builds the shape in every process; a worker started apart has no plan in its
+        # environment (its master's message brings it), and only the master ticks.
+        self._plan = plan_from_env() if os.environ.get(PLAN_ENV) else None
         self._stopped = False
 
     def tick(self) -> tuple[int, float] | None:
         plan = SCHEDULE.plan or self._plan
+        if plan is None:
+            raise RuntimeError(f"{PLAN_ENV} is not set: the capacity locustfile needs a plan")
         t0 = SCHEDULE.t0
         elapsed = time.time() - t0 if t0 is not None else 0.0
         knee = bool(plan.stop_file) and os.path.exists(plan.stop_file)

@@ -89,6 +89,13 @@ class Launcher:
         return self._start(f"app-{design}", argv, port, env)
 
 
+@pytest.fixture(autouse=True)
+def _console_width_of_a_pipe(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Consoles print as they do into a CI log (no terminal, no COLUMNS): pytest-xdist's
+    workers inherit COLUMNS=80 from execnet, which would wrap the lines tests look for."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+
+
 @pytest.fixture
 def free_loopback_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago."""

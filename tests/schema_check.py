@@ -30,6 +30,7 @@ RUN_FILES = [
     ("*/probe/probe_sites.json", "probe-sites"),
     ("*server_errors.json", "server-errors"),
     ("*/capacity/meta.json", "capacity-meta"),
+    ("*/size/sizing.json", "sizing"),
     ("*plan.json", "capacity-plan"),
     ("*timeline.json", "capacity-plan"),
 ]

@@ -41,6 +41,7 @@ __all__ = [
     "memory_by_step",
     "parse_steps",
     "plan_rates",
+    "steady_rps",
     "steps_frame",
 ]
 
@@ -64,9 +65,13 @@ def plan_rates(start_rps: float, factor: float, steps: int) -> tuple[float, ...]
 class Limits:
     """What a step must keep to meet the objective."""
 
-    objectives_p95_ms: Mapping[str, float]  # endpoint -> corrected p95 objective; others ungated
+    objectives_p95_ms: Mapping[str, float]  # endpoint -> corrected p95 objective
     max_error_ratio: float = 0.01
     max_dropped_ratio: float = 0.05
+    default_p95_ms: float | None = None  # endpoints not named above; None: reported, not judged
+
+    def objective_for(self, endpoint: str) -> float | None:
+        return self.objectives_p95_ms.get(endpoint, self.default_p95_ms)
 
 
 @dataclass(frozen=True)
@@ -187,7 +192,7 @@ def judge(step: Step, limits: Limits) -> Verdict:
         return Verdict("empty", "no request of this step finished")
     worst, worst_ratio = "", -math.inf
     for e in step.endpoints:
-        objective = limits.objectives_p95_ms.get(e.endpoint)
+        objective = limits.objective_for(e.endpoint)
         if objective and not math.isnan(e.p95_ms) and e.p95_ms / objective > worst_ratio:
             worst, worst_ratio = e.endpoint, e.p95_ms / objective
     ratio = worst_ratio if worst else math.nan
@@ -210,7 +215,7 @@ def judge(step: Step, limits: Limits) -> Verdict:
         endpoint = next(e for e in step.endpoints if e.endpoint == worst)
         return Verdict(
             "missed",
-            f"{worst} p95 {endpoint.p95_ms:,.0f} ms > {limits.objectives_p95_ms[worst]:,.0f} ms",
+            f"{worst} p95 {endpoint.p95_ms:,.0f} ms > {limits.objective_for(worst) or 0:,.0f} ms",
             worst,
             ratio,
         )
@@ -263,6 +268,20 @@ def find_capacity(steps: Sequence[Step], limits: Limits) -> Capacity:
         best.index,
         verdicts=verdicts,
     )
+
+
+def steady_rps(history: pd.DataFrame | None) -> float:
+    """A closed load's steady throughput from Locust's stats history: the median of the
+    Aggregated rows' Requests/s over the second half of the run (the first half holds the
+    spawn). NaN without rows."""
+    if history is None or history.empty or "Requests/s" not in history:
+        return math.nan
+    rows = history[history["Name"] == "Aggregated"] if "Name" in history else history
+    rates = pd.to_numeric(rows["Requests/s"], errors="coerce").dropna()
+    rates = rates[rates > 0]
+    if rates.empty:
+        return math.nan
+    return float(rates.iloc[len(rates) // 2 :].median())
 
 
 def memory_by_step(
@@ -337,7 +356,7 @@ def endpoint_frame(steps: Sequence[Step], limits: Limits) -> pd.DataFrame:
                 "p50_ms": e.p50_ms,
                 "p95_ms": e.p95_ms,
                 "p99_ms": e.p99_ms,
-                "objective_p95_ms": limits.objectives_p95_ms.get(e.endpoint, math.nan),
+                "objective_p95_ms": limits.objective_for(e.endpoint) or math.nan,
             }
             for step in steps
             for e in step.endpoints
@@ -353,6 +372,7 @@ def capacity_rows(
     memory: pd.DataFrame | None = None,
     ceiling_rps: float | None = None,
     endpoints: Iterable[str] = (),
+    at_capacity: Mapping[str, float] | None = None,
 ) -> list[SummaryRow]:
     """Summary rows: capacity_rps (req/s; 0 below the first step), capacity_lower_bound
     (1: no knee found), knee_rps, objective_p95_ms{endpoint}, rss/uss_at_capacity_bytes,
@@ -364,7 +384,10 @@ def capacity_rows(
     if result.knee_rps is not None:
         rows.append(SummaryRow(design, phase, "knee_rps", result.knee_rps, "req/s"))
     seen = set(endpoints)
-    for endpoint, objective in sorted(limits.objectives_p95_ms.items()):
+    objectives = dict(limits.objectives_p95_ms)
+    if limits.default_p95_ms is not None:
+        objectives |= {e: limits.default_p95_ms for e in seen if e not in objectives}
+    for endpoint, objective in sorted(objectives.items()):
         if not seen or endpoint in seen:
             rows.append(
                 SummaryRow(
@@ -376,7 +399,19 @@ def capacity_rows(
                     {"endpoint": endpoint},
                 )
             )
-    if memory is not None and result.capacity_step is not None and not memory.empty:
+    for column, metric in (
+        ("rss_max_bytes", "rss_at_capacity_bytes"),
+        ("uss_max_bytes", "uss_at_capacity_bytes"),
+    ):
+        value = (at_capacity or {}).get(column, math.nan)
+        if not math.isnan(value):
+            rows.append(SummaryRow(design, phase, metric, value, "bytes"))
+    if (
+        at_capacity is None
+        and memory is not None
+        and result.capacity_step is not None
+        and not memory.empty
+    ):
         at = memory[memory["step"] == result.capacity_step]
         for column, metric in (
             ("rss_max_bytes", "rss_at_capacity_bytes"),

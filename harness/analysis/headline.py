@@ -21,10 +21,12 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from harness.analysis.bounds import CEILING as CEILING
+from harness.analysis.bounds import QUALIFIERS_COLUMN, bounds, combine
+from harness.analysis.scale import scale_notes as scale_notes
 from harness.results import SummaryRow
 
-PHASES = ("load", "capacity", "profile", "probe", "integrity")
-CEILING = "ceiling"  # the pseudo-design (and phase) of the ceiling: the health path's capacity
+PHASES = ("load", "capacity", "profile", "probe", "integrity", "size")
 ENDPOINT_ORDER = ("chat", "chat_stream", "history")
 LOADGEN_CPU_LIMIT = 90.0  # percent; above it the load generator, not the server, is the limit
 PROBE_CV_LIMIT = 0.05  # 5 % coefficient of variation across probe repetitions
@@ -62,6 +64,7 @@ HEADLINE: tuple[HeadlineMetric, ...] = (
         "capacity_ceiling_fraction", "capacity", "Capacity / ceiling", "higher", labels="none"
     ),
     HeadlineMetric("rss_at_capacity_bytes", "capacity", "RSS at capacity", "lower", labels="none"),
+    HeadlineMetric("memory_limit_bytes", "size", "Memory limit (sized)", "lower", labels="none"),
     HeadlineMetric("rps", "load", "Throughput (closed load)", "higher", labels="none"),
     HeadlineMetric(
         "rps_ceiling_fraction", "load", "Closed-load RPS / ceiling", "higher", labels="none"
@@ -257,9 +260,12 @@ def headline_table(
     """One row per headline metric and label set present in `frame`.
 
     Columns: key, metric, labels, title, phase, unit, better, one column per design (value or
-    NaN), and a `<design> / <base>` ratio column for every other design (`ratio_base`).
+    NaN), a `<design> / <base>` ratio column for every other design (`ratio_base`), and
+    `qualifiers`: {design or ratio column: "at least" | "at most" | "two bounds"} for the
+    figures that are bounds (`bounds`; the others are exact).
     """
     order = designs_in(frame, designs)
+    bounded = bounds(frame)
     base = ratio_base(order)
     others = [d for d in order if d != base]
     ratio_cols = [ratio_column(d, base) for d in others]
@@ -289,10 +295,18 @@ def headline_table(
             for design in order:
                 hit = lines[lines["design"] == design]
                 row[design] = float(hit["value"].iloc[-1]) if not hit.empty else math.nan
+            qualifiers = {
+                d: bounded[(d, spec.metric)] for d in order if (d, spec.metric) in bounded
+            }
             for design, column in zip(others, ratio_cols, strict=True):
                 row[column] = ratio(row[design], row[base], spec.ratio_floor)
+                both = combine(qualifiers.get(design, ""), qualifiers.get(base, ""))
+                if both:
+                    qualifiers[column] = both
+            row[QUALIFIERS_COLUMN] = qualifiers
             rows.append(row)
-    columns = ["key", "metric", "labels", "title", "phase", "unit", "better", *order, *ratio_cols]
+    columns = ["key", "metric", "labels", "title", "phase", "unit", "better"]
+    columns += [*order, *ratio_cols, QUALIFIERS_COLUMN]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -320,6 +334,8 @@ COMPARE_COLUMNS = [
     "b",
     "delta",
     "delta_pct",
+    "a_qualifier",
+    "b_qualifier",
 ]
 
 
@@ -365,6 +381,8 @@ def compare_table(
             if math.isnan(a) and math.isnan(b):
                 continue
             delta, pct = change(a, b)
+            qualifier_a = _qualifier(lookup_a, key, design)
+            qualifier_b = _qualifier(lookup_b, key, design)
             rows.append(
                 {
                     "key": key,
@@ -377,9 +395,18 @@ def compare_table(
                     "b": b,
                     "delta": delta,
                     "delta_pct": pct,
+                    "a_qualifier": qualifier_a,
+                    "b_qualifier": qualifier_b,
                 }
             )
     return pd.DataFrame(rows, columns=COMPARE_COLUMNS)
+
+
+def _qualifier(table: pd.DataFrame, key: str, design: str) -> str:
+    if table.empty or key not in table.index or QUALIFIERS_COLUMN not in table.columns:
+        return ""
+    qualifiers: Any = table.at[key, QUALIFIERS_COLUMN]
+    return str(qualifiers.get(design, "")) if isinstance(qualifiers, Mapping) else ""
 
 
 def _cell(table: pd.DataFrame, key: str, design: str) -> float:
@@ -440,46 +467,6 @@ class PhaseState:
         if self.status == "not run":
             return f"{self.phase}: not run ({self.detail or 'no record in run.json'})"
         return f"{self.phase}: not run ({self.status}{detail})"
-
-
-def scale_notes(frame: pd.DataFrame, phases: Sequence[Mapping[str, Any]] = ()) -> list[str]:
-    """What a reader must know about the ceiling and the process counts."""
-    notes: list[str] = []
-    for record in phases:
-        if record.get("phase") == CEILING and record.get("status") != "passed":
-            notes.append(
-                f"Ceiling: {record.get('status')} ({record.get('detail') or 'no detail'})."
-            )
-    if frame.empty:
-        return notes
-    ceiling = frame[(frame["design"] == CEILING) & (frame["metric"] == "capacity_rps")]
-    if not ceiling.empty:
-        bound = frame[(frame["design"] == CEILING) & (frame["metric"] == "capacity_lower_bound")]
-        at_least = "at least " if not bound.empty and float(bound["value"].iloc[0]) else ""
-        notes.append(
-            f"Ceiling: the open-model capacity search against the health endpoint of the same "
-            f"server stack held {at_least}{float(ceiling['value'].iloc[0]):.1f} req/s at its "
-            "objective; each design's capacity (and closed-load throughput) is also shown as "
-            "a fraction of it."
-        )
-    workers = frame[
-        (frame["phase"] == "load") & frame["metric"].isin(["app_workers", "load_workers"])
-    ]
-    if not workers.empty:
-        app = _process_count(workers, "app_workers")
-        load = _process_count(workers, "load_workers")
-        notes.append(
-            f"The load phase ran {app} app worker process(es) and {load} Locust process(es); "
-            "the profile and probe phases always run one app process (tracemalloc and memray "
-            "see one process)."
-        )
-    return notes
-
-
-def _process_count(workers: pd.DataFrame, metric: str) -> int:
-    """The largest count recorded; 1 when none is (or it is 0)."""
-    largest = workers[workers["metric"] == metric]["value"].max()
-    return 1 if math.isnan(largest) or largest < 1 else int(largest)
 
 
 def phase_status(

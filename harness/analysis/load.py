@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from harness.analysis.bounds import QUALIFIERS_COLUMN, combine
 from harness.analysis.headline import (
     HEADLINE,
     HeadlineMetric,
@@ -419,4 +420,9 @@ def comparison_frame(
         ratio(float(a), float(b), floors.get(str(metric), 0.0))
         for a, b, metric in zip(frame[pair[0]], frame[pair[1]], frame["metric"], strict=True)
     ]
+    qualifiers: list[dict[str, str]] = [dict(q) for q in frame[QUALIFIERS_COLUMN]]
+    for q in qualifiers:
+        if both := combine(q.get(pair[0], ""), q.get(pair[1], "")):
+            q[column] = both
+    frame[QUALIFIERS_COLUMN] = pd.Series(qualifiers, index=frame.index, dtype=object)
     return frame, column

@@ -18,8 +18,9 @@ from typing import Any
 
 Frame = tuple[str, int, str]  # file, line, function
 TOP_SITES = 10
-# The probe's own frames are never a request's site: what they allocate is bookkeeping.
-HARNESS_MEASURING_FILES = ("harness/sampling/", "tracemalloc.py")
+# The probe's own frames are never a request's site: what they allocate is bookkeeping (the
+# pytest plugin's in-process client included).
+HARNESS_MEASURING_FILES = ("harness/sampling/", "harness/pytest_plugin/", "tracemalloc.py")
 
 
 @dataclass(frozen=True)

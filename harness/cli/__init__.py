@@ -19,6 +19,7 @@ from harness._errors import EXIT_USAGE, HarnessError
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "loadtest": ("harness.cli.loadtest", "run every phase on every design and write a report"),
     "capacity": ("harness.cli.capacity", "the open-model capacity search of every design"),
+    "size": ("harness.cli.size", "a memory request and limit per container, proven under a limit"),
     "probe": ("harness.cli.probe", "per-request tracemalloc figures across history lengths"),
     "report": ("harness.cli.report", "render report.md/report.html from a run directory"),
     "compare": ("harness.cli.compare", "compare the headline metrics of two run directories"),

@@ -16,6 +16,11 @@ from harness.console import Console
 from harness.orchestration import Loadtest
 
 
+def workers_or_auto(text: str) -> int:
+    """A count of processes, or `auto` (0: one per core)."""
+    return 0 if text == "auto" else positive_int(text)
+
+
 def command_line(args: argparse.Namespace) -> str:
     words = ["harness", "capacity", "--config", str(args.config)]
     for flag, value in (
@@ -24,6 +29,11 @@ def command_line(args: argparse.Namespace) -> str:
         ("--step-s", args.step_s),
         ("--step-factor", args.step_factor),
         ("--max-steps", args.max_steps),
+        ("--max-time", args.max_time),
+        (
+            "--ceiling-load-workers",
+            "auto" if args.ceiling_load_workers == 0 else args.ceiling_load_workers,
+        ),
         ("--ceiling-duration", args.ceiling_duration),
         ("--load-workers", args.load_workers),
         ("--app-workers", args.app_workers),
@@ -64,6 +74,18 @@ class CapacityCommand:
             "--max-steps", type=positive_int, metavar="N", help="steps per design at most"
         )
         parser.add_argument(
+            "--max-time",
+            type=positive_float,
+            metavar="S",
+            help="one design's search (staircase and the knee's refinement) at most S seconds",
+        )
+        parser.add_argument(
+            "--ceiling-load-workers",
+            type=workers_or_auto,
+            metavar="N|auto",
+            help="Locust processes for the ceiling's search (auto: one per core)",
+        )
+        parser.add_argument(
             "--ceiling-duration",
             type=positive_float,
             metavar="S",
@@ -93,6 +115,8 @@ class CapacityCommand:
             "capacity_step_s": args.step_s,
             "capacity_step_factor": args.step_factor,
             "capacity_max_steps": args.max_steps,
+            "capacity_max_s": args.max_time,
+            "ceiling_load_workers": args.ceiling_load_workers,
             "ceiling_duration_s": args.ceiling_duration,
             "load_workers": args.load_workers,
             "app_workers": args.app_workers,

@@ -28,12 +28,13 @@ import json
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from harness._errors import PhaseFailed
 from harness.analysis.capacity import (
     PHASE,
     Capacity,
@@ -43,13 +44,15 @@ from harness.analysis.capacity import (
     endpoint_frame,
     find_capacity,
     first_miss,
+    judge,
     memory_by_step,
     parse_steps,
     plan_rates,
     steps_frame,
 )
+from harness.analysis.knee import Probe, next_rate, refine
 from harness.config import Config
-from harness.locust_runner import LocustResult, MasterMode, run_locust
+from harness.locust_runner import LocustResult, MasterMode, locustfile, run_locust
 from harness.phases import FailedWithResults, ProgressFn
 from harness.phases.load import _read_csv, master_mode, scenario_for, server_host
 from harness.results import RunDir, SummaryRow, write_json_atomic
@@ -58,7 +61,11 @@ from harness.target_spec import TargetSpec
 from harness.targets import running_stack, seed_store
 
 SCENARIO = "capacity"
+TARGET_SCENARIO = "capacity_target"
 PLAN_ENV = "HARNESS_CAPACITY_PLAN"
+LOCUSTFILE_ENV = "HARNESS_CAPACITY_LOCUSTFILE"
+REFINE_DIR = "refine_{:02d}"
+NOT_DRIVABLE = "NotDrivable:"  # scenarios/capacity_target.py's exception, in locust's stderr
 STOP_FILE = "knee.stop"
 TIMELINE_JSON = "timeline.json"
 SAMPLES_CSV = "process_samples.csv"
@@ -68,6 +75,7 @@ SETTLE_S = 1.5  # one process: its stats CSV is at most a second old
 SETTLE_DISTRIBUTED_S = 4.5  # workers report to the master every 3 s
 LEAD_S = 5.0  # -t: past the plan, for the locustfile's t0 lead (up to 2.5 s) and its last tick
 IN_FLIGHT_S = 5.0  # users per step = rate * this: replies this slow still find a free user
+HEALTH_IN_FLIGHT_MIN_S = 0.5
 MIN_USERS = 10
 MAX_USERS = 1000  # the locustfile's t0 is up to 2.5 s after the test start
 
@@ -81,14 +89,28 @@ class Search:
     limits: Limits
     arrival: str = "poisson"
     seed: int = 1
-    mix: str = "chat"  # chat | health
+    mix: str = "chat"  # chat | health | tasks (one task of the target's own locustfile)
     pool: str = "mixed"
     health_path: str = "/healthz"
+    locustfile: str = ""  # mix "tasks": the target's locustfile (scenarios/capacity_target.py)
+    precision: float = 0.1  # refine the knee until it is within this of the capacity
+    max_s: float = math.inf  # the whole search (staircase, then refinement) at most this long
+    in_flight_s: float = IN_FLIGHT_S  # users per step = rate * this
+
+    @property
+    def scenario(self) -> str:
+        return TARGET_SCENARIO if self.mix == "tasks" else SCENARIO
+
+    def env(self, out: Path) -> dict[str, str]:
+        env = {PLAN_ENV: json.dumps(self.plan(out))}
+        if self.mix == "tasks":
+            env[LOCUSTFILE_ENV] = self.locustfile
+        return env
 
     @property
     def peak_users(self) -> int:
         """The users the locustfile's shape holds at the last step (Plan.users_for)."""
-        return max(MIN_USERS, min(MAX_USERS, math.ceil(max(self.rates) * IN_FLIGHT_S)))
+        return max(MIN_USERS, min(MAX_USERS, math.ceil(max(self.rates) * self.in_flight_s)))
 
     def plan(self, out: Path) -> dict[str, Any]:
         """The locustfile's plan (scenarios.open_model.Plan's fields)."""
@@ -97,7 +119,7 @@ class Search:
             "step_s": self.step_s,
             "arrival": self.arrival,
             "seed": self.seed,
-            "in_flight_s": IN_FLIGHT_S,
+            "in_flight_s": self.in_flight_s,
             "min_users": MIN_USERS,
             "max_users": MAX_USERS,
             "mix": self.mix,
@@ -108,17 +130,48 @@ class Search:
         }
 
 
+def staircase(cfg: Config, start_rps: float, max_s: float) -> tuple[float, ...]:
+    """The profile's staircase from start_rps: capacity_max_steps steps, fewer when they
+    would not fit in max_s."""
+    p = cfg.profile
+    fits = max(1, math.floor(max_s / p.capacity_step_s))
+    return plan_rates(start_rps, p.capacity_step_factor, min(p.capacity_max_steps, fits))
+
+
 def design_search(cfg: Config, design: str) -> Search:
-    """The search for a chat design: the profile's staircase, [capacity]'s objectives."""
+    """The search for a design: the reference chat API's mix and [capacity]'s objectives, or
+    the target's own locustfile and its [target.capacity] objectives (default for the rest)."""
     p, c = cfg.profile, cfg.capacity
+    target = cfg.target(design)
+    common: dict[str, Any] = {
+        "step_s": p.capacity_step_s,
+        "arrival": c.arrival,
+        "seed": cfg.seed.seed,
+        "precision": p.capacity_precision,
+        "max_s": p.capacity_max_s,
+    }
+    if target.chat_api:
+        return Search(
+            rates=staircase(cfg, c.start_rps, p.capacity_max_s),
+            limits=Limits(dict(c.objectives_p95_ms), c.max_error_ratio, c.max_dropped_ratio),
+            mix="chat",
+            pool="whales" if scenario_for(design, cfg) == "whales" else "mixed",
+            **common,
+        )
+    if target.scenario is None:
+        raise PhaseFailed(PHASE, target.not_applicable(PHASE) or "no scenario")
+    own = target.capacity
     return Search(
-        rates=plan_rates(c.start_rps, p.capacity_step_factor, p.capacity_max_steps),
-        step_s=p.capacity_step_s,
-        limits=Limits(dict(c.objectives_p95_ms), c.max_error_ratio, c.max_dropped_ratio),
-        arrival=c.arrival,
-        seed=cfg.seed.seed,
-        mix="chat",
-        pool="whales" if scenario_for(design, cfg) == "whales" else "mixed",
+        rates=staircase(cfg, own.start_rps or c.start_rps, p.capacity_max_s),
+        limits=Limits(
+            dict(own.objectives_p95_ms),
+            c.max_error_ratio,
+            c.max_dropped_ratio,
+            default_p95_ms=own.default_p95_ms,
+        ),
+        mix="tasks",
+        locustfile=str(locustfile(target.scenario)),
+        **common,
     )
 
 
@@ -139,6 +192,12 @@ def health_search(cfg: Config, health_path: str) -> Search:
         seed=cfg.seed.seed,
         mix="health",
         health_path=health_path,
+        precision=p.capacity_precision,
+        max_s=p.ceiling_duration_s,
+        # a health check answers in milliseconds: users for replies 5x the objective slow are
+        # plenty (a slower step misses anyway), and every user costs the generator CPU to
+        # spawn, a socket to hold; rate x 5 s of them (5,000 at 1,000 req/s) starved it
+        in_flight_s=max(HEALTH_IN_FLIGHT_MIN_S, 5 * c.ceiling_objective_p95_ms / 1000),
     )
 
 
@@ -192,10 +251,39 @@ class SearchResult:
     stopped_at_knee: bool
     timeline: dict[str, Any] = field(default_factory=dict)
     sampler_samples: int = 0
+    # the knee's refinement: one run per probe, each one step (harness.analysis.knee)
+    refinements: list[SearchResult] = field(default_factory=list)
+    ended_by: str = ""  # why the refinement stopped short of the precision ("" when it did not)
 
     @property
     def steps_run(self) -> int:
-        return len(self.steps)
+        return len(self.steps) + sum(len(r.steps) for r in self.refinements)
+
+    def table(self, limits: Limits) -> pd.DataFrame:
+        """Every step run (the staircase's and each probe's), by offered rate: columns of
+        harness.analysis.capacity.steps_frame, plus `stage` (staircase, refine_01, ...)."""
+        frames = [steps_frame(self.steps, limits, self.memory).assign(stage="staircase")]
+        for i, probe in enumerate(self.refinements, start=1):
+            frame = steps_frame(probe.steps, limits, probe.memory)
+            frames.append(frame.assign(stage=REFINE_DIR.format(i)))
+        frames = [f for f in frames if not f.empty]
+        if not frames:
+            return pd.DataFrame()
+        table = pd.concat(frames, ignore_index=True)
+        return table.sort_values(["offered_rps", "stage"], kind="stable").reset_index(drop=True)
+
+    def at_capacity(self, limits: Limits) -> dict[str, float]:
+        """The largest RSS and USS during the step that ran at the capacity's rate."""
+        table = self.table(limits)
+        if table.empty or "rss_max_bytes" not in table:
+            return {}
+        rate = self.capacity.capacity_rps
+        at = table[(table["offered_rps"] == rate) & (table["verdict"] == "met")]
+        return {
+            column: float(at[column].max())
+            for column in ("rss_max_bytes", "uss_max_bytes")
+            if column in at and at[column].notna().any()
+        }
 
 
 def run_search(
@@ -243,13 +331,13 @@ def run_search(
             )
         result = run_locust(
             base_url,
-            SCENARIO,
+            search.scenario,
             search.peak_users,  # the shape sets users and spawn rate; -u/-r only label the run
             float(search.peak_users),
             duration_s,
             out,
             manifest_path,
-            extra_env={PLAN_ENV: json.dumps(plan)},
+            extra_env=search.env(out),
             abort_if=abort_if,
             progress=progress,
             log_dir=log_dir,
@@ -278,6 +366,55 @@ def run_search(
     )
 
 
+RUN_OVERHEAD_S = 8.0  # a probe's locust start-up and stop, when the staircase's is not known
+
+
+def search_to_knee(
+    base_url: str,
+    search: Search,
+    out: Path,
+    manifest_path: Path,
+    *,
+    app_gone: Callable[[], str] | None = None,
+    **kwargs: Any,
+) -> SearchResult:
+    """The staircase up to the knee, then the knee's refinement (harness.analysis.knee):
+    one run of one step at the bracket's geometric middle, until the knee is within
+    `search.precision` of the capacity or the next probe would end past `search.max_s`.
+    Each probe's files are in out/refine_NN/; capacity_steps.csv holds every step."""
+    started = time.monotonic()
+    result = run_search(base_url, search, out, manifest_path, app_gone=app_gone, **kwargs)
+    overhead_s = max(
+        RUN_OVERHEAD_S / 2, result.locust.duration_s - search.step_s * max(1, len(result.steps))
+    )
+    capacity = result.capacity
+    while (rate := next_rate(capacity, search.precision)) is not None:
+        if search_problem(result, app_gone() if app_gone else ""):
+            result.ended_by = "the staircase did not run cleanly"
+            break
+        if time.monotonic() - started + search.step_s + overhead_s > search.max_s:
+            result.ended_by = f"the search's time limit ({search.max_s:g} s)"
+            break
+        index = len(result.refinements) + 1
+        probe_search = replace(search, rates=(rate,))
+        probe = run_search(
+            base_url,
+            probe_search,
+            out / REFINE_DIR.format(index),
+            manifest_path,
+            app_gone=app_gone,
+            **kwargs,
+        )
+        result.refinements.append(probe)
+        if search_problem(probe) or not probe.steps:
+            result.ended_by = f"probe {index} at {rate:g} req/s: {search_problem(probe)}"
+            break
+        capacity = refine(capacity, Probe(rate, judge(probe.steps[0], search.limits)))
+    result.capacity = capacity
+    result.table(search.limits).to_csv(out / STEPS_CSV, index=False)
+    return result
+
+
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -291,6 +428,10 @@ def search_problem(result: SearchResult, app_gone: str = "") -> str:
     if app_gone:
         return app_gone
     if not result.locust.ok:
+        for line in result.locust.stderr_tail.splitlines():
+            _, marker, why = line.partition(NOT_DRIVABLE)
+            if marker:  # the target's locustfile said why, in one line
+                return f"the target's locustfile cannot be driven open-model: {why.strip()}"
         return result.locust.problem()
     if not result.steps:
         return "locust finished no open-model request"
@@ -312,6 +453,18 @@ def write_meta(path: Path, search: Search, result: SearchResult, **more: Any) ->
             "reason": result.capacity.reason,
             "stopped_at_knee": result.stopped_at_knee,
             "steps_run": result.steps_run,
+            "knee_rps": result.capacity.knee_rps,
+            "precision": search.precision,
+            "max_s": search.max_s if math.isfinite(search.max_s) else None,
+            "refinements": [
+                {
+                    "rate_rps": r.steps[0].offered_rps,
+                    "verdict": judge(r.steps[0], search.limits).status,
+                }
+                for r in result.refinements
+                if r.steps
+            ],
+            "refinement_ended_by": result.ended_by,
             "timeline": result.timeline,
             "sampler_samples": result.sampler_samples,
             "locust": {
@@ -336,11 +489,21 @@ def search_rows(
         phase,
         result.capacity,
         search.limits,
-        result.memory,
+        None,
         ceiling_rps,
         endpoints={e.endpoint for s in result.steps for e in s.endpoints},
+        at_capacity=result.at_capacity(search.limits),
     )
     rows.append(SummaryRow(design, phase, "steps_run", float(result.steps_run), "count"))
+    rows.append(SummaryRow(design, phase, "refinements", float(len(result.refinements)), "count"))
+    knee = result.capacity.knee_rps
+    if knee is not None and result.capacity.capacity_rps > 0 and result.capacity.status == "knee":
+        # how tight the figure is: the knee / the capacity (1.1: within 10%)
+        rows.append(
+            SummaryRow(
+                design, phase, "knee_bracket_ratio", knee / result.capacity.capacity_rps, "x"
+            )
+        )
     rows.append(
         SummaryRow(design, phase, "loadgen_cpu_max", result.locust.cpu_max_percent, "percent")
     )
@@ -355,9 +518,13 @@ def serve_and_search(
     *,
     phase: str,
     progress: ProgressFn | None = None,
+    processes: int | None = None,
+    after: Callable[[str, int], Any] | None = None,
 ) -> tuple[SearchResult, str]:
     """Serve `target` on the seeded store in out/data, run `search` against it; (the result,
-    why the app was gone at the end or "")."""
+    why the app was gone at the end or ""). `processes`: local Locust processes (default the
+    profile's load_workers); `after(base_url, app_pid)` runs against the same stack once the
+    search is over (the ceiling's bare-Locust calibration)."""
     data, logs = out / "data", out / "logs"
     with running_stack(
         target,
@@ -374,19 +541,21 @@ def serve_and_search(
             code = stack.app.poll()
             return "" if code is None else f"the app exited with status {code}"
 
-        result = run_search(
+        result = search_to_knee(
             stack.base_url,
             search,
             out,
             data / "manifest.json",
             app_pid=stack.app.pid,
             sample_interval_s=cfg.sample_interval_s,
-            processes=cfg.profile.load_workers,
+            processes=processes if processes is not None else cfg.profile.load_workers,
             master=master_mode(cfg),
             app_gone=app_gone,
             progress=progress,
             log_dir=logs,
         )
+        if after is not None and not app_gone():
+            after(stack.base_url, stack.app.pid)
         return result, app_gone()
 
 

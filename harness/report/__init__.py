@@ -25,7 +25,7 @@ def render_run(run_dir: Path) -> list[Path]:
 
 def render_compare(run_a: Path, run_b: Path, out_dir: Path | None = None) -> list[Path]:
     """Compare two runs (headline metrics, the load phase over time); return the files written."""
-    from harness.report._render import CompareReport
+    from harness.report._compare import CompareReport
 
     report = CompareReport.build(Path(run_a), Path(run_b))
     return report.render(Path(out_dir) if out_dir is not None else None)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from harness.analysis.headline import CEILING
+from harness.analysis.bounds import CEILING, bounds, combine, qualified
 from harness.report._figures import STYLE, Chart, design_colour
 
 if TYPE_CHECKING:
@@ -93,6 +93,11 @@ def capacity_notes(data: RunData) -> list[str]:
     ceiling, and the naive/optimized ratio."""
     notes = []
     ceiling = _metric(data, CEILING, CEILING, "capacity_rps")
+    flags = bounds(data.frame)
+
+    def bounded(design: str) -> str:
+        return flags.get((design, "capacity_rps"), "")
+
     figures: dict[str, float] = {}
     for design in [*data.designs, CEILING]:
         phase = CEILING if design == CEILING else "capacity"
@@ -106,13 +111,28 @@ def capacity_notes(data: RunData) -> list[str]:
             text = f"{design}: below {knee:g} req/s (it missed the objective at the first step)"
         else:
             text = f"{design}: {'at least ' if bound else ''}{value:g} req/s"
-            text += f" (knee at {knee:g} req/s)" if knee is not None else " (no knee found)"
+            if knee is None:
+                text += " (no knee found)"
+            elif bound:  # a lower bound with a knee rate: the generator, not the server, gave out
+                text += f" (no knee: the load generator saturated at {knee:g} req/s)"
+            else:
+                text += f" (knee at {knee:g} req/s)"
         if design != CEILING and ceiling:
-            text += f", {value / ceiling:.1%} of the ceiling"
+            both = combine(bounded(design), bounded(CEILING))
+            of_ceiling = qualified(f"{value / ceiling:.1%}", both)
+            text += f", {of_ceiling} of the ceiling"
         notes.append(text + ".")
+    bare = _metric(data, CEILING, CEILING, "bare_locust_rps")
+    if bare and ceiling:
+        notes.append(
+            f"A bare Locust (closed, no wait, the same processes) reached {bare:,.0f} req/s on "
+            f"the same endpoint in the same run: the ceiling is "
+            f"{qualified(f'{ceiling / bare:.0%}', bounded(CEILING))} of it."
+        )
     if figures.get("optimized") and "naive" in figures:
         ratio = figures["naive"] / figures["optimized"]
-        notes.append(f"naive / optimized capacity: {ratio:.2f}.")
+        both = combine(bounded("naive"), bounded("optimized"))
+        notes.append(f"naive / optimized capacity: {qualified(f'{ratio:.2f}', both)}.")
     return notes
 
 
@@ -172,7 +192,11 @@ def _draw(found: Sequence[Curve]) -> bytes:
         latency.set_yscale("log")
         latency.set_ylabel("p95 (corrected) / objective")
         memory.set_ylabel("RSS, max per step (MiB)")
+        rates = pd.concat([pd.to_numeric(c.steps["offered_rps"], errors="coerce") for c in found])
+        one_rate = bool(rates.notna().any() and rates.min() == rates.max() > 0)
         for ax in (latency, memory):
+            if one_rate:  # one rate (a single step): a range around it, not an empty one
+                ax.set_xlim(rates.min() / 1.5, rates.max() * 1.5)
             ax.set_xscale("log")
             ax.set_xlabel("offered rate (req/s)")
             ax.legend(loc="best")

@@ -1,8 +1,8 @@
 """Markdown and HTML rendering (jinja2 templates in harness/report/templates/).
 
 `RunReport.build(run_dir)` reads the run directory, computes the tables and draws the
-charts in memory; `RunReport.render()` is the only step that writes. `CompareReport` does
-the same for two runs. The Markdown references figures/*.png relatively; the HTML embeds
+charts in memory; `RunReport.render()` is the only step that writes (`_compare.CompareReport` does
+the same for two runs). The Markdown references figures/*.png relatively; the HTML embeds
 them as data: URIs and carries its CSS inline, so it is one file that opens offline. The one
 relative link the HTML keeps is to each design's memray flamegraph
 (`<design>/profile/flamegraph.html`), which lives next to the report in the run directory.
@@ -10,47 +10,52 @@ relative link the HTML keeps is to each design's memray flamegraph
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from harness.analysis.findings import Finding, run_findings
 from harness.analysis.headline import (
     CEILING,
     PHASES,
     PhaseState,
-    compare_table,
     headline_table,
     phase_status,
-    ratio_base,
-    ratio_column,
     records,
     run_warnings,
     scale_notes,
-    verdict,
 )
 from harness.history import trend_link
 from harness.report._capacity import CAPACITY_NOTES, CAPACITY_TITLE, capacity_charts, capacity_notes
 from harness.report._figures import Chart, all_charts, design_colour
-from harness.report._frames import probe_site_rows
-from harness.report._header import phases_that_ran, profile_text, target_rows
+from harness.report._findings_view import findings_view
+from harness.report._headline_view import phase_rows, split_headline, table_view
 from harness.report._model import RunData, dump_config, load_run
+from harness.report._page import (
+    ChartView,
+    _run_meta,
+    _write_figures,
+    _write_text,
+    render_template,
+)
+from harness.report._probe_frames import probe_site_rows
 from harness.report._server_errors import server_errors_view
-from harness.report._timeline import COMPARE_PREFIX, compare_over_time_charts, peak_drift
+from harness.report._sizing import (
+    SIZING_NOTES,
+    SIZING_TITLE,
+    sizing_charts,
+    sizing_notes,
+    sizing_table,
+)
+from harness.report._timeline import peak_drift
 from harness.report._units import (
     MISSING,
-    format_bytes,
     format_count,
     format_percent,
-    format_ratio,
     format_value,
 )
 
@@ -60,6 +65,7 @@ PHASE_TITLES = {
     "profile": "Profile phase: memray under load",
     "integrity": "Integrity: acknowledged writes vs what the store holds",
     "capacity": CAPACITY_TITLE,
+    "size": SIZING_TITLE,
 }
 PHASE_NOTES = {
     "load": [
@@ -81,7 +87,14 @@ PHASE_NOTES = {
     ],
     "integrity": [],
     "capacity": CAPACITY_NOTES,
+    "size": SIZING_NOTES,
 }
+SECTION_ORDER = ("load", "capacity", "probe", "profile", "integrity", "size")
+TOP_CHART = "load_over_time"
+TOP_CHART_NOTE = (
+    "The memory, latency and throughput chart of this phase is at the top of the report, "
+    "under the findings."
+)
 CHART_SECTION = {
     "load_over_time": "load",
     "latency_over_time": "load",
@@ -91,6 +104,7 @@ CHART_SECTION = {
     "alloc_vs_history": "probe",
     "retained_over_requests": "probe",
     "capacity": "capacity",
+    "sizing": "size",
 }
 # summary metric -> (column heading, integrity.json key)
 INTEGRITY_FIELDS = {
@@ -123,34 +137,6 @@ PROFILE_SITES_NOTE = (
     "design is often at start-up (import-time code). Where one request's memory goes is in the "
     f'probe section: "{SITES_TITLE}".'
 )
-TEMPLATES = "templates"
-
-
-# --- small shared pieces ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ChartView:
-    name: str
-    title: str
-    phase: str
-    caption: str
-    file: str  # relative to the report: figures/<name>.png
-    data_uri: str
-    design: str | None
-
-    @classmethod
-    def of(cls, chart: Chart) -> ChartView:
-        encoded = base64.b64encode(chart.png).decode("ascii")
-        return cls(
-            name=chart.name,
-            title=chart.title,
-            phase=chart.phase,
-            caption=chart.caption,
-            file=f"figures/{chart.name}.png",
-            data_uri=f"data:image/png;base64,{encoded}",
-            design=chart.design,
-        )
 
 
 @dataclass
@@ -166,128 +152,8 @@ class Section:
     table: dict[str, Any] | None = None
     # per-design tables of a request's allocation sites (probe): design, colour, rows, remark
     sites: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _environment() -> Any:
-    import jinja2
-
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("harness.report", TEMPLATES),
-        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2"), default=False),
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined,
-    )
-    env.filters["md"] = md_cell
-    return env
-
-
-def render_template(name: str, context: Mapping[str, Any]) -> str:
-    text: str = _environment().get_template(name).render(**context)
-    return text
-
-
-def md_cell(value: object) -> str:
-    """Text safe inside a Markdown table cell."""
-    text = str(value).replace("\\", "\\\\").replace("|", "\\|")
-    return " ".join(text.split())
-
-
-def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; a report is for reading
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def _write_bytes(path: Path, payload: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(payload)
-    os.replace(tmp, path)
-
-
-def _write_figures(figures: Path, charts: Sequence[Chart], stale: str = "*.png") -> list[Path]:
-    """figures/<name>.png for each chart; the PNGs matching `stale` (an earlier render's) go."""
-    figures.mkdir(parents=True, exist_ok=True)
-    for old in figures.glob(stale):
-        old.unlink()
-    written: list[Path] = []
-    for chart in charts:
-        path = figures / f"{chart.name}.png"
-        _write_bytes(path, chart.png)
-        written.append(path)
-    return written
-
-
-def _when(text: object) -> str:
-    if not isinstance(text, str) or not text:
-        return MISSING
-    try:
-        stamp = datetime.fromisoformat(text)
-    except ValueError:
-        return text
-    return stamp.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
-
-
-def _wall(start: object, end: object) -> str:
-    try:
-        took = (
-            datetime.fromisoformat(str(end)) - datetime.fromisoformat(str(start))
-        ).total_seconds()
-    except ValueError:
-        return ""
-    minutes, seconds = divmod(int(took), 60)
-    return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
-
-
-def _metric_title(title: str, better: str) -> str:
-    return f"{title} {'↓' if better == 'lower' else '↑'}"
-
-
-def _run_meta(run: Mapping[str, Any]) -> list[tuple[str, str]]:
-    env = run.get("environment") if isinstance(run.get("environment"), Mapping) else {}
-    env = env or {}
-    cfg = run.get("config") if isinstance(run.get("config"), Mapping) else {}
-    cfg = cfg or {}
-    meta: list[tuple[str, str]] = [
-        ("Run", str(run.get("run_id", MISSING))),
-        ("Status", str(run.get("status", MISSING))),
-        ("Command", str(run.get("command", MISSING))),
-    ]
-    started = _when(run.get("started_at"))
-    wall = _wall(run.get("started_at"), run.get("finished_at"))
-    meta.append(("Date", f"{started} (took {wall})" if wall else started))
-    meta.append(("Git", str(env.get("git_sha", MISSING))))
-    machine = [str(env.get("cpu_model") or "unknown CPU")]
-    if env.get("cpu_count"):
-        machine.append(f"{env['cpu_count']} CPUs")
-    if isinstance(env.get("memory_bytes"), int | float):
-        machine.append(f"{format_bytes(float(env['memory_bytes']))} RAM")
-    if env.get("platform"):
-        machine.append(str(env["platform"]))
-    meta.append(("Machine", ", ".join(machine)))
-    python = str(env.get("python", MISSING))
-    if env.get("python_implementation"):
-        python += f" ({env['python_implementation']})"
-    meta.append(("Python", python))
-    packages = env.get("packages") if isinstance(env.get("packages"), Mapping) else {}
-    if packages:
-        meta.append(("Packages", ", ".join(f"{k} {v}" for k, v in packages.items())))
-    phases = [p for p in run.get("phases") or [] if isinstance(p, Mapping)]
-    meta.append(("Profile", profile_text(cfg, phases_that_ran(phases))))
-    designs = [str(d) for d in cfg.get("designs") or []]
-    designs += [str(p.get("design")) for p in phases if p.get("design") != CEILING]
-    meta += target_rows(cfg, list(dict.fromkeys(designs)))
-    return meta
+    # the phase's figures the headline table leaves out (`_headline_view.split_headline`)
+    figures: dict[str, Any] | None = None
 
 
 # --- one run ---------------------------------------------------------------------------------
@@ -297,6 +163,7 @@ def _run_meta(run: Mapping[str, Any]) -> list[tuple[str, str]]:
 class RunReport:
     data: RunData
     headline: pd.DataFrame
+    findings: list[Finding]
     states: list[PhaseState]
     warnings: list[str]
     charts: list[Chart]
@@ -322,9 +189,10 @@ class RunReport:
         return cls(
             data=data,
             headline=headline_table(data.frame, data.designs),
+            findings=run_findings(data.frame, data.designs),
             states=states,
             warnings=warnings,
-            charts=all_charts(data) + capacity_charts(data),
+            charts=all_charts(data) + capacity_charts(data) + sizing_charts(data),
         )
 
     # -- context ------------------------------------------------------------------------------
@@ -356,33 +224,22 @@ class RunReport:
             rows.append({"phase": phase, "cells": cells})
         return {"designs": self.data.designs, "rows": rows}
 
-    def headline_view(self) -> dict[str, Any]:
-        designs = [d for d in self.data.designs if d in self.headline.columns]
-        base = ratio_base(designs)
-        ratios = [ratio_column(d, base) for d in designs if d != base]
-        rows = []
-        for rec in records(self.headline):
-            rows.append(
-                {
-                    "title": _metric_title(str(rec["title"]), str(rec["better"])),
-                    "figures": [format_value(_num(rec.get(d)), str(rec["unit"])) for d in designs],
-                    "ratios": [format_ratio(_num(rec.get(r))) for r in ratios],
-                    "phase": str(rec["phase"]),
-                }
-            )
-        return {
-            "designs": [{"name": d, "colour": design_colour(d)} for d in designs],
-            "ratios": ratios,
-            "ratio_base": base,
-            "rows": rows,
-        }
+    def _section_phases(self) -> list[str]:
+        return [p for p in SECTION_ORDER if p in self._phases()]
+
+    def _headline_split(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        return split_headline(self.headline, self.data.designs, self._section_phases())
+
+    def top_chart(self) -> ChartView | None:
+        """The memory, latency and throughput chart: right under the findings."""
+        chart = next((c for c in self.charts if c.name == TOP_CHART), None)
+        return ChartView.of(chart) if chart is not None else None
 
     def sections(self) -> list[Section]:
         views = [ChartView.of(c) for c in self.charts]
         out: list[Section] = []
-        for phase in ("load", "capacity", "probe", "profile", "integrity"):
-            if phase not in self._phases():
-                continue
+        _head, rest = self._headline_split()
+        for phase in self._section_phases():
             section = Section(
                 id=phase,
                 title=PHASE_TITLES[phase],
@@ -391,11 +248,21 @@ class RunReport:
             )
             if phase == "capacity":
                 section.notes += capacity_notes(self.data)
+            if phase == "size":
+                section.notes += sizing_notes(self.data)
+                section.table = sizing_table(self.data)
             for design in self.data.designs:
                 state = self._state(design, phase)
                 if state is not None and not state.ran:
                     section.missing.append(f"{design} {state.sentence()}")
-            section.charts = [v for v in views if CHART_SECTION.get(v.name) == phase]
+            section.charts = [
+                v for v in views if CHART_SECTION.get(v.name) == phase and v.name != TOP_CHART
+            ]
+            if phase == "load" and any(v.name == TOP_CHART for v in views):
+                section.notes.append(TOP_CHART_NOTE)
+            figures = phase_rows(rest, phase)
+            if not figures.empty:
+                section.figures = table_view(figures, self.data.designs)
             if phase == "profile":
                 section.designs = self._profile_blocks(views)
                 if section.designs and self._probe_sites():
@@ -562,7 +429,10 @@ class RunReport:
             "config_json": dump_config(cfg) if cfg else "",
             "warnings": self.warnings,
             "phase_table": self.phase_table(),
-            "headline": self.headline_view(),
+            "headline": table_view(self._headline_split()[0], self.data.designs),
+            "findings": findings_view(self.findings, self.data.designs),
+            "top_chart": self.top_chart(),
+            "summary_line": _summary_line(self.data.run),
             "scale_notes": scale_notes(self.data.frame, self.data.run.get("phases") or []),
             "sections": self.sections(),
             "trend_page": trend_link(self.data.root),  # issue 14: harness history's page
@@ -580,118 +450,7 @@ class RunReport:
         return [md, html, *written]
 
 
-def _num(value: object) -> float:
-    if isinstance(value, int | float):
-        return float(value)
-    return math.nan
-
-
-# --- two runs --------------------------------------------------------------------------------
-
-
-@dataclass
-class CompareReport:
-    run_a: dict[str, Any]
-    run_b: dict[str, Any]
-    root_b: Path
-    table: pd.DataFrame
-    designs: list[str]
-    notes: list[str]
-    charts: list[Chart] = field(default_factory=list)
-
-    @classmethod
-    def build(cls, run_a: Path, run_b: Path) -> CompareReport:
-        data_a, data_b = load_run(run_a), load_run(run_b)
-        meta_a, meta_b = data_a.run, data_b.run
-        frame_a, frame_b = data_a.frame, data_b.frame
-        preferred: list[str] = []
-        for meta in (meta_a, meta_b):
-            cfg = meta.get("config") if isinstance(meta.get("config"), Mapping) else {}
-            preferred += [str(d) for d in (cfg or {}).get("designs", []) or []]
-        designs = list(dict.fromkeys(preferred))
-        table = compare_table(frame_a, frame_b, designs)
-        designs = [d for d in designs if d in set(table["design"])] + [
-            d for d in dict.fromkeys(table["design"]) if d not in designs
-        ]
-        meta_a.setdefault("run_id", data_a.run_id)
-        meta_b.setdefault("run_id", data_b.run_id)
-        notes = _compare_notes(meta_a, meta_b)
-        charts = compare_over_time_charts(data_a, data_b)
-        return cls(meta_a, meta_b, data_b.root, table, designs, notes, charts)
-
-    def default_out(self) -> Path:
-        return self.root_b / f"compare-{self.run_a['run_id']}"
-
-    def context(self) -> dict[str, Any]:
-        rows = []
-        for rec in records(self.table):
-            unit = str(rec["unit"])
-            delta, pct = float(rec["delta"]), float(rec["delta_pct"])
-            rows.append(
-                {
-                    "title": _metric_title(str(rec["title"]), str(rec["better"])),
-                    "design": str(rec["design"]),
-                    "colour": design_colour(str(rec["design"])),
-                    "a": format_value(float(rec["a"]), unit),
-                    "b": format_value(float(rec["b"]), unit),
-                    "delta": format_value(delta, unit, signed=True) if delta != 0 else "0",
-                    "pct": (
-                        "n/a"
-                        if math.isnan(pct) and not math.isnan(delta)
-                        else format_percent(pct, signed=True)
-                    ),
-                    "verdict": verdict(str(rec["better"]), delta, pct),
-                    "phase": str(rec["phase"]),
-                }
-            )
-        meta_a, meta_b = dict(_run_meta(self.run_a)), dict(_run_meta(self.run_b))
-        keys = list(dict.fromkeys([*meta_a, *meta_b]))
-        return {
-            "a": {"id": self.run_a["run_id"]},
-            "b": {"id": self.run_b["run_id"]},
-            "meta": [(k, meta_a.get(k, MISSING), meta_b.get(k, MISSING)) for k in keys],
-            "rows": rows,
-            "notes": self.notes,
-            "charts": [ChartView.of(c) for c in self.charts],
-        }
-
-    def render(self, out_dir: Path | None = None) -> list[Path]:
-        root = out_dir if out_dir is not None else self.default_out()
-        context = self.context()
-        # only its own figures: --out may be a directory that holds a run report's
-        written = _write_figures(root / "figures", self.charts, stale=f"{COMPARE_PREFIX}*.png")
-        md = root / "compare.md"
-        html = root / "compare.html"
-        _write_text(md, render_template("compare.md.j2", context))
-        _write_text(html, render_template("compare.html.j2", context))
-        return [md, html, *written]
-
-
-def _compare_notes(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
-    """Differences that make the two runs' figures not directly comparable."""
-    notes: list[str] = []
-    cfg_a = a.get("config") if isinstance(a.get("config"), Mapping) else {}
-    cfg_b = b.get("config") if isinstance(b.get("config"), Mapping) else {}
-    prof_a = (cfg_a or {}).get("profile")
-    prof_b = (cfg_b or {}).get("profile")
-    if prof_a != prof_b:
-        name_a = prof_a.get("name", "?") if isinstance(prof_a, Mapping) else prof_a
-        name_b = prof_b.get("name", "?") if isinstance(prof_b, Mapping) else prof_b
-        notes.append(
-            f"the runs used different load profiles ({name_a} vs {name_b}, or the same name with "
-            "other settings): load-phase figures are not directly comparable"
-        )
-    env_a = a.get("environment") if isinstance(a.get("environment"), Mapping) else {}
-    env_b = b.get("environment") if isinstance(b.get("environment"), Mapping) else {}
-    for key, what in (("cpu_model", "CPU"), ("python", "Python version"), ("packages", "packages")):
-        if (env_a or {}).get(key) != (env_b or {}).get(key):
-            notes.append(f"the runs differ in {what}")
-    for name, run in (("A", a), ("B", b)):
-        for phase in run.get("phases", []) or []:
-            if isinstance(phase, Mapping) and phase.get("status") not in ("passed", None):
-                notes.append(
-                    f"run {name}: {phase.get('design')} {phase.get('phase')} "
-                    f"{phase.get('status')}"
-                    + (f": {phase.get('detail')}" if phase.get("detail") else "")
-                )
-    return notes
+def _summary_line(run: Mapping[str, Any]) -> str:
+    """One line under the title: the run's status and date; the rest folds away at the end."""
+    meta = dict(_run_meta(run))
+    return f"Run {meta.get('Status', MISSING)}, {meta.get('Date', MISSING)}."

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from harness.report import _frames as fr
-from harness.report._figures import (
+from harness.report._plot import (
     Chart,
     _bytes_axis,
     _figure,

@@ -41,8 +41,8 @@ async def _serve_connection(
 
 
 @contextlib.contextmanager
-def serial_server(service_s: float) -> Iterator[str]:
-    """Serve on a free loopback port; yield the base URL; stop on exit."""
+def serial_server(service_s: float, port: int = 0) -> Iterator[str]:
+    """Serve on `port` of the loopback (0: a free one); yield the base URL; stop on exit."""
     loop = asyncio.new_event_loop()
     lock_holder: dict[str, asyncio.Lock] = {}
     started = threading.Event()
@@ -53,7 +53,7 @@ def serial_server(service_s: float) -> Iterator[str]:
         server = await asyncio.start_server(
             lambda r, w: _serve_connection(r, w, lock_holder["lock"], service_s),
             "127.0.0.1",
-            0,
+            port,
             backlog=1024,
         )
         port_box.append(server.sockets[0].getsockname()[1])
@@ -86,3 +86,24 @@ def serial_server(service_s: float) -> Iterator[str]:
     finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
+
+
+def main() -> None:
+    """`python capacity_apps.py --port P --service-ms S`: the serial server as a process of
+    its own, for a target file (the known-capacity test); it stops on SIGINT or SIGTERM."""
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--service-ms", type=float, required=True)
+    args = parser.parse_args()
+    done = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: done.set())
+    with serial_server(args.service_ms / 1000, args.port):
+        done.wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -10,11 +10,17 @@ import pandas as pd
 import pytest
 from capacity_apps import serial_server
 
-from harness.analysis.capacity import Limits, plan_rates
+from harness.analysis.capacity import Limits, find_capacity, plan_rates
 from harness.locust_runner import run_locust
-from harness.phases.capacity import Search, run_search
+from harness.phases.capacity import (
+    LOCUSTFILE_ENV,
+    Search,
+    SearchResult,
+    run_search,
+    search_problem,
+)
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.serial]
 
 PATH = "/slow"
 ENDPOINT = f"GET {PATH}"
@@ -121,3 +127,35 @@ def test_two_locust_processes_share_the_schedule(tmp_path: Path) -> None:
     # constant arrivals: exactly rate * step_s between them, not twice that (one schedule each)
     assert sent == [pytest.approx(100, abs=2), pytest.approx(200, abs=2)]
     assert result.capacity.status == "not reached" and result.capacity.capacity_rps == 40.0
+
+
+def test_locustfile_with_a_taskset_says_why_in_one_line(tmp_path: Path) -> None:
+    """A TaskSet keeps state across its tasks: one arrival cannot be one of its tasks."""
+    (tmp_path / "tasksets.py").write_text(
+        textwrap.dedent(
+            """
+            from locust import HttpUser, TaskSet, task
+
+            class Browse(TaskSet):
+                @task
+                def page(self):
+                    self.client.get("/")
+
+            class Visitor(HttpUser):
+                tasks = [Browse]
+            """
+        ),
+        encoding="utf-8",
+    )
+    search = Search(rates=(1.0,), step_s=1.0, limits=Limits({}), mix="tasks")
+    env = search.env(tmp_path) | {LOCUSTFILE_ENV: str(tmp_path / "tasksets.py")}
+    result = run_locust(
+        "http://127.0.0.1:9", "capacity_target", 1, 1.0, 1.0, tmp_path, tmp_path / "none.json",
+        extra_env=env,
+    )  # fmt: skip
+    assert not result.ok
+    assert "is a TaskSet: one arrival cannot be one task of it" in result.stderr_tail
+    nothing = find_capacity([], search.limits)
+    problem = search_problem(SearchResult(nothing, [], result, pd.DataFrame(), False))
+    assert problem.startswith("the target's locustfile cannot be driven open-model: ")
+    assert "\n" not in problem

@@ -11,7 +11,7 @@ from schema_check import check_run_dir
 
 from harness.cli import main
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 CONFIG = """
 [run]

@@ -16,7 +16,7 @@ import pytest
 
 from harness.cli import main
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(300)]
 pytest.importorskip("harness.phases.probe", reason="the probe phase is not available")
 
 ROOT = Path(__file__).resolve().parents[2]

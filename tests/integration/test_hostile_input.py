@@ -24,7 +24,7 @@ from harness.config import SeedConfig, UpstreamConfig
 from harness.target_spec import reference_target
 from harness.targets import running_stack, seed_store
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 # CI (CI=true) sends 10,000 per design (about 45 s each); a local `make test` 1,000.
 # HOSTILE_EXAMPLES overrides both.

@@ -13,7 +13,7 @@ import psutil
 import pytest
 from schema_check import check_run_dir
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL_TIMEOUT_S = 900  # a fresh venv fetches every dependency (pip's cache helps)

@@ -56,6 +56,7 @@ def read(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+@pytest.mark.e2e
 @pytest.mark.timeout(240)
 def test_tiny_loadtest_of_both_designs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # A relative --out, as `make loadtest` uses (locust runs in another working directory).

@@ -109,7 +109,9 @@ def test_net_of_a_kept_buffer(keep_app: str, n: int) -> None:
     for record in records:
         assert abs(record["alloc_net_bytes"] - n) <= 0.05 * n, record
         assert abs(record["alloc_peak_bytes"] - bare - n) <= 0.05 * n, (bare, record)
-        assert record["blocks"] >= 0, record
+        # Net blocks: the kept buffer adds one, and a few blocks an earlier request left for the
+        # collector may be freed during this one (seen: -2), so the count is small, not >= 0.
+        assert isinstance(record["blocks"], int) and abs(record["blocks"]) <= 16, record
 
 
 def test_overlapping_requests_are_flagged(hold_app: str) -> None:

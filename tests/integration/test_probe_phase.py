@@ -17,7 +17,7 @@ from harness.config import Config
 from harness.phases.probe import REQUESTS_CSV, run_probe
 from harness.results import RunDir, SummaryRow
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(600)]
 
 HISTORY_LENS = (0, 200, 1000)
 REPS = 5  # the target (cv <= 2%) is stated for 5 reps after 2 warm-ups

@@ -18,7 +18,7 @@ from harness.config import Config, ProfileConfig, SeedConfig
 from harness.phases.profile import CAPTURE, FLAMEGRAPH, TOP_SITES_CSV, run_profile
 from harness.results import RunDir, SummaryRow
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(600)]
 
 HISTORY_LOADING = ("load_history", "raw_decode", "decode", "load", "loads")
 

@@ -148,7 +148,8 @@ def test_report_markdown_has_headline_rows_for_both_designs(
     run_a, _ = rendered
     md = (run_a / "report.md").read_text(encoding="utf-8")
     rows = summary_of(run_a)
-    header = next(line for line in md.splitlines() if line.startswith("| metric |"))
+    headline = md[md.index("## Headline") : md.index("## Warnings")]
+    header = next(line for line in headline.splitlines() if line.startswith("| metric |"))
     assert [c.strip() for c in header.strip("|").split("|")] == [
         "metric",
         "naive",
@@ -159,7 +160,7 @@ def test_report_markdown_has_headline_rows_for_both_designs(
     for metric, title in (("rss_peak_bytes", "RSS peak"), ("rps", "Throughput")):
         unit = next(r["unit"] for r in rows if r["metric"] == metric)
         cells = [format_value(value(rows, d, metric), unit) for d in DESIGNS]
-        line = next(line for line in md.splitlines() if line.startswith(f"| {title} "))
+        line = next(x for x in headline.splitlines() if x.startswith(f"| {title} "))
         assert [c.strip() for c in line.strip("|").split("|")][1:3] == cells
         assert line.rstrip().endswith("| load |")
     # figures referenced relatively, and the notes a reader needs
@@ -305,7 +306,7 @@ def test_report_header_fits_a_target_without_seed_or_probe(run_b: Path) -> None:
     (run_b / "run.json").write_text(json.dumps(run))
     render_run(run_b)
     md = (run_b / "report.md").read_text(encoding="utf-8")
-    header = md.split("## Warnings")[0].split("<details>")[0]
+    header = md.split("## The run")[1].split("Resolved configuration")[0]
     assert "whales" not in header and "probe history" not in header and "Dataset" not in header
     assert (
         "| **Target naive** | command: {python} -m harness.serve hello_app:app --port {port}; "

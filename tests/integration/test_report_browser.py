@@ -1,7 +1,8 @@
-"""report.html and compare.html in a real browser: every chart image decodes and is visible.
+"""report.html and compare.html in a real browser: the findings come first, every chart decodes.
 
 Headless Chromium (Debian's `chromium` package) loads a copy of each page with a small
-script appended (the reports themselves carry none), which, after the load event, scrolls to
+script appended (the reports themselves carry none), which, after the load event, records
+where the findings table, the first image and the headline sit on the page, then scrolls to
 each image and records its decoded size, its box on the page, its computed style and whether
 it is the element on top at its centre. `--dump-dom` prints the page with that record.
 
@@ -24,12 +25,19 @@ import pytest
 
 from harness.report import render_compare, render_run
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 RUNS = Path(__file__).resolve().parents[1] / "data" / "runs"
 CHECK_ID = "memload-image-check"
 CHECK_SCRIPT = f"""<script>
 window.addEventListener("load", () => {{
+  const box = (el) => el ? {{top: el.getBoundingClientRect().top + window.scrollY,
+                              bottom: el.getBoundingClientRect().bottom + window.scrollY}} : null;
+  const img = document.images[0];
+  const first = {{height: window.innerHeight,
+                 findings: box(document.querySelector("table.findings")),
+                 image: box(img), alt: img ? img.alt : "",
+                 headline: box(document.getElementById("headline"))}};
   const found = [...document.images].map((img) => {{
     img.scrollIntoView({{block: "center"}});
     const box = img.getBoundingClientRect();
@@ -42,7 +50,7 @@ window.addEventListener("load", () => {{
   }});
   const out = document.createElement("pre");
   out.id = "{CHECK_ID}";
-  out.textContent = JSON.stringify(found);
+  out.textContent = JSON.stringify({{images: found, first: first}});
   document.body.appendChild(out);
 }});
 </script>"""
@@ -61,7 +69,9 @@ def chromium() -> str:
     return path
 
 
-def images_as_the_browser_sees_them(chromium: str, page: Path, work: Path) -> list[dict[str, Any]]:
+def as_the_browser_sees_it(chromium: str, page: Path, work: Path) -> dict[str, Any]:
+    """{images: each image's record, first: where the findings, first image and headline are
+    on the page as it opens (before any scrolling), and the window's height}."""
     checked = work / f"checked-{page.name}"
     html = page.read_text(encoding="utf-8")
     assert html.count("</body>") == 1
@@ -85,8 +95,15 @@ def images_as_the_browser_sees_them(chromium: str, page: Path, work: Path) -> li
     )
     match = RECORD.search(result.stdout)
     assert match, f"no image record in chromium's DOM (exit {result.returncode}): {result.stderr}"
-    found: list[dict[str, Any]] = json.loads(match.group(1).replace("&quot;", '"'))
-    return found
+    seen: dict[str, Any] = json.loads(match.group(1).replace("&quot;", '"'))
+    return seen
+
+
+def assert_findings_first(first: dict[str, Any], chart: str) -> None:
+    """The findings fit the first screen, then comes the over-time chart, then the headline."""
+    assert first["findings"] is not None and first["findings"]["bottom"] <= first["height"]
+    assert first["alt"] == chart
+    assert first["findings"]["bottom"] <= first["image"]["top"] < first["headline"]["top"]
 
 
 def assert_every_image_visible(found: list[dict[str, Any]], expected: int) -> None:
@@ -108,8 +125,10 @@ def test_every_chart_of_report_html_is_visible(run: str, chromium: str, tmp_path
     render_run(root)
     pngs = list((root / "figures").glob("*.png"))
     assert {"load_over_time", "latency_over_time"} <= {p.stem for p in pngs}
-    found = images_as_the_browser_sees_them(chromium, root / "report.html", tmp_path)
+    seen = as_the_browser_sees_it(chromium, root / "report.html", tmp_path)
+    found = seen["images"]
     assert_every_image_visible(found, len(pngs))
+    assert_findings_first(seen["first"], "Memory, latency and throughput over time")
     assert {"Memory, latency and throughput over time", "Latency per endpoint over time"} <= {
         image["alt"] for image in found
     }
@@ -123,5 +142,6 @@ def test_every_chart_of_compare_html_is_visible(chromium: str, tmp_path: Path) -
     written = render_compare(run_a, run_b, out)
     pngs = [p for p in written if p.suffix == ".png"]
     assert sorted(p.name for p in pngs) == ["over_time_naive.png", "over_time_optimized.png"]
-    found = images_as_the_browser_sees_them(chromium, out / "compare.html", tmp_path)
-    assert_every_image_visible(found, len(pngs))
+    seen = as_the_browser_sees_it(chromium, out / "compare.html", tmp_path)
+    assert_every_image_visible(seen["images"], len(pngs))
+    assert_findings_first(seen["first"], "naive: A and B over time")

@@ -15,7 +15,7 @@ import pytest
 
 from harness.cli import main
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(240)]
 
 CONFIG = Path(__file__).resolve().parents[1] / "data" / "failing_service" / "loadtest.toml"
 LOCKED = "sqlite3.OperationalError: database is locked"

@@ -46,3 +46,74 @@ def test_capacity_locustfile_shape_and_user(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+TARGET_LOCUSTFILE = """
+from locust import FastHttpUser, between, task
+
+class ItemsUser(FastHttpUser):
+    wait_time = between(0.2, 1.0)
+
+    def on_start(self):
+        self.started = True
+
+    @task(3)
+    def get_item(self):
+        self.client.get("/items/1", name="GET /items/{id}")
+
+    @task(1)
+    def list_items(self):
+        self.client.get("/items")
+"""
+
+TARGET_CHECKS = r"""
+import collections, random
+import scenarios.capacity_target as t
+from scenarios.capacity import OpenModelPacing
+from scenarios.open_model import Plan
+cls = t.OpenModelItemsUser
+assert issubclass(cls, OpenModelPacing) and cls.__name__ == "OpenModelItemsUser"
+assert cls.tasks == [OpenModelPacing.paced]  # one task: the schedule's
+assert cls.wait_time(None) == 0  # the schedule sets the pace, not the target's wait_time
+assert "ItemsUser" not in vars(t)  # Locust must not run the target's own class too
+plan = Plan(rates=(1.0,), step_s=1.0, mix="tasks")
+picked = collections.Counter()
+user = object.__new__(cls)
+random.seed(1)
+for _ in range(4000):
+    name, action = cls.arrival_action(user, plan)
+    assert name == ""  # named by its first request
+    picked[action.__closure__[0].cell_contents.__name__] += 1
+share = picked["get_item"] / sum(picked.values())
+assert 0.72 < share < 0.78, share  # @task(3) against @task(1)
+print("ok")
+"""
+
+
+def test_target_locustfile_runs_one_weighted_task_per_arrival(tmp_path: Path) -> None:
+    (tmp_path / "items.py").write_text(TARGET_LOCUSTFILE, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-c", TARGET_CHECKS],
+        cwd=ROOT,
+        env={"HARNESS_CAPACITY_LOCUSTFILE": str(tmp_path / "items.py"), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+
+
+def test_a_worker_started_apart_builds_the_shape_without_a_plan() -> None:
+    """Locust builds the shape in every process; a worker's plan comes in a message."""
+    checks = "import scenarios.capacity as c; shape = c.CapacityShape(); print('ok')"
+    done = subprocess.run(
+        [sys.executable, "-c", checks],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"

@@ -309,3 +309,19 @@ def test_phases_flag_replaces_the_profile_phases() -> None:
     assert cfg.profile.phases == ("ceiling", "load")
     err = error_of(TINY, {"phases": ("load", "nap")})
     assert "unknown phase 'nap'" in str(err)
+
+
+def test_capacity_search_keys_of_a_profile(tmp_path: Path) -> None:
+    quick = config.load(ROOT / "loadtest.toml").profile
+    assert quick.ceiling_load_workers == 0  # "auto": one Locust process per core
+    assert quick.capacity_max_s > 0 and 0 < quick.capacity_precision < 1
+    extra = "capacity_max_s = 30\ncapacity_precision = 0.05\nceiling_load_workers = 3\n"
+    cfg = config.load(
+        write(tmp_path, BASE.replace("duration_s = 60\n", "duration_s = 60\n" + extra, 1))
+    )
+    assert (cfg.profile.capacity_max_s, cfg.profile.capacity_precision) == (30, 0.05)
+    assert cfg.profile.ceiling_load_workers == 3
+    err = error_of(
+        write(tmp_path, BASE.replace("users = 20", 'users = 20\nceiling_load_workers = "many"'))
+    )
+    assert err.key == "profiles.quick.ceiling_load_workers"

@@ -168,7 +168,8 @@ def test_custom_specs() -> None:
     table = headline_table(frame, ["naive"], specs)
     assert table["labels"].tolist() == ["", "endpoint=chat"]
     assert all(
-        spec.phase in {"load", "capacity", "profile", "probe", "integrity"} for spec in HEADLINE
+        spec.phase in {"load", "capacity", "profile", "probe", "integrity", "size"}
+        for spec in HEADLINE
     )
 
 

@@ -183,7 +183,7 @@ def test_headline_rows_carry_unit_better_and_the_ratio_per_design() -> None:
     table = headline_table(frame, ["naive", "optimized", "third"], spec)
     assert list(table.columns) == [
         "key", "metric", "labels", "title", "phase", "unit", "better",
-        "naive", "optimized", "third", "naive / optimized", "third / optimized",
+        "naive", "optimized", "third", "naive / optimized", "third / optimized", "qualifiers",
     ]  # fmt: skip
     row = table.iloc[0]
     assert (row["unit"], row["better"], row["phase"]) == ("bytes", "lower", "load")
@@ -192,7 +192,7 @@ def test_headline_rows_carry_unit_better_and_the_ratio_per_design() -> None:
 
 def test_headline_of_an_empty_frame_has_the_columns() -> None:
     table = headline_table(summary_frame([]), ["a", "b"])
-    assert table.empty and list(table.columns)[-3:] == ["a", "b", "b / a"]
+    assert table.empty and list(table.columns)[-4:] == ["a", "b", "b / a", "qualifiers"]
 
 
 def test_keep_at_max_works_per_endpoint_and_ignores_non_numbers() -> None:
@@ -480,6 +480,7 @@ def test_compare_table_skips_a_design_absent_from_both_runs_and_goes_on() -> Non
     empty = compare_table(summary_frame([]), summary_frame([]))
     assert empty.empty and list(empty.columns) == [
         "key", "title", "phase", "unit", "better", "design", "a", "b", "delta", "delta_pct",
+        "a_qualifier", "b_qualifier",
     ]  # fmt: skip
 
 

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from harness.analysis.probe import retention
-from harness.report import _frames as fr
+from harness.report import _probe_frames as pf
 from harness.report._model import load_run
 from harness.results import SCHEMA_VERSION
 
@@ -39,8 +39,8 @@ def checkpoints_csv(leaks: dict[str, float], resets: tuple[str, ...] = ("chat",)
 
 def test_retained_curves_start_at_zero_and_have_the_analysis_slope() -> None:
     raw = pd.read_csv(io.StringIO(checkpoints_csv({"chat": 256.0, "history": 1024.0})))
-    curves = fr.retained_curves(raw)
-    assert list(curves.columns) == fr.RETAINED_COLUMNS
+    curves = pf.retained_curves(raw)
+    assert list(curves.columns) == pf.RETAINED_COLUMNS
     assert sorted(set(curves["endpoint"])) == ["chat", "history"]  # the reset run is no curve
     figures = retention(raw)
     for endpoint, run in curves.groupby("endpoint"):
@@ -60,7 +60,7 @@ def test_retained_curves_start_at_zero_and_have_the_analysis_slope() -> None:
 def test_retained_curves_without_the_reset_run_keep_the_raw_growth() -> None:
     raw = pd.read_csv(io.StringIO(checkpoints_csv({"chat": 0.0})))
     raw = raw[raw["endpoint"] != "reset"]
-    chat = fr.retained_curves(raw)
+    chat = pf.retained_curves(raw)
     assert not chat["reset_subtracted"].any()
     assert float(np.polyfit(chat["requests"], chat["retained_bytes"], 1)[0]) == pytest.approx(
         RESET_GROWTH + 1000 / 4, rel=0.02
@@ -68,9 +68,9 @@ def test_retained_curves_without_the_reset_run_keep_the_raw_growth() -> None:
 
 
 def test_retained_curves_of_nothing_or_of_other_columns_are_empty() -> None:
-    assert fr.retained_curves(None).empty
-    assert list(fr.retained_curves(None).columns) == fr.RETAINED_COLUMNS
-    assert fr.retained_curves(pd.DataFrame({"endpoint": ["chat"], "x": [1]})).empty
+    assert pf.retained_curves(None).empty
+    assert list(pf.retained_curves(None).columns) == pf.RETAINED_COLUMNS
+    assert pf.retained_curves(pd.DataFrame({"endpoint": ["chat"], "x": [1]})).empty
 
 
 SITES = {
@@ -94,8 +94,8 @@ SITES = {
 
 
 def test_probe_site_rows_top_peak_sites_at_the_largest_size_then_retained() -> None:
-    rows = fr.probe_site_rows(SITES, n=5)
-    assert list(rows.columns) == fr.SITE_COLUMNS
+    rows = pf.probe_site_rows(SITES, n=5)
+    assert list(rows.columns) == pf.SITE_COLUMNS
     chat = rows[rows["endpoint"] == "chat"]
     peak = chat[chat["kind"] == "peak"]
     # the five largest at history 1000; the larger site at history 0 is not the largest size
@@ -110,9 +110,9 @@ def test_probe_site_rows_top_peak_sites_at_the_largest_size_then_retained() -> N
 
 
 def test_probe_site_rows_of_nothing_is_empty() -> None:
-    assert fr.probe_site_rows(None).empty
-    assert fr.probe_site_rows({"peak": "not a list", "retained": []}).empty
-    assert list(fr.probe_site_rows({}).columns) == fr.SITE_COLUMNS
+    assert pf.probe_site_rows(None).empty
+    assert pf.probe_site_rows({"peak": "not a list", "retained": []}).empty
+    assert list(pf.probe_site_rows({}).columns) == pf.SITE_COLUMNS
 
 
 def test_the_report_reads_the_probe_files_of_a_run(tmp_path: Path) -> None:
@@ -141,4 +141,4 @@ def test_the_report_reads_the_probe_files_of_a_run(tmp_path: Path) -> None:
     ],
 )  # fmt: skip
 def test_short_location_drops_the_interpreters_directories(location: str, shown: str) -> None:
-    assert fr.short_location(location) == shown
+    assert pf.short_location(location) == shown

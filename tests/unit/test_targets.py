@@ -295,6 +295,22 @@ def test_locust_argv_processes_and_master(tmp_path: Path) -> None:
     assert master[master.index("--master-bind-host") + 1] == "127.0.0.1"
 
 
+def test_local_workers_meet_their_parent_on_the_port_given() -> None:
+    """Two runs with --processes on one machine must not both bind Locust's default 5557."""
+    argv = locust_argv(
+        "http://h", Path("f.py"), 5, 1, 10, Path("out"), processes=2, local_master_port=43210
+    )
+    for flag, value in (
+        ("--master-bind-host", "127.0.0.1"),
+        ("--master-bind-port", "43210"),
+        ("--master-host", "127.0.0.1"),
+        ("--master-port", "43210"),
+    ):
+        assert argv[argv.index(flag) + 1] == value
+    single = locust_argv("http://h", Path("f.py"), 5, 1, 10, Path("out"), local_master_port=43210)
+    assert "--master-port" not in single
+
+
 def test_locustfile_by_name_or_path(tmp_path: Path) -> None:
     assert locustfile("ceiling").name == "ceiling.py"
     own = tmp_path / "mine.py"
