@@ -1,9 +1,9 @@
 """Edges of the report's frames that the chart tests do not reach (pure, no I/O).
 
-Each test pins one rule of harness.report._frames that a reader of the report relies on: which
-of Locust's rows are endpoints, how per-second totals add up, what an empty frame looks like,
-how the leak runs and the allocation sites are ordered, and what a junk cell turns into.
-"""
+Each test pins one rule of harness.report._frames (and _probe_frames) that a reader of the
+report relies on: which of Locust's rows are endpoints, how per-second totals add up, what an
+empty frame looks like, how the leak runs and the allocation sites are ordered, and what a
+junk cell turns into."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from harness.report import _frames as fr
+from harness.report import _probe_frames as pf
 
 T0 = 1_800_000_000.0
 
@@ -220,15 +221,15 @@ def run(endpoint: str, history_len: int, per_request: float) -> list[Checkpoint]
 
 
 def test_empty_retained_curves_have_the_columns_types() -> None:
-    empty = fr.retained_curves(None)
-    assert list(empty.columns) == fr.RETAINED_COLUMNS
+    empty = pf.retained_curves(None)
+    assert list(empty.columns) == pf.RETAINED_COLUMNS
     assert empty["endpoint"].dtype == object
-    assert all(empty[c].dtype == np.float64 for c in fr.RETAINED_COLUMNS if c != "endpoint")
+    assert all(empty[c].dtype == np.float64 for c in pf.RETAINED_COLUMNS if c != "endpoint")
 
 
 def test_without_a_resets_column_chat_resets_and_history_does_not() -> None:
     raw = checkpoints(run("reset", 10, 5.0) + run("chat", 10, 7.0) + run("history", 10, 3.0))
-    curves = fr.retained_curves(raw)
+    curves = pf.retained_curves(raw)
     chat = curves[curves["endpoint"] == "chat"]
     assert chat["reset_subtracted"].tolist() == [True, True, True]
     assert chat["retained_bytes"].tolist() == [0.0, 20.0, 40.0]  # 7 - 5 bytes a request
@@ -241,25 +242,25 @@ def test_without_a_resets_column_chat_resets_and_history_does_not() -> None:
 def test_the_resets_column_says_which_runs_reset() -> None:
     rows = run("reset", 10, 5.0) + run("chat", 10, 7.0) + run("history", 10, 8.0)
     flags: list[object] = [0] * 3 + [math.nan] * 3 + ["1"] * 3  # chat's flag unknown: no reset
-    curves = fr.retained_curves(checkpoints(rows, resets_after=flags))
+    curves = pf.retained_curves(checkpoints(rows, resets_after=flags))
     assert curves.groupby("endpoint")["reset_subtracted"].all().to_dict() == {
         "chat": False,
         "history": True,
     }
     history = curves[curves["endpoint"] == "history"]
     assert history["retained_bytes"].tolist() == [0.0, 30.0, 60.0]
-    junk = fr.retained_curves(checkpoints(run("chat", 10, 7.0), resets_after=["yes"] * 3))
+    junk = pf.retained_curves(checkpoints(run("chat", 10, 7.0), resets_after=["yes"] * 3))
     assert not junk["reset_subtracted"].any()
 
 
 def test_a_junk_checkpoint_is_dropped() -> None:
     rows = [*run("history", 10, 2.0), ("history", 10, "n/a", 5.0)]
-    curves = fr.retained_curves(checkpoints(rows))
+    curves = pf.retained_curves(checkpoints(rows))
     assert curves["requests"].tolist() == [0.0, 10.0, 20.0]
 
 
 def test_a_run_of_one_checkpoint_is_a_point_at_zero() -> None:
-    curves = fr.retained_curves(checkpoints([("chat", 10, 5, 4096.0)]))
+    curves = pf.retained_curves(checkpoints([("chat", 10, 5, 4096.0)]))
     assert curves[["endpoint", "requests", "retained_bytes"]].values.tolist() == [
         ["chat", 5.0, 0.0]
     ]
@@ -267,7 +268,7 @@ def test_a_run_of_one_checkpoint_is_a_point_at_zero() -> None:
 
 def test_curves_are_in_endpoint_order_before_history_length() -> None:
     raw = checkpoints(run("history", 100, 1.0) + run("chat", 500, 1.0) + run("zeta", 10, 1.0))
-    curves = fr.retained_curves(raw)
+    curves = pf.retained_curves(raw)
     assert curves["endpoint"].drop_duplicates().tolist() == ["chat", "history", "zeta"]
 
 
@@ -287,7 +288,7 @@ def site(i: int, kind_bytes: float = 0.0, **fields: object) -> dict[str, object]
 
 
 def test_probe_sites_show_five_per_endpoint_by_default() -> None:
-    rows = fr.probe_site_rows({"peak": [site(i) for i in range(1, 9)]})
+    rows = pf.probe_site_rows({"peak": [site(i) for i in range(1, 9)]})
     assert rows["location"].tolist() == [f"app/store.py:{i}" for i in (8, 7, 6, 5, 4)]
     assert rows["function"].tolist() == ["f8", "f7", "f6", "f5", "f4"]
     assert rows["count"].tolist() == [8.0, 7.0, 6.0, 5.0, 4.0]
@@ -298,20 +299,20 @@ def test_retained_sites_come_after_the_peak_sites_of_their_endpoint() -> None:
         "peak": [site(1), site(2)],
         "retained": [site(3, kind_bytes=1e9)],  # larger than any peak site, still listed last
     }
-    rows = fr.probe_site_rows(sites)
+    rows = pf.probe_site_rows(sites)
     assert rows["kind"].tolist() == ["peak", "peak", "retained"]
     assert rows["bytes"].tolist() == [200.0, 100.0, 1e9]
 
 
 def test_retained_sites_are_listed_without_peak_sites() -> None:
     for peak in (None, [], [{"bytes": 1}]):
-        rows = fr.probe_site_rows({"peak": peak, "retained": [site(3)]})
+        rows = pf.probe_site_rows({"peak": peak, "retained": [site(3)]})
         assert rows["kind"].tolist() == ["retained"]
 
 
 def test_equal_sites_keep_the_files_order() -> None:
     sites = [site(i, kind_bytes=64.0 * (1 + i % 3)) for i in range(30)]
-    rows = fr.probe_site_rows({"peak": sites}, n=30)
+    rows = pf.probe_site_rows({"peak": sites}, n=30)
     expected = [i for b in (2, 1, 0) for i in range(30) if i % 3 == b]  # largest first, then
     assert rows["location"].tolist() == [f"app/store.py:{i}" for i in expected]  # file order
 
@@ -324,7 +325,7 @@ def test_a_site_row_tolerates_missing_and_junk_cells() -> None:
         {"location": "app/d.py:4", "history_len": "n/a", "bytes": 8},
         {"location": "app/e.py:5", "history_len": 1},
     ]
-    rows = fr.probe_site_rows({"peak": raw})
+    rows = pf.probe_site_rows({"peak": raw})
     assert rows["location"].tolist() == ["app/a.py:1", "app/b.py:2"]
     assert rows["endpoint"].tolist() == ["?", "?"]
     assert rows["function"].tolist() == ["", ""]
@@ -333,9 +334,9 @@ def test_a_site_row_tolerates_missing_and_junk_cells() -> None:
 
 def test_short_location_reads_windows_paths() -> None:
     path = "C:\\venv\\Lib\\site-packages\\httpx\\_client.py:9"
-    assert fr.short_location(path) == "httpx/_client.py:9"
+    assert pf.short_location(path) == "httpx/_client.py:9"
 
 
 @pytest.mark.parametrize("location", ["app/store.py:1", ""])
 def test_short_location_keeps_the_services_paths(location: str) -> None:
-    assert fr.short_location(location) == location
+    assert pf.short_location(location) == location
