@@ -49,7 +49,7 @@ lint: $(STAMP)  ## ruff and mypy
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-mutation: $(STAMP)  ## mutmut on the pure modules, one at a time; fails under 90% killed
+mutation: $(STAMP)  ## mutmut on the pure modules changed since the last run (ARGS=--full: all); fails under 90% killed
 	$(BIN)/python scripts/mutation.py $(ARGS)
 
 gate: $(STAMP)  ## probe both designs and compare with baselines/ci.json

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -133,3 +135,159 @@ def test_warm_up_sends_at_least_its_minimum() -> None:
     assert warm.requests == 40
     with pytest.raises(ValueError, match="window"):
         warm_until_steady(service.send, service.read, window=0, max_requests=10, tolerance_bytes=0)
+
+
+# --- edges: the exact figures of small, noise-free runs ---------------------------------------
+
+
+def test_the_rate_error_is_the_least_squares_standard_error() -> None:
+    xs = np.array([0.0, 4.0, 8.0, 12.0, 16.0])
+    ys = 1000 + 10 * xs + np.array([3.0, -5.0, 4.0, -1.0, 2.0])
+    slope, intercept = np.polyfit(xs, ys, 1)
+    sse = float(((ys - (slope * xs + intercept)) ** 2).sum())
+    expected = np.sqrt(sse / (xs.size - 2) / ((xs - xs.mean()) ** 2).sum())
+    assert estimate_leak(xs, ys).stderr_bytes == pytest.approx(expected, rel=1e-9)
+
+
+def test_the_error_of_a_stepped_run_is_that_of_the_step_model() -> None:
+    xs = np.arange(0.0, 44.0, 4.0)
+    wobble = np.array([3.0, -5.0, 4.0, -1.0, 2.0, 0.0, -3.0, 5.0, -2.0, 1.0, -4.0])
+    step = 19_000 * (xs >= 20)
+    estimate = estimate_leak(xs, 1000 + 10 * xs + step + wobble)
+    design = np.column_stack([xs, np.ones_like(xs), (xs >= 20).astype(float)])
+    coef, *_ = np.linalg.lstsq(design, 1000 + 10 * xs + step + wobble, rcond=None)
+    sse = float(((1000 + 10 * xs + step + wobble - design @ coef) ** 2).sum())
+    expected = np.sqrt(sse / (xs.size - 3) * np.linalg.inv(design.T @ design)[0, 0])
+    assert estimate.stderr_bytes == pytest.approx(expected, rel=1e-9)
+    assert estimate.step_bytes == pytest.approx(coef[2], rel=1e-9)
+
+
+def test_three_checkpoints_on_a_line_give_its_slope_without_error() -> None:
+    estimate = estimate_leak([0, 10, 20], [100.0, 150.0, 200.0])
+    assert estimate.rate_bytes_per_request == 5.0
+    assert estimate.stderr_bytes == pytest.approx(0.0, abs=1e-9)
+    line = estimate_leak([0, 10, 20, 20], [100.0, 150.0, 210.0, 190.0])  # two readings at 20
+    assert line.rate_bytes_per_request == 5.0
+
+
+def test_a_step_needs_five_checkpoints() -> None:
+    five = estimate_leak([0, 1, 2, 3, 4], [0.0, 0.0, 0.0, 50_000.0, 50_000.0])
+    assert five.step_after_requests == 3.0
+    assert five.step_bytes == pytest.approx(50_000.0)
+    assert five.rate_bytes_per_request == pytest.approx(0.0, abs=1e-6)
+    four = estimate_leak([0, 1, 2, 3], [0.0, 0.0, 50_000.0, 50_000.0])
+    assert not four.has_step and four.step_bytes == 0.0
+
+
+def test_a_step_is_looked_for_between_distinct_checkpoints_only() -> None:
+    xs = [0, 4, 8, 8, 12, 16]
+    ys = [0.0, 0.0, 0.0, 30_000.0, 30_000.0, 30_000.0]  # a jump between two readings at 8
+    estimate = estimate_leak(xs, ys)
+    assert estimate.step_after_requests != 8.0 or estimate.step_bytes < 30_000.0
+
+
+def test_memory_freed_once_is_a_step_down() -> None:
+    xs = np.arange(0.0, 44.0, 4.0)
+    estimate = estimate_leak(xs, 100_000 - 20_000 * (xs >= 24))
+    assert estimate.step_bytes == pytest.approx(-20_000.0)
+    assert estimate.step_after_requests == 24.0
+    assert estimate.rate_bytes_per_request == pytest.approx(0.0, abs=1e-6)
+
+
+def test_a_step_exactly_at_the_minimum_is_a_step() -> None:
+    xs = np.arange(0.0, 44.0, 4.0)
+    ys = 100_000 + 5 * xs + 2_000 * (xs >= 16)
+    found = estimate_leak(xs, ys, min_step_bytes=100)
+    assert estimate_leak(xs, ys, min_step_bytes=abs(found.step_bytes)).has_step
+    assert not estimate_leak(xs, ys, min_step_bytes=abs(found.step_bytes) + 1).has_step
+    assert found.rate_bytes_per_request == pytest.approx(5.0)
+
+
+def test_theil_sen_takes_every_pair() -> None:
+    # slopes 1, 1, 1, 10/3, 9/2, 8: the median of all six, not of the pairs two apart
+    assert theil_sen_slope([0, 1, 2, 3], [0, 1, 2, 10]) == pytest.approx((1 + 10 / 3) / 2)
+    assert theil_sen_slope([0, 0, 1], [5, 7, 9]) == pytest.approx(3.0)  # equal x: no slope
+
+
+def test_a_warm_up_longer_than_its_maximum_is_an_error() -> None:
+    service = CacheService(filling=0, fill=0)
+    with pytest.raises(ValueError, match="window"):
+        warm_until_steady(service.send, service.read, window=20, max_requests=10, tolerance_bytes=0)
+    warm = warm_until_steady(
+        service.send, service.read, window=10, max_requests=10, tolerance_bytes=0
+    )
+    assert (warm.requests, warm.readings, warm.steady) == (10, (50_000.0, 50_000.0), True)
+
+
+XS = np.arange(0.0, 44.0, 4.0)  # eleven checkpoints
+WOBBLE = np.array([30.0, -50.0, 40.0, -10.0, 20.0, 0.0, -30.0, 50.0, -20.0, 10.0, -40.0])
+
+
+def bic_gain(ys: np.ndarray) -> float:
+    """n log(SSE_line / SSE_step) of the best single step, each SSE at least n (1 byte each)."""
+    n = XS.size
+
+    def sse(columns: list[np.ndarray]) -> float:
+        design = np.column_stack(columns)
+        coef, *_ = np.linalg.lstsq(design, ys, rcond=None)
+        return max(float(((ys - design @ coef) ** 2).sum()), float(n))
+
+    line = sse([XS, np.ones(n)])
+    step = min(sse([XS, np.ones(n), (np.arange(n) >= k).astype(float)]) for k in range(1, n))
+    return n * math.log(line / step)
+
+
+def test_a_step_is_kept_when_its_bic_beats_the_lines_by_two_parameters() -> None:
+    penalty = math.log(XS.size)  # per parameter; the step model has two more
+    kept = WOBBLE + 105.0 * (XS >= 20)
+    assert 2 * penalty < bic_gain(kept) < 3 * penalty
+    assert estimate_leak(XS, kept, min_step_bytes=0).has_step
+    dropped = WOBBLE + 80.0 * (XS >= 20)
+    assert penalty < bic_gain(dropped) < 2 * penalty
+    assert not estimate_leak(XS, dropped, min_step_bytes=0).has_step
+
+
+def test_the_criterion_counts_an_exact_fit_as_one_byte_of_error() -> None:
+    shape = (XS >= 20).astype(float)
+    slope, intercept = np.polyfit(XS, shape, 1)
+    unit_sse = float(((shape - (slope * XS + intercept)) ** 2).sum())
+    # a noise-free step whose line misses by 1.8 bytes per checkpoint (squared): the step fits
+    # exactly (floored to 1 byte each), a gain of n log 1.8, more than the two parameters cost
+    height = math.sqrt(1.8 * XS.size / unit_sse)
+    assert estimate_leak(XS, height * shape, min_step_bytes=0).has_step
+    # a noise-free line: the step model fits no better, and costs two parameters more
+    assert not estimate_leak(XS, 1000 + 3 * XS, min_step_bytes=0).has_step
+
+
+def test_a_step_right_after_the_first_checkpoint_is_found() -> None:
+    estimate = estimate_leak([0, 4, 8, 12, 16], [0.0, 50_000.0, 50_000.0, 50_000.0, 50_000.0])
+    assert estimate.step_after_requests == 4.0
+    assert estimate.step_bytes == pytest.approx(50_000.0)
+
+
+def test_a_step_after_repeated_checkpoints_is_found() -> None:
+    xs = [0, 4, 4, 8, 12, 16, 20]
+    ys = [0.0, 0.0, 0.0, 0.0, 40_000.0, 40_000.0, 40_000.0]
+    estimate = estimate_leak(xs, ys)
+    assert estimate.step_after_requests == 12.0
+
+
+def test_three_checkpoints_off_a_line_have_an_error() -> None:
+    # residuals -10/3, 20/3, -10/3: SSE 200/3 over one degree of freedom, / Sxx = 200
+    assert estimate_leak([0, 10, 20], [100.0, 160.0, 200.0]).stderr_bytes == pytest.approx(
+        math.sqrt(1 / 3)
+    )
+
+
+def test_a_window_of_one_request_and_the_readings_of_an_unsteady_warm_up() -> None:
+    service = CacheService(filling=0, fill=0)
+    warm = warm_until_steady(
+        service.send, service.read, window=1, max_requests=5, tolerance_bytes=0
+    )
+    assert (warm.requests, warm.steady) == (1, True)
+    leaking = CacheService(filling=0, fill=0, leak=100)
+    warm = warm_until_steady(
+        leaking.send, leaking.read, window=2, max_requests=4, tolerance_bytes=0
+    )
+    assert warm.steady is False
+    assert warm.readings == (50_000.0, 50_200.0, 50_400.0)

@@ -12,6 +12,8 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 from harness.sampling.process_sampler import ProcessTreeSampler
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,6 +71,10 @@ def test_the_ceiling_locustfile_imports(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
 
 
+@pytest.mark.skipif(
+    "MUTANT_UNDER_TEST" in os.environ,
+    reason="under mutmut the sampled tree is mutmut's, not the one this test sets up",
+)
 def test_sampler_writes_per_process_rows_and_totals(tmp_path: Path) -> None:
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:

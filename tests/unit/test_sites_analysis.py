@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.analysis.sites import (
+    TOP_SITES,
     Frame,
     Site,
     SiteChange,
@@ -12,6 +13,7 @@ from harness.analysis.sites import (
     attribute,
     display_path,
     growth,
+    is_library,
 )
 
 LIB = ("/usr/lib/python3.11/", "/venv/site-packages/")
@@ -168,3 +170,97 @@ def test_growth_keys_on_location_and_function_with_deterministic_ties() -> None:
         ("a.py:2", "f", 5),
         ("b.py:1", "f", 5),
     ]
+
+
+# --- edges: library paths, roots, ties and defaults -------------------------------------------
+
+
+def test_an_empty_library_dir_is_no_library() -> None:
+    assert is_library("/usr/lib/python3.11/json/decoder.py", ("", "/usr/lib/python3.11/"))
+    assert not is_library(STORE, ("", "/usr/lib/python3.11/"))
+    assert is_library("<string>", ())
+    frames: list[Frame] = [(JSON, 353, "raw_decode"), (STORE, 111, "recent")]
+    assert attribute(frames, ("",), ROOT) == (
+        "/usr/lib/python3.11/json/decoder.py:353",
+        "raw_decode",
+        "",
+    )
+
+
+def test_display_path_takes_the_longest_of_several_roots() -> None:
+    roots = ["", "/srv", ROOT, "/usr/lib/python3.11"]
+    assert display_path(STORE, roots) == "reference_app/optimized/store.py"
+    assert display_path(JSON, roots) == "json/decoder.py"
+    assert display_path("/elsewhere/x.py", roots) == "/elsewhere/x.py"
+    assert display_path(JSON, ("/usr/lib/python3.11/",)) == "json/decoder.py"
+
+
+def test_aggregate_via_of_equal_stacks_is_the_first() -> None:
+    stacks = [
+        (stack(STORE, 1, "a", via=(JSON, 5, "d")), 50.0, 1.0),
+        (stack(STORE, 1, "a", via=(JSON, 9, "e")), 50.0, 1.0),
+    ]
+    (site,) = aggregate(stacks, LIB, ROOT)
+    assert site.via == f"{JSON}:5"
+    freed = [(stack(STORE, 1, "a", via=(JSON, 5, "d")), -10.0, 1.0)]
+    assert aggregate(freed, LIB, ROOT)[0].via == f"{JSON}:5"  # a negative size still has a via
+
+
+def test_aggregate_ties_on_bytes_and_location_go_by_function() -> None:
+    stacks = [(stack(STORE, 1, "b"), 10.0, 1.0), (stack(STORE, 1, "a"), 10.0, 1.0)]
+    assert [s.function for s in aggregate(stacks, LIB, ROOT)] == ["a", "b"]
+
+
+def test_aggregate_keeps_ten_sites_by_default() -> None:
+    stacks = [(stack(STORE, i), float(i), 1.0) for i in range(1, 13)]
+    sites = aggregate(stacks, LIB, ROOT)
+    assert len(sites) == TOP_SITES == 10
+    assert sites[0].location == "reference_app/optimized/store.py:12"
+
+
+def test_growth_keeps_three_by_default_and_the_current_via() -> None:
+    base = [Site(f"a.py:{i}", "f", 0.0, 1, "old.py:1") for i in range(5)]
+    cur = [Site(f"a.py:{i}", "f", 10.0 * (i + 1), 1, "new.py:1") for i in range(5)]
+    changes = growth(base, cur)
+    assert [c.location for c in changes] == ["a.py:4", "a.py:3", "a.py:2"]
+    assert {c.via for c in changes} == {"new.py:1"}
+    assert changes[0].change == 50.0
+    gone = growth([Site("a.py:1", "f", 10.0, 1, "old.py:1")], [Site("a.py:1", "f", 20.0, 1)])
+    assert gone[0].via == ""  # the current site's via, even when empty
+
+
+def test_site_to_json_has_every_figure() -> None:
+    assert Site("a.py:1", "f", 12.5, 0.5, "b.py:2").to_json() == {
+        "location": "a.py:1",
+        "function": "f",
+        "bytes": 12.5,
+        "count": 0.5,
+        "via": "b.py:2",
+    }
+    assert Site.from_json({"location": 1, "bytes": "3", "count": "2", "function": 7}) == Site(
+        "1", "7", 3.0, 2.0
+    )
+
+
+def test_display_path_strips_only_slashes_from_a_root() -> None:
+    assert display_path("/srv/appX/a.py", "/srv/appX") == "a.py"
+    assert display_path("/srv/appX/a.py", "/srv/appX//") == "a.py"
+
+
+def test_aggregate_goes_on_after_a_measuring_stack() -> None:
+    stacks = [([(PROBE, 1, "x")], 1e9, 1.0), (stack(STORE, 1), 5.0, 1.0)]
+    assert [s.location for s in aggregate(stacks, LIB, ROOT)] == [
+        "reference_app/optimized/store.py:1"
+    ]
+
+
+def test_positive_only_keeps_a_site_of_one_byte_or_less() -> None:
+    stacks = [(stack(STORE, 1), 1.0, 1.0), (stack(STORE, 2), 0.5, 1.0)]
+    sites = aggregate(stacks, LIB, ROOT, positive_only=True)
+    assert [s.bytes for s in sites] == [1.0, 0.5]
+
+
+def test_growth_of_under_a_byte_counts_and_a_gone_site_does_not() -> None:
+    base = [Site("a.py:1", "f", 0.5, 1), Site("b.py:1", "f", 2.0, 1)]
+    cur = [Site("b.py:1", "f", 2.5, 1)]
+    assert [(c.location, c.change) for c in growth(base, cur)] == [("b.py:1", 0.5)]
