@@ -4,7 +4,7 @@
                             [--host 127.0.0.1] --port P [--workers N] [--probe]
 
 A target with `python_app = "module:app"` is served through this (see
-harness.target_spec): the module is imported from the working directory (the target's
+harness.config.target_spec): the module is imported from the working directory (the target's
 `cwd`), and
 
 - SIGINT and SIGTERM both end in a graceful shutdown and exit status 0 (uvicorn alone

@@ -15,7 +15,7 @@ With several Locust processes (`--processes N`, or `--master` and `--worker`s el
 users run in the workers: each worker writes its own `<HARNESS_ACKS>.worker-<pid>` and also
 attaches its counts to its statistics reports, which the master writes to
 `<HARNESS_ACKS>.master` (for workers on other machines); the harness merges them
-(harness.acks). The master sends the seed manifest (and HARNESS_SEED, HARNESS_CEILING_PATH)
+(harness.load.acks). The master sends the seed manifest (and HARNESS_SEED, HARNESS_CEILING_PATH)
 to its workers when the test starts, so a worker on another machine needs no HARNESS_*
 variable; started as `locust -f - --worker --master-host HOST` it also takes the locustfile
 from the master (the `scenarios` package must be installed there). Each worker seeds its

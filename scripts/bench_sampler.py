@@ -23,8 +23,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.processes import LOOPBACK, ProcessGroup, start_on_free_port
 from harness.sampling.process_sampler import METHODS, Method, ProcessTreeSampler
+from harness.stack.processes import LOOPBACK, ProcessGroup, start_on_free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 HELLO = ROOT / "examples" / "hello_service"

@@ -54,8 +54,8 @@ def main() -> int:
     args = parser.parse_args()
 
     from harness import config as config_mod
+    from harness.config.probe_recipe import render_request
     from harness.phases.probe import leak_history_len
-    from harness.probe_recipe import render_request
 
     cfg = config_mod.load(args.config)
     design = args.design or cfg.designs[0]

@@ -71,7 +71,7 @@ MODULES = [
     "harness/gate/_explain.py",
     "harness/gate/_format.py",
     "harness/gate/_render.py",
-    "harness/probe_recipe.py",
+    "harness/config/probe_recipe.py",
 ]
 
 KILLED_CODES = {1, 3, 36, -24, 24, 152, 255, 37}  # failed tests, timeouts, type check

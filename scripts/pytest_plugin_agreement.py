@@ -75,7 +75,7 @@ def notes_target(memload: Any) -> Iterator[tuple[Callable[[int], Any], Requests]
 
 @contextmanager
 def optimized_target(memload: Any) -> Iterator[tuple[Callable[[int], Any], Requests]]:
-    from harness.processes import ProcessGroup
+    from harness.stack.processes import ProcessGroup
     from reference_app.api import create_app
     from reference_app.seed import SeedSpec, seed_store
     from reference_app.settings import Settings

@@ -10,7 +10,7 @@ server:
    first token); before the load, or with `--during` while Locust runs (from its 5th second,
    one every 0.5 s), so that both see the same load;
 2. Locust with the load phase's own scenario (`--scenario`, default spike; `--users`
-   users for `--seconds` s; through harness.locust_runner.run_locust, as the load phase
+   users for `--seconds` s; through harness.load.locust_runner.run_locust, as the load phase
    runs it), whose TTFT row (median, mean) it prints.
 
     .venv/bin/python scripts/ttft_vs_curl.py [--curl 20] [--users 1] [--seconds 30] [--during]
@@ -31,8 +31,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.locust_runner import run_locust
-from harness.processes import LOOPBACK, ProcessGroup, start_on_free_port
+from harness.load.locust_runner import run_locust
+from harness.stack.processes import LOOPBACK, ProcessGroup, start_on_free_port
 from reference_app.seed import SeedSpec, seed_store
 
 UPSTREAM = ("--first-token-ms", "50", "--tokens-per-s", "200", "--reply-tokens", "120")

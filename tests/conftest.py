@@ -1,6 +1,6 @@
 """Fixtures shared by the test suites: free ports, real upstream/app processes, seeded stores.
 
-Process fixtures start everything on 127.0.0.1 through harness.processes, whose ProcessGroup
+Process fixtures start everything on 127.0.0.1 through harness.stack.processes, whose ProcessGroup
 stops what it started (SIGINT, then SIGTERM, then SIGKILL to the process group) on teardown.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.processes import LOOPBACK, ManagedProcess, ProcessGroup, free_port, wait_healthy
+from harness.stack.processes import LOOPBACK, ManagedProcess, ProcessGroup, free_port, wait_healthy
 
 HEALTH_TIMEOUT_S = 30.0
 

@@ -13,7 +13,7 @@ from typing import Any
 from harness import config as config_mod
 from harness.cli._common import add_config_arguments, positive_float, positive_int
 from harness.console import Console
-from harness.orchestration import Loadtest
+from harness.phases.orchestration import Loadtest
 
 
 def workers_or_auto(text: str) -> int:

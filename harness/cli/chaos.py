@@ -15,9 +15,9 @@ from harness._clock import now_iso
 from harness._errors import EXIT_FAILED, EXIT_OK, UsageError
 from harness.cli._common import add_config_arguments, positive_float, positive_int
 from harness.phases.chaos import PHASE, TrialResult, run_chaos
-from harness.processes import sigterm_as_interrupt
 from harness.results import RunDir
-from harness.targets import REFERENCE_DESIGNS
+from harness.stack.processes import sigterm_as_interrupt
+from harness.stack.targets import REFERENCE_DESIGNS
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """`harness loadtest`: every configured phase on every design, one run directory, a table.
 
-The command line only: parsing and the config; the run itself is harness.orchestration.
+The command line only: parsing and the config; the run itself is harness.phases.orchestration.
 
 Per design: seed a fresh store into `<run>/<design>/data`, then the profile's phases in
 order; integrity always runs right after load, on the same data and the same server. A
@@ -35,7 +35,13 @@ from harness.cli._common import (
 )
 from harness.config import Config
 from harness.console import Console
-from harness.orchestration import EXIT_INTERRUPTED, Loadtest, Outcome, interrupt_once, phase_plan
+from harness.phases.orchestration import (
+    EXIT_INTERRUPTED,
+    Loadtest,
+    Outcome,
+    interrupt_once,
+    phase_plan,
+)
 
 __all__ = [
     "EXIT_INTERRUPTED",

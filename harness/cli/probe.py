@@ -29,8 +29,8 @@ from harness._errors import EXIT_FAILED, EXIT_OK, HarnessError
 from harness.cli._common import add_config_arguments, int_list, positive_int
 from harness.phases import ProgressFn
 from harness.phases._probe_tables import peak_table, slope_table
-from harness.processes import sigterm_as_interrupt
 from harness.results import RunDir, SummaryRow
+from harness.stack.processes import sigterm_as_interrupt
 
 APP_ENV_PREFIX = "REFAPP_"
 

@@ -18,7 +18,7 @@ from harness._errors import UsageError
 from harness.analysis.sizing import SizeTable
 from harness.cli._common import add_config_arguments, positive_float, positive_int
 from harness.console import Console
-from harness.orchestration import Loadtest
+from harness.phases.orchestration import Loadtest
 from harness.phases.size import SIZING_JSON, settings_for
 from harness.results import read_json
 from harness.sizing.text import sizing_lines

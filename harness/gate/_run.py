@@ -40,7 +40,6 @@ from harness.gate._probe import gate_sizes, probe_in_parallel
 from harness.gate._thresholds import compile_thresholds
 from harness.gate._verdicts import GateResult, SeriesKey, Verdict, compare, gated_rows
 from harness.history._gate_hook import creep_check, record_baseline  # issue 14 hook
-from harness.processes import sigterm_as_interrupt
 from harness.results import (
     RunDir,
     SummaryRow,
@@ -48,6 +47,7 @@ from harness.results import (
     read_json,
     write_json_atomic,
 )
+from harness.stack.processes import sigterm_as_interrupt
 
 APP_ENV_PREFIX = "REFAPP_"
 GATE_MD = "gate.md"

@@ -52,13 +52,13 @@ from harness.analysis.capacity import (
 )
 from harness.analysis.knee import Probe, next_rate, refine
 from harness.config import Config
-from harness.locust_runner import LocustResult, MasterMode, locustfile, run_locust
+from harness.config.target_spec import TargetSpec
+from harness.load.locust_runner import LocustResult, MasterMode, locustfile, run_locust
 from harness.phases import FailedWithResults, ProgressFn
 from harness.phases.load import _read_csv, master_mode, scenario_for, server_host
 from harness.results import RunDir, SummaryRow, write_json_atomic
 from harness.sampling.process_sampler import ProcessTreeSampler
-from harness.target_spec import TargetSpec
-from harness.targets import running_stack, seed_store
+from harness.stack.targets import running_stack, seed_store
 
 SCENARIO = "capacity"
 TARGET_SCENARIO = "capacity_target"

@@ -37,7 +37,7 @@ import pandas as pd
 from harness.analysis.capacity import steady_rps
 from harness.analysis.load import CEILING
 from harness.config import Config
-from harness.locust_runner import LocustResult, run_locust
+from harness.load.locust_runner import LocustResult, run_locust
 from harness.phases import FailedWithResults, ProgressFn
 from harness.phases.capacity import (
     health_search,
@@ -48,7 +48,7 @@ from harness.phases.capacity import (
 )
 from harness.phases.load import master_mode
 from harness.results import RunDir, SummaryRow
-from harness.targets import seed_store
+from harness.stack.targets import seed_store
 
 PHASE = CEILING
 BARE_SCENARIO = "bare"

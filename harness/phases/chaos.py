@@ -20,12 +20,12 @@ import pandas as pd
 
 from harness.analysis.integrity import IntegrityCounts, integrity_counts
 from harness.config import Config
-from harness.locust_runner import LocustResult, run_locust
+from harness.load.locust_runner import LocustResult, run_locust
 from harness.phases import ProgressFn, no_progress
 from harness.phases.integrity import read_acks, seeded_lengths, stored_lengths
-from harness.processes import wait_healthy
 from harness.results import SCHEMA_VERSION, RunDir, write_json_atomic
-from harness.targets import HEALTH_TIMEOUT_S, running_stack, seed_store
+from harness.stack.processes import wait_healthy
+from harness.stack.targets import HEALTH_TIMEOUT_S, running_stack, seed_store
 
 PHASE = "chaos"
 KILL_WINDOW = (0.25, 0.65)  # the kill lands in this fraction of the trial's duration

@@ -17,13 +17,13 @@ from urllib.parse import quote
 
 import httpx
 
-from harness import acks
 from harness._errors import PhaseFailed
 from harness.analysis.integrity import EXAMPLES, integrity_counts, integrity_rows
 from harness.config import Config
+from harness.load import acks
 from harness.phases import FailedWithResults, ProgressFn, no_progress
 from harness.results import SCHEMA_VERSION, RunDir, SummaryRow, write_json_atomic
-from harness.targets import read_manifest, running_stack
+from harness.stack.targets import read_manifest, running_stack
 
 PHASE = "integrity"
 REQUEST_TIMEOUT_S = 30.0
@@ -36,7 +36,7 @@ def seeded_lengths(manifest: Mapping[str, Any]) -> dict[str, int]:
 
 def read_acks(path: Path) -> dict[str, int]:
     """The acknowledged exchanges per user that the locustfile wrote at test stop; with
-    several Locust processes, the sum over their files (see harness.acks)."""
+    several Locust processes, the sum over their files (see harness.load.acks)."""
     return acks.read_acks(path)
 
 

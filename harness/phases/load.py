@@ -28,13 +28,13 @@ import pandas as pd
 
 from harness.analysis.load import HarnessCost, harness_cost_summary, load_summary, worker_summary
 from harness.config import Config
-from harness.locust_runner import LocustResult, MasterMode, run_locust
+from harness.load.locust_runner import LocustResult, MasterMode, run_locust
 from harness.phases import FailedWithResults, ProgressFn
 from harness.phases.server_errors import describe, record_server_errors
-from harness.processes import LOOPBACK, ManagedProcess
 from harness.results import SCHEMA_VERSION, RunDir, SummaryRow, write_json_atomic
 from harness.sampling.process_sampler import ProcessTreeSampler
-from harness.targets import running_stack
+from harness.stack.processes import LOOPBACK, ManagedProcess
+from harness.stack.targets import running_stack
 
 PHASE = "load"
 SAMPLES_CSV = "process_samples.csv"

@@ -1,8 +1,9 @@
 """The probe phase: per-request tracemalloc figures across data sizes, one request at a time.
 
-Any target with probe recipes (``[target.probe]``, harness.probe_recipe) is probed the same way;
-the reference designs are described by recipes too (loadtest.toml). The app runs in probe mode
-(its ``probe_command``: the TracemallocProbe middleware). For each size N of the data-size knob:
+Any target with probe recipes (``[target.probe]``, harness.config.probe_recipe) is probed the
+same way; the reference designs are described by recipes too (loadtest.toml). The app runs in
+probe mode (its ``probe_command``: the TracemallocProbe middleware). For each size N of the
+data-size knob:
 
 1. the recipe's setup brings the service to size N: a request (the reference designs'
    ``PUT /__probe/history/probe-user {"length": N}``), sent with the header
@@ -47,6 +48,8 @@ import pandas as pd
 from harness._errors import PhaseFailed
 from harness.analysis import probe as analysis
 from harness.config import Config, SeedConfig, UpstreamConfig
+from harness.config.probe_recipe import ProbeRecipe, ProbeRequest, render_request
+from harness.config.target_spec import TargetSpec, fill, start_values
 from harness.phases import ProgressFn, no_progress
 from harness.phases._probe_leak import (  # re-exported: the leak runs' public names
     CONFIRM_FACTOR,
@@ -63,12 +66,10 @@ from harness.phases._probe_leak import (  # re-exported: the leak runs' public n
     leak_run,
     warm_process,
 )
-from harness.probe_recipe import ProbeRecipe, ProbeRequest, render_request
-from harness.processes import LOOPBACK
 from harness.results import RunDir, SummaryRow, write_json_atomic
 from harness.sampling.tracemalloc_probe import UNMEASURED_HEADER
-from harness.target_spec import TargetSpec, fill, start_values
-from harness.targets import running_stack, seed_store
+from harness.stack.processes import LOOPBACK
+from harness.stack.targets import running_stack, seed_store
 
 PHASE = "probe"
 __all__ = [

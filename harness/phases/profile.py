@@ -26,12 +26,12 @@ from pathlib import Path
 from harness._errors import PhaseFailed
 from harness.analysis import profile as analysis
 from harness.config import Config
-from harness.locust_runner import run_locust
+from harness.load.locust_runner import run_locust
 from harness.phases import ProgressFn, no_progress
 from harness.phases.server_errors import describe, record_server_errors
 from harness.results import SCHEMA_VERSION, RunDir, SummaryRow, write_json_atomic
 from harness.sampling.memray_capture import read_capture
-from harness.targets import running_stack, seed_store
+from harness.stack.targets import running_stack, seed_store
 
 PHASE = "profile"
 CAPTURE = "memray.bin"

@@ -1,7 +1,7 @@
 """The app's own account of failed requests: its logged exceptions, read after a phase.
 
 `record_server_errors(phase_dir, requests=, failures=)` reads the app's logs of the phase
-(`<phase_dir>/logs/app.stderr.log` and `app.stdout.log`, where harness.processes puts them),
+(`<phase_dir>/logs/app.stderr.log` and `app.stdout.log`, where harness.stack.processes puts them),
 groups their tracebacks (harness.analysis.server_errors) and, when there is anything to say
 (an exception logged, or a failed request), writes `<phase_dir>/server_errors.json` next to
 Locust's counts, for the report. The console text comes from `describe`.

@@ -43,12 +43,12 @@ from harness.analysis.sizing import (
     to_json,
 )
 from harness.config import Config
+from harness.config.target_spec import TargetSpec
 from harness.phases import FailedWithResults, ProgressFn
 from harness.results import RunDir, SummaryRow, write_json_atomic
 from harness.sizing.cgroup import detect
 from harness.sizing.proof import measure_idle, prove
-from harness.target_spec import TargetSpec
-from harness.targets import seed_store
+from harness.stack.targets import seed_store
 
 SIZING_JSON = "sizing.json"
 STEPS_CSV = "capacity_steps.csv"

@@ -12,7 +12,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from harness.target_spec import SEED_PLACEHOLDERS, reference_target
+from harness.config.target_spec import SEED_PLACEHOLDERS, reference_target
 
 RAN = ("passed", "failed", "interrupted")  # a phase with one of these statuses did run
 DATASET_PLACEHOLDERS = tuple(f"{{{p}}}" for p in sorted(SEED_PLACEHOLDERS - {"python", "data_dir"}))
@@ -59,7 +59,7 @@ def target_specs(cfg: Mapping[str, Any], designs: Sequence[str]) -> dict[str, Ma
 
 
 def scenario_file(scenario: str) -> str:
-    from harness.locust_runner import is_locustfile_path
+    from harness.load.locust_runner import is_locustfile_path
 
     return scenario if is_locustfile_path(scenario) else f"scenarios/{scenario}.py"
 

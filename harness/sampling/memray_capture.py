@@ -26,8 +26,8 @@ from typing import Any
 
 from harness._errors import PhaseFailed
 from harness.analysis.profile import SiteRecord
-from harness.processes import ManagedProcess, ProcessGroup, tail
 from harness.results import read_json, write_json_atomic
+from harness.stack.processes import ManagedProcess, ProcessGroup, tail
 
 UNKNOWN = "<unknown>"
 STATS_SITES = 100_000  # ask `memray stats` for every site, so sizes and counts can be joined

@@ -29,13 +29,13 @@ import psutil
 from harness._errors import PhaseFailed
 from harness.analysis.sizing import Proof
 from harness.config import Config
+from harness.config.probe_recipe import render_request
+from harness.config.target_spec import TargetSpec
 from harness.phases import ProgressFn
 from harness.phases.capacity import Search, design_search, run_search
 from harness.phases.load import server_host
-from harness.probe_recipe import render_request
 from harness.sizing.cgroup import Controller, join_argv, removed_on_exit
-from harness.target_spec import TargetSpec
-from harness.targets import running_stack
+from harness.stack.targets import running_stack
 
 SETTLE_S = 1.0  # after health (or the data setup): let start-up work finish before reading RSS
 READS = 5  # RSS readings, 0.1 s apart; their median is the figure

@@ -18,9 +18,9 @@ import pytest
 from harness import config
 from harness.analysis.probe import retention, summary_rows
 from harness.config import UpstreamConfig
+from harness.config.target_spec import start_values
 from harness.phases.probe import measure
-from harness.target_spec import start_values
-from harness.targets import running_stack
+from harness.stack.targets import running_stack
 
 # ~250 probe requests (the cache's 100 fill the warm-up): over 15 s on a busy 2-core machine
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(300)]

@@ -11,7 +11,7 @@ import pytest
 from capacity_apps import serial_server
 
 from harness.analysis.capacity import Limits, find_capacity, plan_rates
-from harness.locust_runner import run_locust
+from harness.load.locust_runner import run_locust
 from harness.phases.capacity import (
     LOCUSTFILE_ENV,
     Search,

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.processes import ProcessGroup
 from harness.sizing.cgroup import Controller, detect, join_argv, removed_on_exit
+from harness.stack.processes import ProcessGroup
 
 pytestmark = pytest.mark.integration
 

@@ -17,9 +17,9 @@ import pytest
 
 from harness import config
 from harness.config import UpstreamConfig
-from harness.probe_recipe import ProbeRecipe, render_request
-from harness.target_spec import TargetSpec, fill, start_values
-from harness.targets import running_stack
+from harness.config.probe_recipe import ProbeRecipe, render_request
+from harness.config.target_spec import TargetSpec, fill, start_values
+from harness.stack.targets import running_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

@@ -16,13 +16,13 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness import processes
 from harness._errors import PhaseFailed
 from harness.config import SeedConfig, UpstreamConfig
-from harness.locust_runner import run_locust
-from harness.processes import ProcessGroup, start_on_free_port, wait_healthy
-from harness.target_spec import reference_target
-from harness.targets import running_stack, seed_store
+from harness.config.target_spec import reference_target
+from harness.load.locust_runner import run_locust
+from harness.stack import processes
+from harness.stack.processes import ProcessGroup, start_on_free_port, wait_healthy
+from harness.stack.targets import running_stack, seed_store
 
 pytestmark = pytest.mark.integration
 
@@ -85,7 +85,7 @@ def test_a_locustfile_that_cannot_start_is_reported(
 ) -> None:
     broken = tmp_path / "broken.py"
     broken.write_text("raise RuntimeError('this locustfile is broken')\n")
-    monkeypatch.setattr("harness.locust_runner.locustfile", lambda scenario: broken)
+    monkeypatch.setattr("harness.load.locust_runner.locustfile", lambda scenario: broken)
     manifest = tmp_path / "manifest.json"
     manifest.write_text(json.dumps({"users": [{"user_id": "u1", "history_len": 0}]}))
     started = time.monotonic()

@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.config import SeedConfig, UpstreamConfig
-from harness.target_spec import reference_target
-from harness.targets import running_stack, seed_store
+from harness.config.target_spec import reference_target
+from harness.stack.targets import running_stack, seed_store
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 

@@ -16,7 +16,7 @@ from harness.config import Config, SeedConfig, UpstreamConfig
 from harness.phases import FailedWithResults
 from harness.phases.integrity import run_integrity_standalone
 from harness.results import RunDir
-from harness.targets import seed_store
+from harness.stack.targets import seed_store
 from reference_app.optimized.store import FILENAME as OPTIMIZED_FILE
 
 pytestmark = pytest.mark.integration

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.processes import LOOPBACK, ProcessGroup, free_port, wait_healthy
+from harness.stack.processes import LOOPBACK, ProcessGroup, free_port, wait_healthy
 
 pytestmark = pytest.mark.integration
 
@@ -222,8 +222,8 @@ def test_recipe_probe_recovers_slope_intercept_and_leak(sized_app: str) -> None:
     POST /leak keeps LEAK bytes per request. The probe recovers the slope within 2%, the
     intercept (above a bare request) within 5%, and the leak within 5%."""
     from harness.analysis.probe import summary_rows
+    from harness.config.probe_recipe import ProbeRecipe, ProbeRequest, ProbeSetup, RequestTemplate
     from harness.phases.probe import measure
-    from harness.probe_recipe import ProbeRecipe, ProbeRequest, ProbeSetup, RequestTemplate
     from tests.integration.probe_apps import SIZED_BASE, SIZED_LEAK, SIZED_UNIT
 
     recipe = ProbeRecipe(
@@ -258,8 +258,8 @@ def test_setup_on_the_service_s_own_path_is_not_measured(sized_app: str) -> None
     """A size knob on a service route (PUT /admin/size) gives the same figures as the same knob
     under /__probe/: the setup request is never a probe record, whatever its path."""
     from harness.analysis.probe import summary_rows
+    from harness.config.probe_recipe import ProbeRecipe, ProbeRequest, ProbeSetup, RequestTemplate
     from harness.phases.probe import measure
-    from harness.probe_recipe import ProbeRecipe, ProbeRequest, ProbeSetup, RequestTemplate
 
     def figures(setup_path: str) -> dict[tuple[str, str, str], float]:
         recipe = ProbeRecipe(

@@ -22,9 +22,9 @@ import pandas as pd
 import pytest
 
 from harness.analysis.load import sampler_summary
-from harness.processes import LOOPBACK, free_port, wait_healthy
-from harness.processes import start as start_process
 from harness.sampling.process_sampler import ProcessTreeSampler
+from harness.stack.processes import LOOPBACK, free_port, wait_healthy
+from harness.stack.processes import start as start_process
 
 pytestmark = pytest.mark.integration
 

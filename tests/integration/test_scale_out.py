@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from harness.cli import main
-from harness.processes import free_port
 from harness.results import SCHEMA_VERSION
+from harness.stack.processes import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -248,7 +248,7 @@ def test_harness_serve_wraps_any_asgi_app_in_the_probe(tmp_path: Path) -> None:
     harness did not write; SIGINT ends it with status 0 (what a memray capture needs)."""
     import httpx
 
-    from harness.processes import ProcessGroup, start_on_free_port
+    from harness.stack.processes import ProcessGroup, start_on_free_port
 
     cwd = EXAMPLE.parent
     with ProcessGroup(tmp_path / "logs") as group:

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.processes import LOOPBACK, ProcessGroup, free_port, wait_healthy
+from harness.stack.processes import LOOPBACK, ProcessGroup, free_port, wait_healthy
 
 pytestmark = pytest.mark.integration
 

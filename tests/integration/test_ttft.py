@@ -2,7 +2,7 @@
 
 A real uvicorn process (tests/integration/instrument_apps.py:make_sse_app) answers the chat
 API's requests; a streamed reply sends its headers at once, its first token after 150 ms and
-three more 300 ms apart. `harness.locust_runner.run_locust` runs the chat scenario
+three more 300 ms apart. `harness.load.locust_runner.run_locust` runs the chat scenario
 (scenarios/chat.py, the load phase's own) against it for a few seconds. The TTFT Locust
 reports must be the first token's delay, within 15 ms: not the headers' time (~0 ms), and not
 the time at which some fixed number of bytes had arrived (with 1 KiB chunks, the whole
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.locust_runner import run_locust
-from harness.processes import LOOPBACK, ProcessGroup, free_port, wait_healthy
+from harness.load.locust_runner import run_locust
+from harness.stack.processes import LOOPBACK, ProcessGroup, free_port, wait_healthy
 from tests.integration.instrument_apps import FIRST_TOKEN_S, LATER_TOKENS, TOKEN_GAP_S
 
 pytestmark = pytest.mark.integration

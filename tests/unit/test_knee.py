@@ -21,8 +21,8 @@ from harness.analysis.bounds import (
 from harness.analysis.capacity import Capacity, Limits, Verdict
 from harness.analysis.headline import compare_table, headline_table, summary_frame
 from harness.analysis.knee import Probe, next_rate, refine, within
+from harness.config.target_spec import DEFAULT_TARGET_P95_MS, parse_target
 from harness.results import SummaryRow
-from harness.target_spec import DEFAULT_TARGET_P95_MS, parse_target
 
 MET = Verdict("met")
 MISSED = Verdict("missed", "GET /work p95 900 ms > 500 ms")

@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 
 from harness._errors import ConfigError
-from harness.probe_recipe import (
+from harness.config.probe_recipe import (
     ProbeRecipe,
     RequestTemplate,
     parse_probe,
     reference_recipe,
     render_request,
 )
-from harness.target_spec import START_PLACEHOLDERS, parse_targets
+from harness.config.target_spec import START_PLACEHOLDERS, parse_targets
 
 FILE = Path("loadtest.toml")
 

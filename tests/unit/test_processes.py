@@ -10,7 +10,7 @@ import psutil
 import pytest
 
 from harness._errors import PhaseFailed
-from harness.processes import ProcessGroup, free_port, port_is_free, wait_healthy
+from harness.stack.processes import ProcessGroup, free_port, port_is_free, wait_healthy
 
 # Ignores SIGINT (and, with "term", SIGTERM), starts a child that does the same, and waits.
 STUBBORN = r"""

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.processes import free_port
+from harness.stack.processes import free_port
 from reference_app.api import create_app
 from reference_app.corpus import history_for
 from reference_app.settings import Settings

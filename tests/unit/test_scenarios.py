@@ -63,8 +63,8 @@ def test_scenario_helpers() -> None:
 
 def test_the_harness_does_not_import_locust() -> None:
     code = (
-        "import sys, harness.cli.loadtest, harness.locust_runner, harness.phases.load; "
-        "from harness.locust_runner import locustfile; "
+        "import sys, harness.cli.loadtest, harness.load.locust_runner, harness.phases.load; "
+        "from harness.load.locust_runner import locustfile; "
         "assert locustfile('spike').name == 'spike.py'; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('locust', 'gevent')))"
     )

@@ -19,6 +19,7 @@ from harness.analysis.sizing import (
     size_container,
     to_json,
 )
+from harness.config.target_spec import reference_target
 from harness.phases import FailedWithResults
 from harness.phases.size import (
     latency_at,
@@ -30,7 +31,6 @@ from harness.phases.size import (
 from harness.report._sizing import points, sizing_notes, sizing_table
 from harness.results import RunDir, SummaryRow
 from harness.sizing.text import sizing_lines
-from harness.target_spec import reference_target
 
 STEPS = (
     "offered_rps,achieved_rps,p50_ms,rss_max_bytes\n"

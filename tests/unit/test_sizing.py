@@ -109,7 +109,7 @@ def test_command_line_size_overrides_the_file(tmp_path: Path) -> None:
 
 
 def test_size_runs_last_in_the_plan() -> None:
-    from harness.orchestration import phase_plan
+    from harness.phases.orchestration import phase_plan
 
     assert phase_plan(["size", "load", "probe", "integrity"]) == [
         "load",

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from config_helpers import error_of, write
 
-from harness import acks, config
+from harness import config
 from harness._errors import ConfigError
 from harness.analysis.load import (
     ceiling_fraction,
@@ -18,9 +18,7 @@ from harness.analysis.load import (
     worker_summary,
 )
 from harness.cli.loadtest import phase_plan
-from harness.locust_runner import MasterMode, locust_argv, locustfile
-from harness.results import SummaryRow
-from harness.target_spec import (
+from harness.config.target_spec import (
     REFERENCE_TARGETS,
     SERVE_MODULE,
     fill,
@@ -29,7 +27,10 @@ from harness.target_spec import (
     reference_target,
     start_values,
 )
-from harness.targets import app_argv
+from harness.load import acks
+from harness.load.locust_runner import MasterMode, locust_argv, locustfile
+from harness.results import SummaryRow
+from harness.stack.targets import app_argv
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "hello_service" / "loadtest.toml"

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from harness._errors import ConfigError
-from harness._toml_tables import TableValidator
 from harness.analysis.sizing import SizeTable, parse_size_table
-from harness.target_spec import REFERENCE_TARGETS, TargetSpec, parse_targets
+from harness.config._toml_tables import TableValidator
+from harness.config.target_spec import REFERENCE_TARGETS, TargetSpec, parse_targets
 
 DEFAULT_CONFIG = Path("loadtest.toml")
 PACKAGED_CONFIG = "loadtest.toml"  # package data of `harness`

@@ -2,7 +2,7 @@
 and the LLM emulator.
 
 All phases start servers through `running_stack`, so the command lines live in one place:
-the target's description (harness.target_spec.TargetSpec, a `[[target]]` table). Modes:
+the target's description (harness.config.target_spec.TargetSpec, a `[[target]]` table). Modes:
 "plain" (load phase), "probe" (the target's probe_command: the tracemalloc middleware),
 "memray" (the target's command under `memray run --trace-python-allocators`).
 
@@ -23,15 +23,15 @@ from typing import Any, Literal
 
 from harness._errors import PhaseFailed
 from harness.config import SeedConfig, UpstreamConfig
-from harness.processes import LOOPBACK, ManagedProcess, ProcessGroup, start_on_free_port
-from harness.results import read_json
-from harness.target_spec import (
+from harness.config.target_spec import (
     TargetSpec,
     fill,
     fill_env,
     start_values,
     stop_signal_number,
 )
+from harness.results import read_json
+from harness.stack.processes import LOOPBACK, ManagedProcess, ProcessGroup, start_on_free_port
 
 Mode = Literal["plain", "probe", "memray"]
 REFERENCE_DESIGNS = ("naive", "optimized")
@@ -226,7 +226,7 @@ def seed_store(
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise PhaseFailed("seed", f"seeding {target.name} failed: {exc}") from None
     if done.returncode != 0:
-        from harness.processes import tail
+        from harness.stack.processes import tail
 
         raise PhaseFailed("seed", f"seeding {target.name} exited {done.returncode}:\n{tail(log)}")
     if not (data_dir / "manifest.json").exists():

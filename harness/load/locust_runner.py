@@ -18,7 +18,7 @@ Three ways to generate the load, with the same files at the end:
   for K of them (at most `max_wait_s`) before it starts.
 
 The acknowledged-writes files of several processes are merged into one when locust exits
-(harness.acks).
+(harness.load.acks).
 """
 
 from __future__ import annotations
@@ -35,9 +35,9 @@ from pathlib import Path
 
 import psutil
 
-from harness import acks
+from harness.load import acks
 from harness.phases import ProgressFn, no_progress
-from harness.processes import LOOPBACK, ManagedProcess, ProcessGroup, free_port
+from harness.stack.processes import LOOPBACK, ManagedProcess, ProcessGroup, free_port
 
 MANIFEST_ENV = "HARNESS_MANIFEST"
 ACKS_ENV = "HARNESS_ACKS"

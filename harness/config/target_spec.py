@@ -8,7 +8,7 @@ data (optional), how to stop it, and what else the harness can do with it:
   (`memray run -m <python_module> ...`): the profile phase applies.
 - `probe_command`: the command that serves it wrapped in the tracemalloc probe
   (`harness.sampling.tracemalloc_probe.TracemallocProbe`).
-- `probe`: the probe's recipes (harness.probe_recipe): the requests it measures and the
+- `probe`: the probe's recipes (harness.config.probe_recipe): the requests it measures and the
   data-size knob it sweeps. The probe phase applies with recipes and a `probe_command`.
 - `chat_api`: it serves the reference chat API (`POST /chat`, `GET /history/{user_id}` with
   `history_len`): the integrity phase applies.
@@ -39,7 +39,7 @@ from typing import Any
 
 from harness._errors import ConfigError
 from harness.analysis.sizing import SizeTable, parse_size_table
-from harness.probe_recipe import ProbeRecipe, parse_probe, reference_recipe
+from harness.config.probe_recipe import ProbeRecipe, parse_probe, reference_recipe
 
 # Placeholders each command may use; the harness fills them in.
 START_PLACEHOLDERS = frozenset({"python", "host", "port", "data_dir", "upstream_url", "workers"})

@@ -48,7 +48,7 @@ from harness.phases.ceiling import run_ceiling
 from harness.phases.integrity import run_integrity, run_integrity_standalone
 from harness.phases.load import LoadSession, data_dir, load_session
 from harness.results import RunDir, SummaryRow
-from harness.targets import read_manifest, seed_store
+from harness.stack.targets import read_manifest, seed_store
 
 __all__ = ["EXIT_INTERRUPTED", "Loadtest", "Outcome", "interrupt_once", "phase_plan"]
 
