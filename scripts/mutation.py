@@ -364,6 +364,13 @@ def run_mutmut(modules: list[str], jobs: int, stats: Mapping[str, object]) -> tu
             (MUTANTS / module).unlink(missing_ok=True)
         if not any(name.startswith(dotted(module) + ".") for name in reached):
             STATS.unlink(missing_ok=True)
+    for source in (ROOT / "harness").rglob("*"):
+        # mutmut copies a file that is not Python only when mutants/ has none yet: a data file
+        # changed since (a packaged template or config) would stay stale there.
+        copy = MUTANTS / source.relative_to(ROOT)
+        stale = source.suffix != ".py" and copy.is_file() and source.is_file()
+        if stale and copy.read_bytes() != source.read_bytes():
+            copy.unlink()
     mutmut = Path(sys.executable).with_name("mutmut")
     started = time.monotonic()
     with RUN_LOG.open("w", encoding="utf-8") as out:
