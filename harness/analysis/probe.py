@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis.leak import estimate_leak, theil_sen_slope
+from harness.analysis.seen import SEEN_METRICS
 from harness.results import SummaryRow
 
 PHASE = "probe"
@@ -58,20 +59,6 @@ RUN_COLUMN = "run"
 # Optional column of both frames: which fresh server process measured the row (1, 2, ...). The
 # reps of every process are pooled; each leak run is estimated in its own process.
 PROCESS_COLUMN = "process"
-# The range of values a gated figure took (harness.gate: a value the baseline saw is not a
-# regression): the lowest and highest rep of a peak over every process, and the lowest and
-# highest process's leak rate and slope.
-SEEN_METRICS = {
-    "alloc_peak_bytes": ("alloc_peak_low_bytes", "alloc_peak_high_bytes"),
-    "retained_bytes_per_request": (
-        "retained_low_bytes_per_request",
-        "retained_high_bytes_per_request",
-    ),
-    "alloc_slope_bytes_per_unit": (
-        "alloc_slope_low_bytes_per_unit",
-        "alloc_slope_high_bytes_per_unit",
-    ),
-}
 # Optional column of the checkpoints: 1 where each request was followed by the setup, so the
 # RESET run's slope is subtracted; without it, RESETS_AFTER says which endpoints reset.
 RESETS_COLUMN = "resets_after"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from harness._errors import EXIT_USAGE, HarnessError
+from harness.analysis.seen import SEEN_METRICS as SEEN_METRICS  # the gate reads these rows
 
 BASELINE_KIND = "memload-gate-baseline"
 BASELINE_SCHEMA_VERSION = 3
@@ -23,20 +24,6 @@ GATED_METRICS: dict[str, str] = {
 NOISE_METRICS: dict[str, str] = {
     "alloc_peak_bytes": "alloc_peak_spread_bytes",
     "retained_bytes_per_request": "retained_stderr_bytes",
-}
-# A gated metric's range over fresh processes (harness.analysis.probe.SEEN_METRICS, the same
-# names): the lowest and highest value the probe saw. A current value within the baseline's
-# range plus the limit is not a regression: the baseline itself saw it.
-SEEN_METRICS: dict[str, tuple[str, str]] = {
-    "alloc_peak_bytes": ("alloc_peak_low_bytes", "alloc_peak_high_bytes"),
-    "retained_bytes_per_request": (
-        "retained_low_bytes_per_request",
-        "retained_high_bytes_per_request",
-    ),
-    "alloc_slope_bytes_per_unit": (
-        "alloc_slope_low_bytes_per_unit",
-        "alloc_slope_high_bytes_per_unit",
-    ),
 }
 DEFAULT_NOISE_K = 4.0
 # Shown, never gated: the variation of a peak across reps, what one request left allocated (a
