@@ -4,7 +4,9 @@
 the first request) and measures every HTTP request except `/__probe/*`:
 
 - a few milliseconds for the event loop to finish earlier requests' cleanup (``_settle``);
-- ``gc.collect()``, then ``tracemalloc.reset_peak()``; ``start`` = traced memory now;
+- ``gc.collect()``, then ``tracemalloc.reset_peak()``; ``start`` = traced memory now (the first
+  measured request first freezes what is alive, ``gc.freeze()``: the collections then walk only
+  the objects created since, ``_freeze_what_is_alive``);
 - the wrapped app runs until its coroutine returns (a streamed body is complete by then);
 - ``alloc_peak_bytes`` = tracemalloc's peak during the request minus ``start``;
 - one turn of the event loop (``asyncio.sleep(0)``) and ``gc.collect()`` again, then
@@ -121,6 +123,7 @@ class TracemallocProbe:
         self.seq = 0  # requests measured so far (the number of the last record)
         self._inflight = 0
         self._started = 0  # requests started so far, measured or not
+        self._frozen = False  # the objects alive at the first measured request are frozen
         self.overhead = _bookkeeping_overhead()
 
     @property
@@ -158,6 +161,9 @@ class TracemallocProbe:
             await send(message)
 
         await _settle()
+        if not self._frozen:
+            _freeze_what_is_alive()
+            self._frozen = True
         sited = self.peak_sites.armed
         try:
             request = self.app(scope, receive, send_and_watch)
@@ -265,6 +271,18 @@ async def _send_json(send: Send, code: int, body: dict[str, Any]) -> None:
         }
     )
     await send({"type": "http.response.body", "body": payload})
+
+
+def _freeze_what_is_alive() -> None:
+    """Move every object alive now (modules, classes, the app and its clients) out of the
+    collector's reach, so that the two ``gc.collect()`` of each measured request walk only what
+    was created since. Walking a served app's ~60,000 import-time objects took ~20 ms per
+    collection, two per request: most of a probe's time. The bytes are unchanged: a request's
+    cyclic garbage is young and still collected; what stays is what was alive anyway. (An object
+    frozen here that later becomes cyclic garbage is never freed: a one-time cost, not a rate.)
+    """
+    gc.collect()
+    gc.freeze()
 
 
 async def _measured(request: Awaitable[None]) -> tuple[int, int, int, float]:
