@@ -66,11 +66,18 @@ def samples(run_dir: Path, design: str) -> list[dict[str, str]]:
 
 
 @pytest.mark.e2e
-@pytest.mark.serial
-@pytest.mark.timeout(240)
-def test_two_load_workers_with_the_ceiling(tmp_path: Path) -> None:
+@pytest.mark.timeout(300)
+def test_two_app_workers_and_two_load_workers_with_the_ceiling(tmp_path: Path) -> None:
+    """One run checks both sides of scale-out (they were two runs of the same config): Locust
+    in two processes (the ceiling's search among them), and the service in two. Nothing here
+    judges a rate, so it runs beside other tests."""
     out = tmp_path / "reports"
-    code = main(["loadtest", "--config", str(SCALE), "--out", str(out), "--load-workers", "2"])
+    code = main(
+        [
+            "loadtest", "--config", str(SCALE), "--out", str(out),
+            "--app-workers", "2", "--load-workers", "2", "--ceiling-duration", "3",
+        ]
+    )  # fmt: skip
     run_dir = the_run(out)
     run = assert_passed(code, run_dir)
     phases = {(p["design"], p["phase"]): p["status"] for p in run["phases"]}
@@ -82,7 +89,7 @@ def test_two_load_workers_with_the_ceiling(tmp_path: Path) -> None:
     }
     assert run["config"]["profile"]["load_workers"] == 2
 
-    # the usual files, one acknowledged-writes file merged from both workers
+    # the usual files, one acknowledged-writes file merged from both Locust workers
     load = run_dir / "optimized" / "load"
     for name in LOAD_FILES:
         assert (load / name).stat().st_size > 0, name
@@ -93,7 +100,7 @@ def test_two_load_workers_with_the_ceiling(tmp_path: Path) -> None:
 
     rows = rows_of(run_dir)
     assert rows[("optimized", "load", "load_workers")] == 2
-    assert rows[("optimized", "load", "app_workers")] == 1
+    assert rows[("optimized", "load", "app_workers")] == 2
     assert rows[("optimized", "load", "requests")] > 0
     assert rows[("optimized", "integrity", "lost")] == 0
     assert rows[("optimized", "integrity", "acknowledged")] == sum(merged["acknowledged"].values())
@@ -107,24 +114,7 @@ def test_two_load_workers_with_the_ceiling(tmp_path: Path) -> None:
         assert fraction == pytest.approx(rows[("optimized", "load", "rps")] / ceiling)
     assert (run_dir / "ceiling" / "ceiling" / "capacity_steps.csv").stat().st_size > 0
 
-
-@pytest.mark.e2e
-@pytest.mark.serial
-@pytest.mark.timeout(240)
-def test_two_app_workers_and_two_load_workers(tmp_path: Path) -> None:
-    out = tmp_path / "reports"
-    code = main(
-        [
-            "loadtest", "--config", str(SCALE), "--out", str(out),
-            "--app-workers", "2", "--load-workers", "2", "--ceiling-duration", "3",
-        ]
-    )  # fmt: skip
-    run_dir = the_run(out)
-    assert_passed(code, run_dir)
-    rows = rows_of(run_dir)
-    assert rows[("optimized", "load", "app_workers")] == 2
-    assert rows[("optimized", "integrity", "lost")] == 0
-
+    # the service's processes: sampled one by one, and their sum
     table = samples(run_dir, "optimized")
     totals = [r for r in table if r["pid"] == "total"]
     per_process = [r for r in table if r["pid"] != "total"]
@@ -210,8 +200,7 @@ def test_locust_master_with_a_worker_started_apart(tmp_path: Path) -> None:
 
 
 @pytest.mark.e2e
-@pytest.mark.serial
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(300)
 def test_the_example_target_runs_through_the_same_command(tmp_path: Path) -> None:
     """examples/hello_service: a FastAPI service of its own, its own locustfile; the ceiling,
     load and (memray) profile phases apply, the probe and integrity would not."""
