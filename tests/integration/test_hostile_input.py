@@ -8,10 +8,12 @@ real uvicorn process.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import urllib.parse
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,7 @@ from harness.stack.targets import running_stack, seed_store
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
-# CI (CI=true) sends 10,000 per design (about 45 s each); a local `make test` 1,000.
+# CI (CI=true) sends 10,000 per design; a local `make test-e2e` 1,000.
 # HOSTILE_EXAMPLES overrides both.
 CI_EXAMPLES, LOCAL_EXAMPLES = 10_000, 1_000
 
@@ -39,6 +41,7 @@ def hostile_examples(env: Mapping[str, str]) -> int:
 
 
 HOSTILE_EXAMPLES = hostile_examples(os.environ)
+DESIGNS = ("naive", "optimized")
 SEED = SeedConfig(users=8, whales=1, whale_history=200, seed=7)
 FAST_UPSTREAM = UpstreamConfig(first_token_ms=0, tokens_per_s=0, reply_tokens=8)
 
@@ -147,28 +150,44 @@ def _tree(root: Path) -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob("*")}
 
 
-@pytest.fixture(params=["naive", "optimized"])
-def live_app(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[tuple[str, Path, list[str]]]:
-    design = request.param
-    sandbox = tmp_path / "sandbox"
-    data_dir = sandbox / "a" / "b" / "data"
-    manifest = seed_store(reference_target(design), data_dir, SEED, tmp_path / "logs")
-    users = [u["user_id"] for u in manifest["users"]]
-    with running_stack(
-        reference_target(design), data_dir, tmp_path / "logs", FAST_UPSTREAM
-    ) as stack:
-        yield stack.base_url, sandbox, users
+@dataclass(frozen=True)
+class LiveApp:
+    design: str
+    base_url: str
+    sandbox: Path
+    users: list[str]
 
 
-def test_hostile_requests_are_rejected_cleanly(live_app: tuple[str, Path, list[str]]) -> None:
-    base_url, sandbox, users = live_app
-    seeded = frozenset(users)
-    sent: dict[int, int] = {}
-    with httpx.Client(base_url=base_url, timeout=30.0) as client:
-        before = _snapshot(client, users)
-        files_before = _tree(sandbox)
+@pytest.fixture
+def live_apps(tmp_path: Path) -> Iterator[list[LiveApp]]:
+    """Both designs, each seeded in its own sandbox, served side by side."""
+    with contextlib.ExitStack() as stack:
+        apps = []
+        for design in DESIGNS:
+            root = tmp_path / design
+            sandbox = root / "sandbox"
+            data_dir = sandbox / "a" / "b" / "data"
+            manifest = seed_store(reference_target(design), data_dir, SEED, root / "logs")
+            running = stack.enter_context(
+                running_stack(reference_target(design), data_dir, root / "logs", FAST_UPSTREAM)
+            )
+            users = [u["user_id"] for u in manifest["users"]]
+            apps.append(LiveApp(design, running.base_url, sandbox, users))
+        yield apps
+
+
+def test_hostile_requests_are_rejected_cleanly(live_apps: list[LiveApp]) -> None:
+    """Each generated request goes to both designs: one Hypothesis run (half the generation
+    time of one run per design), HOSTILE_EXAMPLES requests per design."""
+    seeded = frozenset(user for app in live_apps for user in app.users)
+    sent: dict[str, dict[int, int]] = {app.design: {} for app in live_apps}
+    with contextlib.ExitStack() as stack:
+        clients = {
+            app.design: stack.enter_context(httpx.Client(base_url=app.base_url, timeout=30.0))
+            for app in live_apps
+        }
+        before = {app.design: _snapshot(clients[app.design], app.users) for app in live_apps}
+        files_before = {app.design: _tree(app.sandbox) for app in live_apps}
 
         @settings(
             max_examples=HOSTILE_EXAMPLES,
@@ -180,28 +199,33 @@ def test_hostile_requests_are_rejected_cleanly(live_app: tuple[str, Path, list[s
         @given(req=hostile_requests(seeded))
         def send(req: dict[str, Any]) -> None:
             headers = {"content-type": req.get("ctype", "application/json")}
-            response = client.request(
-                req["method"],
-                req["path"],
-                content=req.get("content"),
-                params=req.get("params"),
-                headers=headers,
-            )
-            sent[response.status_code] = sent.get(response.status_code, 0) + 1
-            assert response.status_code < 500, (req, response.status_code, response.text[:300])
-            if response.status_code >= 400:
-                assert "error" in response.json(), response.text[:300]
+            for design, client in clients.items():
+                response = client.request(
+                    req["method"],
+                    req["path"],
+                    content=req.get("content"),
+                    params=req.get("params"),
+                    headers=headers,
+                )
+                code = response.status_code
+                sent[design][code] = sent[design].get(code, 0) + 1
+                assert code < 500, (design, req, code, response.text[:300])
+                if code >= 400:
+                    assert "error" in response.json(), (design, response.text[:300])
 
         send()
 
-        assert client.get("/healthz").status_code == 200
-        assert _snapshot(client, users) == before
-    total = sum(sent.values())
-    assert total >= HOSTILE_EXAMPLES * 0.9, sent
-    # Nothing new outside the data directory; inside it, only the store's own files.
-    new_files = _tree(sandbox) - files_before
-    assert all(f.startswith("a/b/data/") for f in new_files), new_files
-    print(f"hostile requests sent: {total} by status {dict(sorted(sent.items()))}")
+        for app in live_apps:
+            client = clients[app.design]
+            assert client.get("/healthz").status_code == 200, app.design
+            assert _snapshot(client, app.users) == before[app.design], app.design
+    for app in live_apps:
+        total = sum(sent[app.design].values())
+        assert total >= HOSTILE_EXAMPLES * 0.9, (app.design, sent[app.design])
+        # Nothing new outside the data directory; inside it, only the store's own files.
+        new_files = _tree(app.sandbox) - files_before[app.design]
+        assert all(f.startswith("a/b/data/") for f in new_files), (app.design, new_files)
+        print(f"hostile requests sent to {app.design}: {total} by status {sent[app.design]}")
 
 
 def test_ci_sends_ten_thousand_hostile_requests_per_design() -> None:
