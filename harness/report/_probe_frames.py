@@ -67,9 +67,11 @@ def retained_curves(checkpoints: pd.DataFrame | None) -> pd.DataFrame:
         retained = run["grown"].to_numpy(dtype=float)
         subtracted = False
         if reset is not None:
-            own = reset.set_index("requests")["grown"]
+            # A leak run's last checkpoint is also the next run's first (the warm-up's end is
+            # the run's start): one value a checkpoint, so each request count finds one.
+            own = reset.drop_duplicates("requests", keep="last").set_index("requests")["grown"]
             if set(run["requests"]) <= set(own.index):
-                retained = retained - own.loc[run["requests"]].to_numpy(dtype=float)
+                retained = retained - own.reindex(run["requests"]).to_numpy(dtype=float)
                 subtracted = True
         rows.append(
             pd.DataFrame(

@@ -253,6 +253,18 @@ def test_the_resets_column_says_which_runs_reset() -> None:
     assert not junk["reset_subtracted"].any()
 
 
+def test_runs_that_share_a_checkpoint_subtract_the_reset_once_each() -> None:
+    """A warm-up run then the measured run: the boundary checkpoint (16) is in both, in the
+    endpoint's and the reset's runs (a probe of the naive design crashed the report here)."""
+    counts = [0, 8, 16, 16, 20, 24]
+    rows = [("reset", 100, n, 1000.0 + 5.0 * n) for n in counts]
+    rows += [("chat_stream", 100, n, 1000.0 + 7.0 * n) for n in counts]
+    curves = pf.retained_curves(checkpoints(rows, resets_after=[0] * 6 + [1] * 6))
+    stream = curves[curves["endpoint"] == "chat_stream"]
+    assert stream["reset_subtracted"].all()
+    assert stream["retained_bytes"].tolist() == [2.0 * n for n in counts]
+
+
 def test_a_junk_checkpoint_is_dropped() -> None:
     rows = [*run("history", 10, 2.0), ("history", 10, "n/a", 5.0)]
     curves = pf.retained_curves(checkpoints(rows))
