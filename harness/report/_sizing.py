@@ -11,7 +11,6 @@ data + in flight x peak per request) and the recommended limit.
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from harness.report._figures import STYLE, Chart, design_colour
+from harness.report._figures import Chart, design_colour
+from harness.report._plot import _figure, _png, _style
 from harness.report._units import format_bytes
 from harness.results import read_json
 
@@ -180,13 +180,8 @@ def sizing_charts(data: RunData) -> list[Chart]:
 
 
 def _draw(panels: Sequence[Panel]) -> bytes:
-    import matplotlib
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(5.5 * len(panels), 4.2), dpi=100, layout="constrained")
-        FigureCanvasAgg(fig)
+    with _style():
+        fig = _figure(5.5 * len(panels), 4.2)
         axes = fig.subplots(1, len(panels), squeeze=False)[0]
         for ax, panel in zip(axes, panels, strict=True):
             s, colour = panel.sizing, design_colour(panel.design)
@@ -208,6 +203,4 @@ def _draw(panels: Sequence[Panel]) -> bytes:
             ax.set_ylabel("RSS (MiB)")
             ax.set_title(f"{panel.design}: limit {float(s['limit_bytes']) / MIB:.0f} MiB")
             ax.legend(loc="best")
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
-    return buf.getvalue()
+        return _png(fig)

@@ -135,11 +135,11 @@ def test_settings_a_target_wins_over_size(tmp_path: Path) -> None:
     assert settings_for(cast(Any, cfg), cast(Any, sized)) == SizeTable(workers=2, rate=4.0)
 
 
-def test_why_not_proven_without_a_chat_api_or_when_asked_not_to() -> None:
+def test_why_not_proven_without_a_load_or_when_asked_not_to() -> None:
     target = reference_target("naive")
     assert why_not_proven(SizeTable(prove=False), target, 1.0) == "[size] prove = false"
-    other = SimpleNamespace(name="items", chat_api=False)
-    assert "chat_api = false" in why_not_proven(SizeTable(), cast(Any, other), 1.0)
+    other = SimpleNamespace(name="other", chat_api=False, scenario=None)
+    assert "no scenario" in why_not_proven(SizeTable(), cast(Any, other), 1.0)
     assert "concurrency only" in why_not_proven(SizeTable(), target, None)
 
 
@@ -192,3 +192,17 @@ def test_the_report_section_names_terms_proofs_and_the_ratio(tmp_path: Path) -> 
     assert "dominant term is in_flight" in notes[0]
     found = points(run.root, "naive")
     assert list(found["in_flight"]) == pytest.approx([0.35, 0.8, 7.6])
+
+
+def test_the_largest_user_of_the_seeded_store() -> None:
+    from harness.sizing.measure import largest_user
+
+    manifest = {
+        "users": [
+            {"user_id": "user-0001", "history_len": 10, "whale": False},
+            {"user_id": "whale-01", "history_len": 5000, "whale": True},
+            {"user_id": "broken"},
+        ]
+    }
+    assert largest_user(manifest) == ("whale-01", 5000)
+    assert largest_user({}) is None
