@@ -75,6 +75,8 @@ def _proof_cell(proof: Mapping[str, Any] | None) -> str:
     parts.append(f"{proof.get('failures', 0)}/{proof.get('requests', 0)} failed")
     if proof.get("app_exit") is not None:
         parts.append(f"app exited {proof['app_exit']}")
+    if proof.get("runtime"):
+        parts.append(f"under {proof['runtime']}")
     return ", ".join(parts)
 
 

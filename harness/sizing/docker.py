@@ -10,7 +10,8 @@ inside the limit (`--memory`, and `--memory-swap` equal to it: no swapping past 
 
 - OOM kills: `docker events` (`oom`) for the container since it started, at least 1 when
   `docker inspect` says `State.OOMKilled`;
-- the cgroup's high-water mark: none (Docker removes the container's cgroup when it stops);
+- the cgroup's high-water mark: read from the container's own cgroup at the end of the load,
+  while it still runs (Docker removes that cgroup when it stops);
 - the container is removed (`docker rm -f`) on every way out, Ctrl-C included: killing the
   `docker run` client alone would leave it running.
 
@@ -31,6 +32,9 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
+
+from harness.sizing.cgroup import CGROUP_ROOT, MemoryCgroup, own_path
 
 HOST_ROOT_IMAGE = "memload-host-root:empty"
 DOCKER_TIMEOUT_S = 10.0
@@ -201,7 +205,19 @@ class Container:
         return max(counted, 1 if state is not None and state.oom_killed else 0)
 
     def peak_bytes(self) -> int | None:
-        return None
+        """The container's cgroup high-water mark, while it runs (None once it stopped:
+        Docker removes its cgroup then)."""
+        state = self.state()
+        if state is None or not state.running or state.pid <= 0:
+            return None
+        try:
+            own = Path(f"/proc/{state.pid}/cgroup").read_text(encoding="utf-8")
+        except OSError:
+            return None
+        version: Literal[1, 2] = 1 if (CGROUP_ROOT / "memory").is_dir() else 2
+        mount = CGROUP_ROOT / "memory" if version == 1 else CGROUP_ROOT
+        path = mount / own_path(own, version).lstrip("/")
+        return MemoryCgroup(path, version).peak_bytes()
 
     def remove(self) -> None:
         with contextlib.suppress(subprocess.TimeoutExpired, OSError):

@@ -125,9 +125,17 @@ def prove(
             prepare=prepare,
             sampled_pid=box.host_pid,
         )
+        peaks: list[int | None] = []  # read while the app runs: a container's goes with it
         try:
             result, gone = serve_and_search(
-                cfg, target, search, out, phase="size", progress=progress, serving=serving
+                cfg,
+                target,
+                search,
+                out,
+                phase="size",
+                progress=progress,
+                serving=serving,
+                after=lambda _url, _pid: peaks.append(box.peak_bytes()),
             )
         except PhaseFailed as exc:
             first = exc.reason.splitlines()[0] if exc.reason else "it did not start"
@@ -139,7 +147,7 @@ def prove(
                 problem=f"the app could not start under the limit: {first}",
             )
         oom_kills = box.oom_kills()
-        peak = box.peak_bytes()
+        peak = box.peak_bytes() or next((p for p in peaks if p is not None), None)
     requests = sum(s.requests for s in result.steps)
     failures = sum(s.failures for s in result.steps)
     p95s = [e.p95_ms for s in result.steps for e in s.endpoints if not math.isnan(e.p95_ms)]
