@@ -68,6 +68,22 @@ def points(root: Path, design: str) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True).dropna()
 
 
+def model_rss(sizing: Mapping[str, Any], in_flight: Any) -> Any:
+    """The model's RSS at `in_flight` requests (a number or an array): every term but the
+    in-flight one, plus in flight x the peak per request (no headroom)."""
+    base = sum(float(t["bytes"]) for t in sizing["terms"] if t["name"] != "in_flight")
+    return base + in_flight * float(sizing["peak_bytes"])
+
+
+def model_gap(sizing: Mapping[str, Any], steps: pd.DataFrame) -> tuple[float, float] | None:
+    """The model's error at the measured steps, (model - measured) / measured: its lowest
+    and highest; None without a step."""
+    if steps.empty:
+        return None
+    gap = (model_rss(sizing, steps["in_flight"]) - steps["rss_bytes"]) / steps["rss_bytes"]
+    return float(gap.min()), float(gap.max())
+
+
 def _proof_cell(proof: Mapping[str, Any] | None) -> str:
     if proof is None:
         return "not run"
@@ -137,6 +153,13 @@ def sizing_notes(data: RunData) -> list[str]:
             f"{sizing.get('dominant')} ({_term_formula(sizing)}). Kubernetes: `{kube}`; "
             f"Docker: `{sizing.get('docker')}`; {sizing.get('worker_note')}."
         )
+        steps = points(data.root, design)
+        gap = model_gap(sizing, steps)
+        if gap is not None:
+            notes.append(
+                f"{design}: the model (no headroom) is {gap[0]:+.0%} to {gap[1]:+.0%} of the "
+                f"RSS measured at {len(steps)} step(s) of the capacity search and the proof."
+            )
     if limits.get("optimized") and "naive" in limits:
         notes.append(f"naive / optimized limit: {limits['naive'] / limits['optimized']:.2f}.")
     return notes
@@ -189,8 +212,7 @@ def _draw(panels: Sequence[Panel]) -> bytes:
             s, colour = panel.sizing, design_colour(panel.design)
             top = max(float(s["in_flight"]), float(panel.points["in_flight"].max() or 0), 1.0)
             x = np.linspace(0.0, top * 1.1, 50)
-            base = sum(t["bytes"] for t in s["terms"] if t["name"] != "in_flight")
-            ax.plot(x, (base + x * float(s["peak_bytes"])) / MIB, "-", color=colour, label="model")
+            ax.plot(x, model_rss(s, x) / MIB, "-", color=colour, label="model")
             if not panel.points.empty:
                 px, py = panel.points["in_flight"], panel.points["rss_bytes"] / MIB
                 ax.plot(px, py, "o", color=colour, label="measured steps")

@@ -8,6 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
+import pandas as pd
 import pytest
 
 from harness.analysis.sizing import (
@@ -28,7 +29,7 @@ from harness.phases.size import (
     settings_for,
     why_not_proven,
 )
-from harness.report._sizing import points, sizing_notes, sizing_table
+from harness.report._sizing import model_gap, model_rss, points, sizing_notes, sizing_table
 from harness.results import RunDir, SummaryRow
 from harness.sizing.text import sizing_lines
 
@@ -192,6 +193,15 @@ def test_the_report_section_names_terms_proofs_and_the_ratio(tmp_path: Path) -> 
     assert "dominant term is in_flight" in notes[0]
     found = points(run.root, "naive")
     assert list(found["in_flight"]) == pytest.approx([0.35, 0.8, 7.6])
+    assert any(n.startswith("naive: the model (no headroom) is ") for n in notes)
+
+
+def test_the_model_s_gap_to_the_measured_steps() -> None:
+    sizing = sizing_json("naive", 100)  # 50 MiB idle + in flight x 10 MiB
+    assert model_rss(sizing, 2.0) == pytest.approx(70 * MIB)
+    steps = pd.DataFrame({"in_flight": [0.0, 2.0], "rss_bytes": [40 * MIB, 70 * MIB]})
+    assert model_gap(sizing, steps) == pytest.approx((0.0, 0.25))
+    assert model_gap(sizing, steps.iloc[0:0]) is None
 
 
 def test_the_largest_user_of_the_seeded_store() -> None:
