@@ -58,8 +58,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             data = Path(tmp) / "data"
             shutil.copytree(seed, data)
+            manifest = read_manifest(data) if (data / "manifest.json").exists() else {}
             whales = sorted(
-                (u for u in read_manifest(data).get("users", []) if u.get("whale")),
+                (u for u in manifest.get("users", []) if u.get("whale")),
                 key=lambda u: -int(u["history_len"]),
             )
             with running_stack(target, data, Path(tmp) / "logs", cfg.upstream) as stack:
