@@ -36,7 +36,7 @@ def test_the_items_example_is_loaded_by_its_own_locustfile_under_a_cgroup(
         rate=20.0,
         workers=1,
         max_units=1000,
-        proof_s=3.0,
+        proof_s=1.0,
         seeded=seeded,
         out=tmp_path / "proof",
     )
