@@ -3,13 +3,17 @@
 The memory reviews this project answers guess a limit ("base 128-256 MB, plus 1-5 MB per
 active user"). Every term of that guess is measured by some phase; this module adds them up:
 
-    request = workers x (idle RSS + data growth at max_units)      (the "workers" and "data" terms)
-            + in flight x peak per request at max_units             (the "in_flight" term)
+    request = workers x (idle RSS + data growth at max_units     ("workers", "data")
+                         + retained beyond one request's peak)     ("retained")
+            + in flight x peak per request at max_units             ("in_flight")
     limit   = request x (1 + headroom)
 
 - idle RSS: one worker process, started on the seeded store, before any request;
 - data growth: what that worker's RSS gains when its data is set to `max_units` (the probe
   recipe's setup request, where the service serves it outside probe mode);
+- retained: what the worker's RSS keeps after it has served the probe recipe's requests at
+  `max_units` (freed memory the allocator does not give back: fragmented arenas), beyond the
+  peak of one request, which the in-flight term counts already; tracemalloc cannot see it;
 - in flight: the stated `concurrency`, else Little's law, rate x latency, taken at the 99th
   percentile of a Poisson count of that mean (requests in service under random arrivals,
   M/G/inf), so a burst above the mean is covered, not only the mean;
@@ -39,6 +43,7 @@ IN_FLIGHT_QUANTILE = 0.99
 LOW_LIMIT_FRACTION = 0.6  # the second proof run: this fraction of the recommended limit
 DEFAULT_HEADROOM = 0.25
 DEFAULT_PROOF_S = 30.0
+RUNTIMES = ("auto", "docker", "cgroup")  # the proof's limit: docker where it answers, else cgroup
 
 
 @dataclass(frozen=True)
@@ -47,12 +52,14 @@ class SizeTable:
 
     workers: int | None = None
     rate: float | None = None  # req/s the container must hold
-    concurrency: float | None = None  # requests in flight, instead of rate x latency
+    concurrency: float | None = None  # requests in flight, instead of rate x latency (with
+    # a rate as well: the in-flight term from this, the proof's load at the rate)
     latency_ms: float | None = None  # for Little's law, when no capacity search measured it
     max_units: int | None = None  # the largest data size (the probe's unit)
     headroom: float | None = None  # a fraction: 0.25 = 25%
     proof_s: float | None = None  # seconds of load per proof run
     prove: bool | None = None  # false: size only, no run under a kernel limit
+    runtime: str | None = None  # the proof's limit: auto (docker, else a cgroup) | docker | cgroup
 
     def over(self, base: SizeTable) -> SizeTable:
         """This table's keys where set, `base`'s elsewhere."""
@@ -88,8 +95,11 @@ def parse_size_table(raw: object, path: Path | str, prefix: str = "size") -> Siz
             )
         return value if integer else float(value)
 
-    if "rate" in table and "concurrency" in table:
-        raise ConfigError(path, f"{prefix}.concurrency", "give rate or concurrency, not both")
+    runtime = table.get("runtime")
+    if runtime is not None and runtime not in RUNTIMES:
+        raise ConfigError(
+            path, f"{prefix}.runtime", f"one of {', '.join(RUNTIMES)}, got {runtime!r}"
+        )
     headroom = number("headroom", zero_ok=True)
     if headroom is not None and headroom > 10:
         raise ConfigError(path, f"{prefix}.headroom", f"a fraction (0.25 = 25%), got {headroom!r}")
@@ -105,6 +115,7 @@ def parse_size_table(raw: object, path: Path | str, prefix: str = "size") -> Siz
         headroom=headroom,
         proof_s=number("proof_s"),
         prove=prove,
+        runtime=runtime,
     )
 
 
@@ -196,7 +207,7 @@ def in_flight(rate: float | None, latency_s: float | None, concurrency: float | 
 
 @dataclass(frozen=True)
 class Term:
-    name: str  # workers | data | in_flight
+    name: str  # workers | data | retained | in_flight
     bytes: float
     formula: str
 
@@ -211,6 +222,7 @@ class Sizing:
     data_growth_bytes: float
     peak: PeakAtUnits
     in_flight: InFlight
+    retained_bytes: float = 0.0  # the retained term per worker (past one request's peak)
 
     @property
     def request_bytes(self) -> int:
@@ -230,8 +242,10 @@ class Sizing:
 
     @property
     def per_worker_bytes(self) -> int:
-        """What one more worker adds to the limit: its idle RSS and its data, with headroom."""
-        return mib_ceil((self.idle_rss_bytes + self.data_growth_bytes) * (1 + self.headroom))
+        """What one more worker adds to the limit: its idle RSS, its data and what it
+        retains, with headroom."""
+        own = self.idle_rss_bytes + self.data_growth_bytes + self.retained_bytes
+        return mib_ceil(own * (1 + self.headroom))
 
 
 def mib_ceil(value: float) -> int:
@@ -248,8 +262,12 @@ def size_container(
     flight: InFlight,
     max_units: float,
     headroom: float = DEFAULT_HEADROOM,
+    retained_rss_bytes: float | None = None,
 ) -> Sizing:
-    """The request and limit, term by term (see the module docstring)."""
+    """The request and limit, term by term (see the module docstring). `retained_rss_bytes`:
+    what a worker's RSS kept after serving the heaviest requests at max_units (None: not
+    measured, no such term)."""
+    retained = max(0.0, (retained_rss_bytes or 0.0) - peak.bytes)
     terms = (
         Term(
             "workers",
@@ -261,6 +279,19 @@ def size_container(
             workers * max(0.0, data_growth_bytes),
             f"{workers} worker(s) x {max(0.0, data_growth_bytes) / MIB:.1f} MiB data growth "
             f"at {max_units:g} units",
+        ),
+        *(
+            ()
+            if retained_rss_bytes is None
+            else (
+                Term(
+                    "retained",
+                    workers * retained,
+                    f"{workers} worker(s) x ({retained_rss_bytes / MIB:.1f} MiB RSS kept after "
+                    f"the requests at {max_units:g} units - {peak.bytes / MIB:.2f} MiB peak of "
+                    "one, counted in flight)",
+                ),
+            )
         ),
         Term(
             "in_flight",
@@ -279,6 +310,7 @@ def size_container(
         data_growth_bytes=max(0.0, data_growth_bytes),
         peak=peak,
         in_flight=flight,
+        retained_bytes=retained,
     )
 
 
@@ -305,9 +337,9 @@ def docker_flag(sizing: Sizing) -> str:
 
 def worker_note(sizing: Sizing) -> str:
     return (
-        f"each added worker: +{sizing.per_worker_bytes // MIB} MiB on the limit (its idle RSS "
-        f"and its data, with {sizing.headroom:.0%} headroom); requests in flight are shared "
-        "by the workers, so that term does not grow with them"
+        f"each added worker: +{sizing.per_worker_bytes // MIB} MiB on the limit (its idle RSS, "
+        f"its data and what it retains, with {sizing.headroom:.0%} headroom); requests in "
+        "flight are shared by the workers, so that term does not grow with them"
     )
 
 
@@ -327,6 +359,7 @@ class Proof:
     peak_usage_bytes: float = math.nan  # the cgroup's own high-water mark
     app_exit: int | None = None  # the app's exit status at the end (None: still running)
     problem: str = ""  # e.g. "the app could not start under the limit"
+    runtime: str = ""  # the limit it ran under: "docker" (a container) or "cgroup"
 
     @property
     def failure_ratio(self) -> float:
@@ -391,6 +424,7 @@ def to_json(sizing: Sizing) -> dict[str, Any]:
         "max_units": sizing.max_units,
         "idle_rss_bytes": sizing.idle_rss_bytes,
         "data_growth_bytes": sizing.data_growth_bytes,
+        "retained_bytes": sizing.retained_bytes,
         "peak_endpoint": sizing.peak.endpoint,
         "peak_bytes": sizing.peak.bytes,
         "peak_measured": sizing.peak.measured,

@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from harness import config as config_mod
 from harness._errors import UsageError
-from harness.analysis.sizing import SizeTable
+from harness.analysis.sizing import RUNTIMES, SizeTable
 from harness.cli._common import add_config_arguments, positive_float, positive_int
 from harness.console import Console
 from harness.phases.orchestration import Loadtest
@@ -26,7 +26,7 @@ from harness.sizing.text import sizing_lines
 FLAGS = (
     ("--workers", "workers", positive_int, "app worker processes per container"),
     ("--rate", "rate", positive_float, "req/s to size for (default: the measured capacity)"),
-    ("--concurrency", "concurrency", positive_float, "requests in flight, instead of a rate"),
+    ("--concurrency", "concurrency", positive_float, "requests in flight (else rate x latency)"),
     ("--latency-ms", "latency_ms", positive_float, "latency for Little's law (default: measured)"),
     ("--max-units", "max_units", positive_int, "the largest data size (default: the probe's)"),
     ("--headroom", "headroom", float, "a fraction over the sum (default 0.25)"),
@@ -45,13 +45,17 @@ class SizeCommand:
         parser.add_argument(
             "--no-proof", action="store_true", help="size only: no run under a kernel limit"
         )
+        parser.add_argument(
+            "--runtime",
+            choices=RUNTIMES,
+            help="the proof's limit: docker where a daemon answers, else a cgroup (auto)",
+        )
 
     def run(self, args: argparse.Namespace) -> int:
-        if args.rate is not None and args.concurrency is not None:
-            raise UsageError("give --rate or --concurrency, not both")
         if args.headroom is not None and not 0 <= args.headroom <= 10:
             raise UsageError(f"--headroom: a fraction (0.25 = 25%), got {args.headroom:g}")
         table = SizeTable(**{key: getattr(args, key) for _f, key, _k, _t in FLAGS})
+        table = replace(table, runtime=args.runtime)
         if args.no_proof:
             table = replace(table, prove=False)
         overrides = {

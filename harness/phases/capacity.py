@@ -58,7 +58,7 @@ from harness.phases import FailedWithResults, ProgressFn
 from harness.phases.load import _read_csv, master_mode, scenario_for, server_host
 from harness.results import RunDir, SummaryRow, write_json_atomic
 from harness.sampling.process_sampler import ProcessTreeSampler
-from harness.stack.targets import running_stack, seed_store
+from harness.stack.targets import Stack, running_stack, seed_store
 
 SCENARIO = "capacity"
 TARGET_SCENARIO = "capacity_target"
@@ -510,6 +510,16 @@ def search_rows(
     return rows
 
 
+@dataclass(frozen=True)
+class Serving:
+    """How serve_and_search starts the target, where a caller needs more than the plain way."""
+
+    workers: int | None = None  # the target's {workers} (default: the profile's app_workers)
+    argv_prefix: tuple[str, ...] = ()  # before the target's command (a cgroup join, docker run)
+    prepare: Callable[[Stack], object] | None = None  # once it answers, before the load
+    sampled_pid: Callable[[int], int] | None = None  # the tree to sample, from the app's pid
+
+
 def serve_and_search(
     cfg: Config,
     target: TargetSpec,
@@ -520,33 +530,39 @@ def serve_and_search(
     progress: ProgressFn | None = None,
     processes: int | None = None,
     after: Callable[[str, int], Any] | None = None,
+    serving: Serving | None = None,
 ) -> tuple[SearchResult, str]:
     """Serve `target` on the seeded store in out/data, run `search` against it; (the result,
     why the app was gone at the end or ""). `processes`: local Locust processes (default the
     profile's load_workers); `after(base_url, app_pid)` runs against the same stack once the
-    search is over (the ceiling's bare-Locust calibration)."""
+    search is over (the ceiling's bare-Locust calibration); `serving`: how the app is started
+    and readied (the size phase's proof: inside a memory limit, its data set first)."""
     data, logs = out / "data", out / "logs"
+    serving = serving or Serving()
     with running_stack(
         target,
         data,
         logs,
         cfg.upstream,
         mode="plain",
-        workers=cfg.profile.app_workers,
+        workers=serving.workers or cfg.profile.app_workers,
         phase=phase,
         host=server_host(cfg),
+        argv_prefix=serving.argv_prefix,
     ) as stack:
 
         def app_gone() -> str:
             code = stack.app.poll()
             return "" if code is None else f"the app exited with status {code}"
 
+        if serving.prepare is not None:
+            serving.prepare(stack)
         result = search_to_knee(
             stack.base_url,
             search,
             out,
             data / "manifest.json",
-            app_pid=stack.app.pid,
+            app_pid=serving.sampled_pid(stack.app.pid) if serving.sampled_pid else stack.app.pid,
             sample_interval_s=cfg.sample_interval_s,
             processes=processes if processes is not None else cfg.profile.load_workers,
             master=master_mode(cfg),

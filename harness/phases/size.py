@@ -3,13 +3,16 @@ under a real kernel limit (docs/sizing.md).
 
 It reads what earlier phases of the same run measured: the probe's peaks per request
 (needed), the capacity search's rate and latency (unless `[size]` states a rate or a
-concurrency); it measures itself one worker's idle RSS and its data growth at `max_units`
-(harness.sizing.proof.measure_idle). The model (harness.analysis.sizing) adds them up.
+concurrency); it measures itself one worker's idle RSS, its data growth at `max_units` and
+what it retains after its heaviest requests (harness.sizing.measure.measure_idle). The
+model (harness.analysis.sizing) adds them up.
 
 Then the proof (harness.sizing.proof.prove): the load at the stated rate under the
-recommended limit, then under 60% of it. Without a memory cgroup (rights, controller), or
-for a target the open-model load cannot drive (chat_api = false), the proof is skipped with
-its one-line reason and the recommendation stands, "not proven here". A proof at the limit
+recommended limit, then under 60% of it, in a `docker run --memory` container where a Docker
+daemon answers, else a memory cgroup ([size] runtime). Without either (no daemon, no rights,
+no controller), or for a target the open-model load cannot drive (neither the chat API nor a
+locustfile), the proof is skipped with its one-line reason and the recommendation stands,
+"not proven here". A proof at the limit
 that saw an OOM kill, the app gone or more than 1% failures fails the phase (its rows kept).
 
 Files under `<run>/<design>/size/`: sizing.json (the terms, the inputs, the proofs, the
@@ -47,7 +50,9 @@ from harness.config.target_spec import TargetSpec
 from harness.phases import FailedWithResults, ProgressFn
 from harness.results import RunDir, SummaryRow, write_json_atomic
 from harness.sizing.cgroup import detect
-from harness.sizing.proof import measure_idle, prove
+from harness.sizing.docker import detect_daemon
+from harness.sizing.measure import measure_idle
+from harness.sizing.proof import Limiter, choose_limiter, prove
 from harness.stack.targets import seed_store
 
 SIZING_JSON = "sizing.json"
@@ -147,17 +152,26 @@ def load_for(settings: SizeTable, rows: list[SummaryRow], run: RunDir, design: s
 
 
 def why_not_proven(settings: SizeTable, target: TargetSpec, rate: float | None) -> str:
+    """'' when the proof can run, else why not (one line); the limit is chosen by limiter()."""
     if settings.prove is False:
         return "[size] prove = false"
-    if not target.chat_api:
+    if not target.chat_api and target.scenario is None:
         return (
-            f"the open-model load sends the reference chat API's requests; target "
-            f"{target.name} has chat_api = false"
+            f"target {target.name} has no scenario (locustfile) for the open-model load, and "
+            "chat_api = false"
         )
     if rate is None:
-        return "no rate to load at ([size] states a concurrency only)"
-    found = detect()
+        return "no rate to load at ([size] states a concurrency only: add a rate)"
+    found = limiter(settings)
     return found if isinstance(found, str) else ""
+
+
+def limiter(settings: SizeTable) -> Limiter | str:
+    """The proof's kernel limit ([size] runtime: auto, docker or cgroup), else why none."""
+    runtime = settings.runtime or "auto"
+    docker_reason = detect_daemon() if runtime != "cgroup" else "[size] runtime = cgroup"
+    cgroup = detect() if runtime != "docker" else "[size] runtime = docker"
+    return choose_limiter(runtime, docker_reason, cgroup)
 
 
 def run_size(
@@ -196,13 +210,14 @@ def run_size(
         flight=load.flight,
         max_units=max_units,
         headroom=headroom,
+        retained_rss_bytes=idle.retained_rss_bytes,
     )
 
     reason = why_not_proven(settings, target, load.rate)
     proofs: list[Proof] = []
     if not reason:
-        controller = detect()
-        assert not isinstance(controller, str)
+        chosen = limiter(settings)
+        assert not isinstance(chosen, str)
         for label, limit in (
             ("limit", sizing.limit_bytes),
             ("60pct", int(sizing.limit_bytes * LOW_LIMIT_FRACTION)),
@@ -211,7 +226,7 @@ def run_size(
                 prove(
                     cfg,
                     target,
-                    controller,
+                    chosen,
                     label=label,
                     limit_bytes=limit,
                     rate=float(load.rate or 0.0),
@@ -233,6 +248,7 @@ def run_size(
             "rate_rps": load.rate,
             "rate_source": load.source,
             "data_note": idle.data_note,
+            "retained_note": idle.retained_note,
             "not_proven": reason,
             "proofs": [_proof_json(p) for p in proofs],
         },

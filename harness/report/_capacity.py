@@ -15,7 +15,6 @@ them; matplotlib is imported when a chart is drawn.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,8 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from harness.analysis.bounds import CEILING, bounds, combine, qualified
-from harness.report._figures import STYLE, Chart, design_colour
+from harness.report._figures import Chart, design_colour
+from harness.report._plot import _figure, _png, _style
 
 if TYPE_CHECKING:
     from harness.report._model import RunData
@@ -158,13 +158,8 @@ def capacity_charts(data: RunData) -> list[Chart]:
 
 
 def _draw(found: Sequence[Curve]) -> bytes:
-    import matplotlib
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(11, 4.2), dpi=100, layout="constrained")
-        FigureCanvasAgg(fig)
+    with _style():
+        fig = _figure(11, 4.2)
         latency, memory = fig.subplots(1, 2)
         for curve in found:
             colour = CEILING_COLOUR if curve.name == CEILING else design_colour(curve.name)
@@ -202,6 +197,4 @@ def _draw(found: Sequence[Curve]) -> bytes:
             ax.legend(loc="best")
         latency.set_title("Latency vs offered rate")
         memory.set_title("RSS vs offered rate")
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
-    return buf.getvalue()
+        return _png(fig)

@@ -11,7 +11,6 @@ data + in flight x peak per request) and the recommended limit.
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from harness.report._figures import STYLE, Chart, design_colour
+from harness.report._figures import Chart, design_colour
+from harness.report._plot import _figure, _png, _style
 from harness.report._units import format_bytes
 from harness.results import read_json
 
@@ -68,6 +68,22 @@ def points(root: Path, design: str) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True).dropna()
 
 
+def model_rss(sizing: Mapping[str, Any], in_flight: Any) -> Any:
+    """The model's RSS at `in_flight` requests (a number or an array): every term but the
+    in-flight one, plus in flight x the peak per request (no headroom)."""
+    base = sum(float(t["bytes"]) for t in sizing["terms"] if t["name"] != "in_flight")
+    return base + in_flight * float(sizing["peak_bytes"])
+
+
+def model_gap(sizing: Mapping[str, Any], steps: pd.DataFrame) -> tuple[float, float] | None:
+    """The model's error at the measured steps, (model - measured) / measured: its lowest
+    and highest; None without a step."""
+    if steps.empty:
+        return None
+    gap = (model_rss(sizing, steps["in_flight"]) - steps["rss_bytes"]) / steps["rss_bytes"]
+    return float(gap.min()), float(gap.max())
+
+
 def _proof_cell(proof: Mapping[str, Any] | None) -> str:
     if proof is None:
         return "not run"
@@ -75,6 +91,8 @@ def _proof_cell(proof: Mapping[str, Any] | None) -> str:
     parts.append(f"{proof.get('failures', 0)}/{proof.get('requests', 0)} failed")
     if proof.get("app_exit") is not None:
         parts.append(f"app exited {proof['app_exit']}")
+    if proof.get("runtime"):
+        parts.append(f"under {proof['runtime']}")
     return ", ".join(parts)
 
 
@@ -135,6 +153,13 @@ def sizing_notes(data: RunData) -> list[str]:
             f"{sizing.get('dominant')} ({_term_formula(sizing)}). Kubernetes: `{kube}`; "
             f"Docker: `{sizing.get('docker')}`; {sizing.get('worker_note')}."
         )
+        steps = points(data.root, design)
+        gap = model_gap(sizing, steps)
+        if gap is not None:
+            notes.append(
+                f"{design}: the model (no headroom) is {gap[0]:+.0%} to {gap[1]:+.0%} of the "
+                f"RSS measured at {len(steps)} step(s) of the capacity search and the proof."
+            )
     if limits.get("optimized") and "naive" in limits:
         notes.append(f"naive / optimized limit: {limits['naive'] / limits['optimized']:.2f}.")
     return notes
@@ -180,20 +205,14 @@ def sizing_charts(data: RunData) -> list[Chart]:
 
 
 def _draw(panels: Sequence[Panel]) -> bytes:
-    import matplotlib
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(5.5 * len(panels), 4.2), dpi=100, layout="constrained")
-        FigureCanvasAgg(fig)
+    with _style():
+        fig = _figure(5.5 * len(panels), 4.2)
         axes = fig.subplots(1, len(panels), squeeze=False)[0]
         for ax, panel in zip(axes, panels, strict=True):
             s, colour = panel.sizing, design_colour(panel.design)
             top = max(float(s["in_flight"]), float(panel.points["in_flight"].max() or 0), 1.0)
             x = np.linspace(0.0, top * 1.1, 50)
-            base = sum(t["bytes"] for t in s["terms"] if t["name"] != "in_flight")
-            ax.plot(x, (base + x * float(s["peak_bytes"])) / MIB, "-", color=colour, label="model")
+            ax.plot(x, model_rss(s, x) / MIB, "-", color=colour, label="model")
             if not panel.points.empty:
                 px, py = panel.points["in_flight"], panel.points["rss_bytes"] / MIB
                 ax.plot(px, py, "o", color=colour, label="measured steps")
@@ -208,6 +227,4 @@ def _draw(panels: Sequence[Panel]) -> bytes:
             ax.set_ylabel("RSS (MiB)")
             ax.set_title(f"{panel.design}: limit {float(s['limit_bytes']) / MIB:.0f} MiB")
             ax.legend(loc="best")
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
-    return buf.getvalue()
+        return _png(fig)

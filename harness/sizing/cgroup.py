@@ -126,6 +126,15 @@ class MemoryCgroup:
     def procs_file(self) -> Path:
         return self.path / "cgroup.procs"
 
+    @property
+    def argv_prefix(self) -> list[str]:
+        """Before the target's command: it joins this cgroup, then execs (join_argv)."""
+        return join_argv(self.procs_file)
+
+    def host_pid(self, fallback: int) -> int:
+        """The pid whose tree is the app: the one started (it execs in place)."""
+        return fallback
+
     def _write(self, name: str, value: str) -> None:
         (self.path / name).write_text(value, encoding="utf-8")
 

@@ -1,16 +1,15 @@
-"""The sizing's measurements and its proof under a real kernel memory limit.
+"""The sizing's proof under a real kernel memory limit (its measurements: harness.sizing.measure).
 
-- `measure_idle`: one worker started on the seeded store, its RSS before any request (idle),
-  then after the probe recipe's setup request has set its data to `max_units` (data growth),
-  where the service serves that request outside probe mode.
-- `prove`: the target's process tree started inside a memory cgroup (it joins before it
-  execs, harness.sizing.cgroup.join_argv: start-up is charged too), its data set to
-  `max_units`, then the capacity phase's open-model load (harness.phases.capacity.run_search)
-  at one stated rate for `proof_s` seconds: the capacity search's own mix of users on the
-  seeded store, whose whales hold the largest histories. OOM kills
-  come from the cgroup, requests, failures and latency from Locust. The load is not stopped
-  when the app dies: every request after that fails and is counted. The LLM emulator stays
-  outside the cgroup (it is not part of the container).
+- `prove`: the target's process tree started inside a kernel memory limit (`choose_limiter`:
+  a `docker run --memory` container where a Docker daemon answers, harness.sizing.docker;
+  else a memory cgroup it joins before it execs, harness.sizing.cgroup.join_argv: start-up
+  is charged too), its data set to `max_units`, then one step of the target's own capacity
+  search (harness.phases.capacity.serve_and_search) at the stated rate for `proof_s`
+  seconds: the reference chat API's mix on the seeded store (whose whales hold the largest
+  histories), or the target's own locustfile, open-model. OOM kills come from the cgroup
+  (or Docker), requests, failures and latency from Locust. When the app dies the load
+  stops; the requests it had sent by then count. The LLM emulator stays outside the limit
+  (it is not part of the container).
 """
 
 from __future__ import annotations
@@ -19,102 +18,82 @@ import contextlib
 import math
 import os
 import shutil
-import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-
-import httpx
-import psutil
+from typing import Literal, Protocol
 
 from harness._errors import PhaseFailed
 from harness.analysis.sizing import Proof
 from harness.config import Config
-from harness.config.probe_recipe import render_request
 from harness.config.target_spec import TargetSpec
 from harness.phases import ProgressFn
-from harness.phases.capacity import Search, design_search, run_search
-from harness.phases.load import server_host
-from harness.sizing.cgroup import Controller, join_argv, removed_on_exit
-from harness.stack.targets import running_stack
-
-SETTLE_S = 1.0  # after health (or the data setup): let start-up work finish before reading RSS
-READS = 5  # RSS readings, 0.1 s apart; their median is the figure
-
-
-def tree_rss_bytes(pid: int) -> float:
-    """The RSS of a process and its descendants (median of a few readings)."""
-    values = []
-    for _ in range(READS):
-        total = 0
-        with contextlib.suppress(psutil.Error):
-            proc = psutil.Process(pid)
-            for p in [proc, *proc.children(recursive=True)]:
-                with contextlib.suppress(psutil.Error):
-                    total += p.memory_info().rss
-        values.append(total)
-        time.sleep(0.1)
-    values.sort()
-    return float(values[len(values) // 2])
-
-
-def apply_data(base_url: str, target: TargetSpec, max_units: int) -> str:
-    """Send the probe recipe's setup request at max_units; '' when it was served, else why
-    the data was left as seeded."""
-    recipe = target.probe
-    if recipe is None or recipe.setup is None or recipe.setup.request is None:
-        return "no setup request in the target's probe recipe: the data is as seeded"
-    request = render_request(recipe.setup.request, recipe.values(max_units, 0, {}))
-    try:
-        with httpx.Client(base_url=base_url, timeout=120.0) as client:
-            response = client.request(
-                request.method,
-                request.path,
-                headers=request.headers,
-                json=request.json,
-                content=request.content,
-            )
-    except httpx.HTTPError as exc:
-        return f"the setup request failed ({type(exc).__name__}): the data is as seeded"
-    if not response.is_success:
-        return (
-            f"the setup request answered {response.status_code} outside probe mode: "
-            "the data is as seeded"
-        )
-    return ""
-
-
-@dataclass(frozen=True)
-class Idle:
-    idle_rss_bytes: float
-    data_growth_bytes: float
-    data_note: str  # '' when the data was set to max_units
-
-
-def measure_idle(cfg: Config, target: TargetSpec, data: Path, out: Path, max_units: int) -> Idle:
-    """One worker on the seeded store: its idle RSS, then what setting its data to max_units
-    adds."""
-    with running_stack(
-        target, data, out / "logs", cfg.upstream, workers=1, phase="size", env=None
-    ) as stack:
-        time.sleep(SETTLE_S)
-        idle = tree_rss_bytes(stack.app.pid)
-        note = apply_data(stack.base_url, target, max_units)
-        if note:
-            return Idle(idle, 0.0, note)
-        time.sleep(SETTLE_S)
-        return Idle(idle, max(0.0, tree_rss_bytes(stack.app.pid) - idle), "")
+from harness.phases.capacity import Search, Serving, design_search, serve_and_search
+from harness.sizing.cgroup import Controller, removed_on_exit
+from harness.sizing.docker import container_on_exit
+from harness.sizing.measure import apply_data
+from harness.stack.targets import Stack
 
 
 def proof_search(cfg: Config, target: TargetSpec, rate: float, proof_s: float) -> Search:
-    """One step of the capacity phase's own search (same mix, same users: the seeded store
-    with its whales) at `rate`, `proof_s` long."""
-    return replace(design_search(cfg, target.name), rates=(rate,), step_s=proof_s)
+    """One step of the target's own capacity search (the chat mix on the seeded store with
+    its whales, or the target's locustfile) at `rate`, `proof_s` long, and no refinement
+    after it (the whole search is that one step)."""
+    return replace(design_search(cfg, target.name), rates=(rate,), step_s=proof_s, max_s=proof_s)
+
+
+@dataclass(frozen=True)
+class Limiter:
+    """Which kernel limit the proof runs under."""
+
+    kind: Literal["docker", "cgroup"]
+    controller: Controller | None = None
+
+
+def choose_limiter(runtime: str, docker_reason: str, cgroup: Controller | str) -> Limiter | str:
+    """Docker where its daemon answers (unless runtime = cgroup), else a memory cgroup
+    (unless runtime = docker); else the one-line reason there is neither."""
+    if runtime != "cgroup" and not docker_reason:
+        return Limiter("docker")
+    if runtime == "docker":
+        return f"[size] runtime = docker, but {docker_reason}"
+    if isinstance(cgroup, Controller):
+        return Limiter("cgroup", cgroup)
+    return cgroup if runtime == "cgroup" else f"{cgroup}; {docker_reason}"
+
+
+class Confinement(Protocol):
+    """What the proof needs of a limit: a prefix for the target's command, what it counts."""
+
+    @property
+    def argv_prefix(self) -> list[str]: ...
+
+    def host_pid(self, fallback: int) -> int: ...
+
+    def oom_kills(self) -> int: ...
+
+    def peak_bytes(self) -> int | None: ...
+
+
+@contextlib.contextmanager
+def confined(
+    limiter: Limiter, name: str, limit_bytes: int, target: TargetSpec, out: Path
+) -> Iterator[Confinement]:
+    """The limit for the `with` block, removed on every way out (Ctrl-C included)."""
+    if limiter.kind == "docker":
+        cwd = Path(target.cwd) if target.cwd else None
+        with container_on_exit(name, limit_bytes, [out, Path("/tmp")], target.env, cwd) as box:
+            yield box
+        return
+    assert limiter.controller is not None
+    with removed_on_exit(limiter.controller, name, limit_bytes) as group:
+        yield group
 
 
 def prove(
     cfg: Config,
     target: TargetSpec,
-    controller: Controller,
+    limiter: Limiter,
     *,
     label: str,
     limit_bytes: int,
@@ -126,53 +105,54 @@ def prove(
     out: Path,
     progress: ProgressFn | None = None,
 ) -> Proof:
-    """Serve `target` under a `limit_bytes` cgroup and load it at `rate` (module docstring)."""
+    """Serve `target` under a `limit_bytes` limit and load it at `rate` (module docstring)."""
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    data = out / "data"
-    shutil.copytree(seeded, data)  # the load writes messages: each run starts from the seed
+    shutil.copytree(seeded, out / "data")  # the load writes: each run starts from the seed
     search = proof_search(cfg, target, rate, proof_s)
     name = f"harness-size-{os.getpid()}-{target.name}-{label}"
-    with removed_on_exit(controller, name, limit_bytes) as group:
+    served: list[Stack] = []
+
+    def prepare(stack: Stack) -> None:
+        served.append(stack)
+        apply_data(stack.base_url, target, max_units)
+
+    with confined(limiter, name, limit_bytes, target, out) as box:
+        serving = Serving(
+            workers=workers,
+            argv_prefix=tuple(box.argv_prefix),
+            prepare=prepare,
+            sampled_pid=box.host_pid,
+        )
+        peaks: list[int | None] = []  # read while the app runs: a container's goes with it
         try:
-            with running_stack(
+            result, gone = serve_and_search(
+                cfg,
                 target,
-                data,
-                out / "logs",
-                cfg.upstream,
-                workers=workers,
+                search,
+                out,
                 phase="size",
-                host=server_host(cfg),
-                argv_prefix=join_argv(group.procs_file),
-            ) as stack:
-                apply_data(stack.base_url, target, max_units)
-                result = run_search(
-                    stack.base_url,
-                    search,
-                    out,
-                    data / "manifest.json",
-                    app_pid=stack.app.pid,
-                    sample_interval_s=cfg.sample_interval_s,
-                    progress=progress,
-                    log_dir=out / "logs",
-                )
-                app_exit = stack.app.poll()
+                progress=progress,
+                serving=serving,
+                after=lambda _url, _pid: peaks.append(box.peak_bytes()),
+            )
         except PhaseFailed as exc:
             first = exc.reason.splitlines()[0] if exc.reason else "it did not start"
             return Proof(
                 label,
                 limit_bytes,
-                oom_kills=group.oom_kills(),
-                peak_usage_bytes=float(group.peak_bytes() or math.nan),
+                oom_kills=box.oom_kills(),
+                peak_usage_bytes=float(box.peak_bytes() or math.nan),
                 problem=f"the app could not start under the limit: {first}",
             )
-        oom_kills = group.oom_kills()
-        peak = group.peak_bytes()
+        oom_kills = box.oom_kills()
+        peak = box.peak_bytes() or next((p for p in peaks if p is not None), None)
     requests = sum(s.requests for s in result.steps)
     failures = sum(s.failures for s in result.steps)
     p95s = [e.p95_ms for s in result.steps for e in s.endpoints if not math.isnan(e.p95_ms)]
-    problem = "" if result.locust.ok else result.locust.problem()
+    app_exit = served[0].app.poll() if gone and served else None
+    problem = "" if result.locust.ok or gone else result.locust.problem()
     return Proof(
         label,
         limit_bytes,
@@ -183,4 +163,5 @@ def prove(
         peak_usage_bytes=float(peak) if peak is not None else math.nan,
         app_exit=app_exit,
         problem=problem,
+        runtime=limiter.kind,
     )

@@ -27,7 +27,8 @@ def proof_line(proof: Mapping[str, Any]) -> str:
     if proof.get("problem"):
         parts.append(str(proof["problem"]))
     held = "held" if proof.get("held") else "did not hold"
-    return f"  {label} ({_mib(proof.get('limit_bytes'))}): {held}: " + ", ".join(parts)
+    under = f" under {proof['runtime']}" if proof.get("runtime") else ""
+    return f"  {label} ({_mib(proof.get('limit_bytes'))}{under}): {held}: " + ", ".join(parts)
 
 
 def sizing_lines(data: Mapping[str, Any]) -> list[str]:
@@ -44,6 +45,8 @@ def sizing_lines(data: Mapping[str, Any]) -> list[str]:
         lines.append(f"  rate: {data['rate_rps']:g} req/s ({data.get('rate_source', '')})")
     if data.get("data_note"):
         lines.append(f"  data: {data['data_note']}")
+    if data.get("retained_note"):
+        lines.append(f"  retained: {data['retained_note']}")
     lines += ["  " + line for line in str(data.get("kubernetes", "")).splitlines()]
     lines.append(f"  {data.get('docker', '')}")
     lines.append(f"  {data.get('worker_note', '')}")

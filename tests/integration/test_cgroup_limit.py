@@ -1,5 +1,6 @@
 """A real kernel memory limit: a process that allocates past it is OOM-killed, the kill is
-counted, and the cgroup is gone afterwards, Ctrl-C included (harness.sizing.cgroup)."""
+counted, and the cgroup is gone afterwards, Ctrl-C included (harness.sizing.cgroup); the same
+in a `docker run --memory` container where a Docker daemon answers (harness.sizing.docker)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.sizing.cgroup import Controller, detect, join_argv, removed_on_exit
+from harness.sizing.docker import container_on_exit, detect_daemon
 from harness.stack.processes import ProcessGroup
 
 pytestmark = pytest.mark.integration
@@ -62,3 +64,18 @@ def test_ctrl_c_kills_what_runs_inside_and_removes_the_cgroup(controller: Contro
         raise KeyboardInterrupt
     assert not path.exists()
     assert sleeper is not None and sleeper.wait(5) == -9
+
+
+def test_a_container_over_its_limit_is_oom_killed_counted_and_removed(tmp_path: Path) -> None:
+    reason = detect_daemon()
+    if reason:
+        pytest.skip(reason)
+    name = f"harness-test-{os.getpid()}"
+    with container_on_exit(name, LIMIT, [tmp_path], [], None) as box:
+        with ProcessGroup(tmp_path) as procs:
+            hog = procs.start("hog", [*box.argv_prefix, sys.executable, "-c", HOG])
+            code = hog.wait(60.0)
+        assert code == 137, f"the hog was not killed (exit {code})"
+        assert box.oom_kills() >= 1
+        assert "survived" not in hog.stdout_path.read_text()
+    assert box.state() is None  # removed

@@ -8,6 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
+import pandas as pd
 import pytest
 
 from harness.analysis.sizing import (
@@ -28,7 +29,7 @@ from harness.phases.size import (
     settings_for,
     why_not_proven,
 )
-from harness.report._sizing import points, sizing_notes, sizing_table
+from harness.report._sizing import model_gap, model_rss, points, sizing_notes, sizing_table
 from harness.results import RunDir, SummaryRow
 from harness.sizing.text import sizing_lines
 
@@ -135,11 +136,11 @@ def test_settings_a_target_wins_over_size(tmp_path: Path) -> None:
     assert settings_for(cast(Any, cfg), cast(Any, sized)) == SizeTable(workers=2, rate=4.0)
 
 
-def test_why_not_proven_without_a_chat_api_or_when_asked_not_to() -> None:
+def test_why_not_proven_without_a_load_or_when_asked_not_to() -> None:
     target = reference_target("naive")
     assert why_not_proven(SizeTable(prove=False), target, 1.0) == "[size] prove = false"
-    other = SimpleNamespace(name="items", chat_api=False)
-    assert "chat_api = false" in why_not_proven(SizeTable(), cast(Any, other), 1.0)
+    other = SimpleNamespace(name="other", chat_api=False, scenario=None)
+    assert "no scenario" in why_not_proven(SizeTable(), cast(Any, other), 1.0)
     assert "concurrency only" in why_not_proven(SizeTable(), target, None)
 
 
@@ -192,3 +193,26 @@ def test_the_report_section_names_terms_proofs_and_the_ratio(tmp_path: Path) -> 
     assert "dominant term is in_flight" in notes[0]
     found = points(run.root, "naive")
     assert list(found["in_flight"]) == pytest.approx([0.35, 0.8, 7.6])
+    assert any(n.startswith("naive: the model (no headroom) is ") for n in notes)
+
+
+def test_the_model_s_gap_to_the_measured_steps() -> None:
+    sizing = sizing_json("naive", 100)  # 50 MiB idle + in flight x 10 MiB
+    assert model_rss(sizing, 2.0) == pytest.approx(70 * MIB)
+    steps = pd.DataFrame({"in_flight": [0.0, 2.0], "rss_bytes": [40 * MIB, 70 * MIB]})
+    assert model_gap(sizing, steps) == pytest.approx((0.0, 0.25))
+    assert model_gap(sizing, steps.iloc[0:0]) is None
+
+
+def test_the_largest_user_of_the_seeded_store() -> None:
+    from harness.sizing.measure import largest_user
+
+    manifest = {
+        "users": [
+            {"user_id": "user-0001", "history_len": 10, "whale": False},
+            {"user_id": "whale-01", "history_len": 5000, "whale": True},
+            {"user_id": "broken"},
+        ]
+    }
+    assert largest_user(manifest) == ("whale-01", 5000)
+    assert largest_user({}) is None

@@ -59,7 +59,7 @@ def test_a_full_table_parses() -> None:
         ({"workers": 1.5}, "size.workers", "integer"),
         ({"rate": "fast"}, "size.rate", "number"),
         ({"rate": True}, "size.rate", "number"),
-        ({"rate": 1, "concurrency": 4}, "size.concurrency", "not both"),
+        ({"runtime": "podman"}, "size.runtime", "one of auto, docker, cgroup"),
         ({"headroom": 25}, "size.headroom", "fraction"),
         ({"headroom": -0.1}, "size.headroom", ">= 0"),
         ({"prove": "yes"}, "size.prove", "true or false"),
@@ -193,6 +193,41 @@ def test_the_sum_term_by_term() -> None:
     assert s.per_worker_bytes == 75 * MIB  # (50 + 10) x 1.25
 
 
+def test_what_a_worker_retains_past_one_request_s_peak_is_a_term_per_worker() -> None:
+    s = size_container(
+        workers=2,
+        idle_rss_bytes=50 * MIB,
+        data_growth_bytes=0,
+        peak=PeakAtUnits("chat", 6 * MIB, True),
+        flight=in_flight(None, None, 4.0),
+        max_units=5000,
+        headroom=0.0,
+        retained_rss_bytes=36 * MIB,  # RSS kept after the whale's requests
+    )
+    terms = {t.name: t.bytes / MIB for t in s.terms}
+    assert terms == {"workers": 100.0, "data": 0.0, "retained": 60.0, "in_flight": 24.0}
+    assert [t.name for t in s.terms] == ["workers", "data", "retained", "in_flight"]
+    assert s.request_bytes == 184 * MIB
+    assert s.per_worker_bytes == 80 * MIB  # 50 idle + 30 retained
+    assert "36.0 MiB RSS kept" in s.terms[2].formula
+
+
+def test_retaining_less_than_one_request_s_peak_adds_nothing() -> None:
+    common = {
+        "workers": 1,
+        "idle_rss_bytes": 50 * MIB,
+        "data_growth_bytes": 0.0,
+        "peak": PeakAtUnits("get", 4 * MIB, True),
+        "flight": in_flight(None, None, 2.0),
+        "max_units": 10,
+    }
+    kept = size_container(**common, retained_rss_bytes=3 * MIB)  # type: ignore[arg-type]
+    assert {t.name: t.bytes for t in kept.terms}["retained"] == 0.0
+    unmeasured = size_container(**common)  # type: ignore[arg-type]
+    assert "retained" not in {t.name for t in unmeasured.terms}
+    assert kept.limit_bytes == unmeasured.limit_bytes
+
+
 def test_limits_are_whole_mib_rounded_up() -> None:
     assert mib_ceil(1) == MIB
     assert mib_ceil(MIB) == MIB
@@ -259,9 +294,12 @@ def test_a_proof_without_requests_did_not_hold() -> None:
     assert not Proof("limit", MIB, requests=10, problem="could not start").held
 
 
-def test_the_size_command_refuses_rate_and_concurrency(capsys: pytest.CaptureFixture[str]) -> None:
+def test_rate_and_concurrency_together_size_by_one_and_load_at_the_other() -> None:
+    table = parse_size_table({"rate": 100, "concurrency": 20, "runtime": "cgroup"}, "here.toml")
+    assert (table.rate, table.concurrency, table.runtime) == (100.0, 20.0, "cgroup")
+
+
+def test_the_size_command_refuses_a_bad_headroom(capsys: pytest.CaptureFixture[str]) -> None:
     from harness.cli import main
 
-    assert main(["size", "--rate", "1", "--concurrency", "2"]) == 2
-    assert "not both" in capsys.readouterr().err
     assert main(["size", "--headroom", "30"]) == 2
