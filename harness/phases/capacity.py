@@ -16,7 +16,7 @@ verdicts of record come from the final statistics, after Locust has let every re
 flight finish.
 
 Files under `<run>/<design>/capacity/`: plan.json, timeline.json (t0 and step length, for
-lining the samples up with the steps), locust_stats.csv (rows OPEN and DROPPED per step, and
+lining the samples up with the steps), locust_stats.csv (rows OPEN, DROPPED, HELD per step, and
 Locust's own), process_samples.csv, capacity_steps.csv, capacity_endpoints.csv, meta.json,
 logs/, data/.
 """
