@@ -13,10 +13,14 @@ actual send):
 - request_type OPEN, name `<endpoint> @ step 03 (8 req/s)`: the time from the *intended*
   send to the end of the task (a whole stream, every history page), failed when any of its
   requests failed. A stall delays every arrival behind it, and these rows show it.
-- request_type DROPPED, name `step 03 (8 req/s)`: a send picked up more than `late_s` after
-  its time (no user was free, or the generator was too busy to wake one on time) is not
-  sent; its "response time" is how late it was. Many of them: the generator, not the
-  server, set the pace of that step.
+- request_type DROPPED, name `step 03 (8 req/s)`: a user took the send in time but woke more
+  than `late_s` after it (the generator was too busy to run it on time): not sent; its
+  "response time" is how late it was. Many of them: the generator, not the server, set the
+  pace of that step.
+- request_type HELD, same names: no user was free until more than `late_s` after the send's
+  time, because every user was waiting for a reply (a user takes the next send as soon as
+  its last one is answered): not sent either. The server held rate * in_flight_s requests:
+  the step missed, and the generator was not the limit.
 
 The shape holds enough users for the step (rate * in_flight_s) and stops after the last step,
 or as soon as the file `stop_file` exists (the harness saw the knee). Users finish their
@@ -44,7 +48,7 @@ from locust.runners import (
 )
 
 from scenarios.common import CHAT, CHAT_STREAM, HISTORY, ChatBehaviour, next_rng, pools, write_json
-from scenarios.open_model import DROPPED, OPEN, Plan, arrivals, open_name, step_label
+from scenarios.open_model import DROPPED, HELD, OPEN, Plan, arrivals, open_name, step_label
 
 __all__ = ["CapacityShape", "OpenModelPacing", "OpenModelUser"]
 
@@ -179,6 +183,7 @@ class OpenModelPacing:
 
     def paced(self) -> None:
         plan = SCHEDULE.plan
+        free_at = time.time()  # a user takes the next send as soon as it is free
         slot = SCHEDULE.take()
         if plan is None or slot is None:
             gevent.sleep(IDLE_S)
@@ -190,18 +195,21 @@ class OpenModelPacing:
         if self._stopping():
             return  # the load ended while this user waited for its slot: not an arrival
         late = time.time() - intended
-        fire = self.environment.events.request.fire
-        rate = plan.rates[step]
         if late > plan.late_s:
-            fire(
-                request_type=DROPPED,
-                name=step_label(step, rate),
+            # Free only after the send was due: every user was waiting on a reply (HELD, the
+            # server's doing). Free in time but woken late: the generator lagged (DROPPED).
+            held = free_at - intended > plan.late_s
+            self.environment.events.request.fire(
+                request_type=HELD if held else DROPPED,
+                name=step_label(step, plan.rates[step]),
                 response_time=late * 1000,
                 response_length=0,
                 exception=None,
                 context={},
             )
             return
+        fire = self.environment.events.request.fire
+        rate = plan.rates[step]
         endpoint, action = self.arrival_action(plan)
         outcome: dict[str, Any] = {"error": None}
         if endpoint:

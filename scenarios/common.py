@@ -56,6 +56,8 @@ from locust import FastHttpUser, between, events, task
 from locust.env import Environment
 from locust.runners import MasterRunner, Runner, WorkerRunner
 
+from scenarios import locust_fixes  # noqa: F401  (Locust's per-spawn-message parse: its doc)
+
 MANIFEST_ENV = "HARNESS_MANIFEST"
 ACKS_ENV = "HARNESS_ACKS"
 SEED_ENV = "HARNESS_SEED"

@@ -14,6 +14,7 @@ the keys are the fields of `Plan`.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import random
@@ -24,6 +25,7 @@ from typing import Any
 __all__ = [
     "ARRIVALS",
     "DROPPED",
+    "HELD",
     "OPEN",
     "Plan",
     "arrivals",
@@ -32,7 +34,8 @@ __all__ = [
 ]
 
 OPEN = "OPEN"  # request_type of the corrected (intended-start) latency rows
-DROPPED = "DROPPED"  # request_type of the sends that could not go on time
+DROPPED = "DROPPED"  # request_type of the sends that could not go on time (the generator)
+HELD = "HELD"  # request_type of the sends no user was free for (every user awaited a reply)
 ARRIVALS = ("poisson", "constant")
 
 
@@ -86,11 +89,14 @@ class Plan:
         return cls(**data)
 
 
+@functools.lru_cache(maxsize=4096)
 def step_label(step: int, rate: float) -> str:
-    """`step 03 (8 req/s)`: steps count from 1 in names, from 0 in code."""
+    """`step 03 (8 req/s)`: steps count from 1 in names, from 0 in code. Cached: the generator
+    names every arrival, thousands a second at the ceiling."""
     return f"step {step + 1:02d} ({rate:g} req/s)"
 
 
+@functools.lru_cache(maxsize=4096)
 def open_name(endpoint: str, step: int, rate: float) -> str:
     """The name of a corrected-latency row: `POST /chat @ step 03 (8 req/s)`."""
     return f"{endpoint} @ {step_label(step, rate)}"

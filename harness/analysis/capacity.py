@@ -5,12 +5,18 @@ rows so that Locust's own statistics hold one row per step and endpoint:
 
 - Type OPEN, Name `<endpoint> @ step 03 (8 req/s)`: latency from each request's *intended*
   send time (coordinated omission corrected);
-- Type DROPPED, Name `step 03 (8 req/s)`: sends the generator could not make on time.
+- Type DROPPED, Name `step 03 (8 req/s)`: sends the generator could not make on time (a
+  user was ready for the send, but woke more than `late_s` after its time);
+- Type HELD, Name `step 03 (8 req/s)`: sends for which no user was free in time, because
+  every user of the process was waiting for a reply: the server held rate x in_flight_s
+  requests, so by Little's law its latency was past any objective. Not the generator's
+  limit: the server's.
 
 A step *met* the objective when, with at most `max_dropped_ratio` of its sends dropped, at
-most `max_error_ratio` of its requests failed and every endpoint with an objective kept its
-corrected p95 at or under it. The capacity is the offered rate of the highest step that met
-it with every step before it met too; the first step that did not is the knee. A step with
+most `max_error_ratio` of its sends held and of its requests failed, every endpoint with an
+objective kept its corrected p95 at or under it. The capacity is the offered rate of the
+highest step that met it with every step before it met too; the first step that did not is
+the knee. A step with
 too many drops says "load generator saturated": no capacity figure comes from it, and the
 capacity found below it is a lower bound.
 """
@@ -48,6 +54,7 @@ __all__ = [
 PHASE = "capacity"
 OPEN = "OPEN"
 DROPPED = "DROPPED"
+HELD = "HELD"
 _OPEN_NAME = re.compile(r"^(?P<endpoint>.+) @ step (?P<step>\d+) \((?P<rate>[0-9.e+-]+) req/s\)$")
 _DROPPED_NAME = re.compile(r"^step (?P<step>\d+) \((?P<rate>[0-9.e+-]+) req/s\)$")
 
@@ -91,6 +98,7 @@ class Step:
     step_s: float
     endpoints: tuple[EndpointStep, ...] = ()
     dropped: int = 0
+    held: int = 0  # sends no user was free for: every user waited on a reply
 
     @property
     def requests(self) -> int:
@@ -110,9 +118,17 @@ class Step:
         return self.failures / self.requests if self.requests else 0.0
 
     @property
+    def arrivals(self) -> int:
+        """The step's scheduled sends that came due: answered, dropped or held."""
+        return self.requests + self.dropped + self.held
+
+    @property
     def dropped_ratio(self) -> float:
-        sent = self.requests + self.dropped
-        return self.dropped / sent if sent else 0.0
+        return self.dropped / self.arrivals if self.arrivals else 0.0
+
+    @property
+    def held_ratio(self) -> float:
+        return self.held / self.arrivals if self.arrivals else 0.0
 
 
 @dataclass(frozen=True)
@@ -155,6 +171,7 @@ def parse_steps(stats: pd.DataFrame | None, step_s: float) -> list[Step]:
     endpoints: dict[int, list[EndpointStep]] = {}
     rates: dict[int, float] = {}
     dropped: dict[int, int] = {}
+    held: dict[int, int] = {}
     for record in stats.to_dict("records"):
         kind, name = str(record.get("Type")), str(record.get("Name"))
         if kind == OPEN and (m := _OPEN_NAME.match(name)):
@@ -170,10 +187,11 @@ def parse_steps(stats: pd.DataFrame | None, step_s: float) -> list[Step]:
                     p99_ms=_number(record.get("99%")),
                 )
             )
-        elif kind == DROPPED and (m := _DROPPED_NAME.match(name)):
+        elif kind in (DROPPED, HELD) and (m := _DROPPED_NAME.match(name)):
             index = int(m["step"]) - 1
             rates[index] = float(m["rate"])
-            dropped[index] = int(_number(record.get("Request Count")) or 0)
+            count = int(_number(record.get("Request Count")) or 0)
+            (dropped if kind == DROPPED else held)[index] = count
     return [
         Step(
             index=i,
@@ -181,14 +199,17 @@ def parse_steps(stats: pd.DataFrame | None, step_s: float) -> list[Step]:
             step_s=step_s,
             endpoints=tuple(sorted(endpoints.get(i, []), key=lambda e: e.endpoint)),
             dropped=dropped.get(i, 0),
+            held=held.get(i, 0),
         )
         for i in sorted(rates)
     ]
 
 
 def judge(step: Step, limits: Limits) -> Verdict:
-    """Did `step` meet the objective? Drops first: a starved generator proves nothing."""
-    if step.requests == 0 and step.dropped == 0:
+    """Did `step` meet the objective? Drops first: a starved generator proves nothing. Held
+    sends next: a server that kept every user waiting missed, whatever the few replies that
+    came back said."""
+    if step.arrivals == 0:
         return Verdict("empty", "no request of this step finished")
     worst, worst_ratio = "", -math.inf
     for e in step.endpoints:
@@ -201,6 +222,14 @@ def judge(step: Step, limits: Limits) -> Verdict:
             "saturated",
             f"load generator saturated: {step.dropped_ratio:.0%} of sends dropped "
             f"(> {limits.max_dropped_ratio:.0%})",
+            worst,
+            ratio,
+        )
+    if step.held_ratio > limits.max_error_ratio:
+        return Verdict(
+            "missed",
+            f"{step.held_ratio:.1%} of sends found every user waiting on a reply "
+            f"(> {limits.max_error_ratio:.0%}): the server held them all",
             worst,
             ratio,
         )
@@ -327,6 +356,8 @@ def steps_frame(
                 "error_ratio": round(step.error_ratio, 4),
                 "dropped": step.dropped,
                 "dropped_ratio": round(step.dropped_ratio, 4),
+                "held": step.held,
+                "held_ratio": round(step.held_ratio, 4),
                 "worst_endpoint": verdict.worst_endpoint,
                 "p50_ms": worst.p50_ms if worst else math.nan,
                 "p95_ms": worst.p95_ms if worst else math.nan,

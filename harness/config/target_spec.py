@@ -64,7 +64,8 @@ TARGET_KEYS = frozenset(
         "size",
     }
 )
-CAPACITY_KEYS = frozenset({"objectives_p95_ms", "default_p95_ms", "start_rps"})
+CAPACITY_KEYS = frozenset({"objectives_p95_ms", "default_p95_ms", "start_rps", "arrivals"})
+ARRIVAL_KINDS = ("tasks", "recipe")  # [target.capacity] arrivals: what one arrival runs
 DEFAULT_TARGET_P95_MS = 500.0  # an endpoint of a target's own scenario that no objective names
 STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGQUIT", "SIGHUP")
 RESERVED_NAMES = frozenset({"ceiling", "latest", "figures"})  # run-directory names
@@ -80,17 +81,21 @@ class TargetCapacity:
     `objectives_p95_ms` maps Locust request names (`GET /items/{id}`) to a p95 objective on
     the latency corrected for coordinated omission; every other endpoint gets
     `default_p95_ms`. `start_rps` (None: `[capacity] start_rps`) is the first offered rate.
+    `arrivals`: what one arrival runs: "tasks" (one task of the target's locustfile, by its
+    weights) or "recipe" (the next of the probe recipe's requests, in turn; never its setup).
     """
 
     objectives_p95_ms: Mapping[str, float] = field(default_factory=dict)
     default_p95_ms: float = DEFAULT_TARGET_P95_MS
     start_rps: float | None = None
+    arrivals: str = "tasks"
 
     def to_json(self) -> dict[str, Any]:
         return {
             "objectives_p95_ms": dict(self.objectives_p95_ms),
             "default_p95_ms": self.default_p95_ms,
             "start_rps": self.start_rps,
+            "arrivals": self.arrivals,
         }
 
 
@@ -135,7 +140,8 @@ class TargetSpec:
                 )
             if self.probe_command is None:
                 return f"not applicable to target {self.name}: no probe_command"
-        if phase == "capacity" and not self.chat_api and self.scenario is None:
+        recipe = self.capacity.arrivals == "recipe"
+        if phase == "capacity" and not self.chat_api and self.scenario is None and not recipe:
             return (
                 f"not applicable to target {self.name}: no scenario to drive open-model "
                 "(set scenario = a locustfile)"
@@ -361,6 +367,13 @@ def parse_target(t: Mapping[str, Any], path: Path, where: str) -> TargetSpec:
         if "capacity" in t
         else TargetCapacity()
     )
+    if capacity.arrivals == "recipe" and probe is None:
+        raise ConfigError(
+            path,
+            f"{prefix}.capacity.arrivals",
+            '"recipe" runs the probe recipe\'s requests: add [target.probe] with '
+            '[[target.probe.request]] tables, or use arrivals = "tasks"',
+        )
     size = parse_size_table(t["size"], path, f"{prefix}.size") if "size" in t else None
     needs_upstream = _boolean(t, "needs_upstream", prefix, path)
     if not needs_upstream:
@@ -395,7 +408,7 @@ def parse_target(t: Mapping[str, Any], path: Path, where: str) -> TargetSpec:
 
 def parse_capacity(raw: object, path: Path, key: str) -> TargetCapacity:
     """`[target.capacity]`: objectives_p95_ms (a table of positive numbers), default_p95_ms,
-    start_rps."""
+    start_rps, arrivals ("tasks" or "recipe")."""
     if not isinstance(raw, Mapping):
         raise ConfigError(path, key, "must be a table ([target.capacity])")
     for name in raw:
@@ -416,7 +429,14 @@ def parse_capacity(raw: object, path: Path, key: str) -> TargetCapacity:
         else DEFAULT_TARGET_P95_MS
     )
     start = _positive(raw["start_rps"], f"{key}.start_rps", path) if "start_rps" in raw else None
-    return TargetCapacity(objectives, default, start)
+    arrivals = raw.get("arrivals", "tasks")
+    if arrivals not in ARRIVAL_KINDS:
+        raise ConfigError(
+            path,
+            f"{key}.arrivals",
+            f"must be one of {', '.join(repr(k) for k in ARRIVAL_KINDS)}, got {arrivals!r}",
+        )
+    return TargetCapacity(objectives, default, start, str(arrivals))
 
 
 def _positive(value: object, key: str, path: Path) -> float:

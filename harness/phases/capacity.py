@@ -16,7 +16,7 @@ verdicts of record come from the final statistics, after Locust has let every re
 flight finish.
 
 Files under `<run>/<design>/capacity/`: plan.json, timeline.json (t0 and step length, for
-lining the samples up with the steps), locust_stats.csv (rows OPEN and DROPPED per step, and
+lining the samples up with the steps), locust_stats.csv (rows OPEN, DROPPED, HELD per step, and
 Locust's own), process_samples.csv, capacity_steps.csv, capacity_endpoints.csv, meta.json,
 logs/, data/.
 """
@@ -61,9 +61,10 @@ from harness.sampling.process_sampler import ProcessTreeSampler
 from harness.stack.targets import Stack, running_stack, seed_store
 
 SCENARIO = "capacity"
-TARGET_SCENARIO = "capacity_target"
+SCENARIOS = {"tasks": "capacity_target", "recipe": "capacity_recipe"}  # by Search.mix
 PLAN_ENV = "HARNESS_CAPACITY_PLAN"
 LOCUSTFILE_ENV = "HARNESS_CAPACITY_LOCUSTFILE"
+RECIPE_ENV = "HARNESS_CAPACITY_RECIPE"
 REFINE_DIR = "refine_{:02d}"
 NOT_DRIVABLE = "NotDrivable:"  # scenarios/capacity_target.py's exception, in locust's stderr
 STOP_FILE = "knee.stop"
@@ -89,22 +90,25 @@ class Search:
     limits: Limits
     arrival: str = "poisson"
     seed: int = 1
-    mix: str = "chat"  # chat | health | tasks (one task of the target's own locustfile)
+    mix: str = "chat"  # chat | health | tasks (the target's locustfile) | recipe (its probe's)
     pool: str = "mixed"
     health_path: str = "/healthz"
     locustfile: str = ""  # mix "tasks": the target's locustfile (scenarios/capacity_target.py)
+    recipe: str = ""  # mix "recipe": the probe recipe's JSON (scenarios/capacity_recipe.py)
     precision: float = 0.1  # refine the knee until it is within this of the capacity
     max_s: float = math.inf  # the whole search (staircase, then refinement) at most this long
     in_flight_s: float = IN_FLIGHT_S  # users per step = rate * this
 
     @property
     def scenario(self) -> str:
-        return TARGET_SCENARIO if self.mix == "tasks" else SCENARIO
+        return SCENARIOS.get(self.mix, SCENARIO)
 
     def env(self, out: Path) -> dict[str, str]:
         env = {PLAN_ENV: json.dumps(self.plan(out))}
         if self.mix == "tasks":
             env[LOCUSTFILE_ENV] = self.locustfile
+        if self.mix == "recipe":
+            env[RECIPE_ENV] = self.recipe
         return env
 
     @property
@@ -158,9 +162,10 @@ def design_search(cfg: Config, design: str) -> Search:
             pool="whales" if scenario_for(design, cfg) == "whales" else "mixed",
             **common,
         )
-    if target.scenario is None:
-        raise PhaseFailed(PHASE, target.not_applicable(PHASE) or "no scenario")
     own = target.capacity
+    recipe = own.arrivals == "recipe" and target.probe is not None
+    if target.scenario is None and not recipe:
+        raise PhaseFailed(PHASE, target.not_applicable(PHASE) or "no scenario")
     return Search(
         rates=staircase(cfg, own.start_rps or c.start_rps, p.capacity_max_s),
         limits=Limits(
@@ -169,8 +174,9 @@ def design_search(cfg: Config, design: str) -> Search:
             c.max_dropped_ratio,
             default_p95_ms=own.default_p95_ms,
         ),
-        mix="tasks",
-        locustfile=str(locustfile(target.scenario)),
+        mix="recipe" if recipe else "tasks",
+        locustfile=str(locustfile(target.scenario)) if target.scenario else "",
+        recipe=json.dumps(target.probe.to_json()) if recipe and target.probe else "",
         **common,
     )
 

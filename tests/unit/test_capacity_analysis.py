@@ -29,8 +29,8 @@ from scenarios.open_model import Plan, arrivals, open_name, step_label
 LIMITS = Limits({"POST /chat": 1500.0, "GET /history": 250.0}, 0.01, 0.05)
 
 
-def step(i: int, rate: float, *endpoints: E, dropped: int = 0) -> Step:
-    return Step(i, rate, 5.0, tuple(endpoints), dropped)
+def step(i: int, rate: float, *endpoints: E, dropped: int = 0, held: int = 0) -> Step:
+    return Step(i, rate, 5.0, tuple(endpoints), dropped, held)
 
 
 def ok(n: int = 50, p95: float = 700.0) -> E:
@@ -92,29 +92,31 @@ def test_plan_rates() -> None:
 def test_parse_steps_from_locust_rows() -> None:
     stats = pd.DataFrame(
         {
-            "Type": ["POST", "OPEN", "OPEN", "OPEN", "DROPPED", None],
+            "Type": ["POST", "OPEN", "OPEN", "OPEN", "DROPPED", "HELD", None],
             "Name": [
                 "POST /chat",
                 open_name("POST /chat", 0, 2),
                 open_name("GET /history", 0, 2),
                 open_name("POST /chat", 1, 3.4),
                 step_label(1, 3.4),
+                step_label(1, 3.4),
                 "Aggregated",
             ],
-            "Request Count": [30, 12, 8, 15, 2, 67],
-            "Failure Count": [0, 1, 0, 0, 0, 1],
-            "50%": [600, 650, 40, 900, 300, 600],
-            "95%": [700, 720, 90, 1900, 400, 900],
-            "99%": [800, 800, 120, 2100, 400, 1000],
+            "Request Count": [30, 12, 8, 15, 2, 3, 70],
+            "Failure Count": [0, 1, 0, 0, 0, 0, 1],
+            "50%": [600, 650, 40, 900, 300, 300, 600],
+            "95%": [700, 720, 90, 1900, 400, 400, 900],
+            "99%": [800, 800, 120, 2100, 400, 400, 1000],
         }
     )
     steps = parse_steps(stats, 5.0)
-    assert [(s.index, s.offered_rps, s.requests, s.dropped) for s in steps] == [
-        (0, 2.0, 20, 0),
-        (1, 3.4, 15, 2),
+    assert [(s.index, s.offered_rps, s.requests, s.dropped, s.held) for s in steps] == [
+        (0, 2.0, 20, 0, 0),
+        (1, 3.4, 15, 2, 3),
     ]
     assert steps[0].failures == 1 and steps[0].achieved_rps == 4.0
-    assert steps[1].dropped_ratio == pytest.approx(2 / 17)
+    assert steps[1].dropped_ratio == pytest.approx(2 / 20)
+    assert steps[1].held_ratio == pytest.approx(3 / 20)
     assert parse_steps(None, 5.0) == [] and parse_steps(stats.iloc[:1], 5.0) == []
 
 
@@ -129,6 +131,12 @@ def test_judge_each_way_a_step_can_fail() -> None:
     starved = judge(step(0, 1, ok(p95=9000), dropped=10), LIMITS)
     assert starved.status == "saturated" and "load generator saturated" in starved.reason
     assert judge(step(0, 1), LIMITS).status == "empty"
+    # held sends (every user waited on a reply): the server missed, not the generator
+    held = judge(step(0, 1, ok(n=95), held=5), LIMITS)
+    assert held.status == "missed" and "found every user waiting on a reply" in held.reason
+    assert judge(step(0, 1, ok(n=995), held=5), LIMITS).status == "met"  # 0.5% <= 1%
+    both = judge(step(0, 1, ok(n=80), dropped=10, held=10), LIMITS)
+    assert both.status == "saturated"  # drops first: the generator lagged as well
     ungated = E("GET /other", 10, 0, 1, 99999, 99999)  # no objective: reported, not judged
     assert judge(step(0, 1, ok(), ungated), LIMITS).status == "met"
 
@@ -151,6 +159,13 @@ def test_capacity_without_a_knee_is_a_lower_bound() -> None:
     )
     starved = find_capacity([step(0, 1, ok()), step(1, 2, ok(), dropped=20)], LIMITS)
     assert (starved.capacity_rps, starved.status, starved.lower_bound) == (1.0, "saturated", True)
+    held = find_capacity([step(0, 1, ok()), step(1, 2, ok(), held=20)], LIMITS)
+    assert (held.capacity_rps, held.status, held.knee_rps, held.lower_bound) == (
+        1.0,
+        "knee",
+        2.0,
+        False,
+    )
     below = find_capacity([step(0, 1, ok(p95=5000))], LIMITS)
     assert (below.capacity_rps, below.status) == (0.0, "below start")
     assert find_capacity([], LIMITS).status == "no data"

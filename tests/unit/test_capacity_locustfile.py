@@ -117,3 +117,43 @@ def test_a_worker_started_apart_builds_the_shape_without_a_plan() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+LATE_CHECKS = r"""
+import time, types
+import scenarios.capacity as c
+from scenarios.open_model import Plan
+fired = []
+env = types.SimpleNamespace(
+    runner=None,
+    events=types.SimpleNamespace(request=types.SimpleNamespace(fire=lambda **kw: fired.append(kw))),
+)
+user = object.__new__(c.OpenModelUser)
+user.environment = env
+plan = Plan(rates=(10.0,), step_s=5.0, arrival="constant", mix="health")
+# every user was busy until 1 s after the first send was due: the server held it
+c.SCHEDULE.start(plan, time.time() - 1.0)
+user.paced()
+assert [f["request_type"] for f in fired] == ["HELD"], fired
+assert fired[0]["name"] == "step 01 (10 req/s)" and fired[0]["response_time"] > 900
+# free in time, but the generator woke the user 0.3 s late: the generator's drop
+fired.clear()
+c.SCHEDULE.start(plan, time.time() + 0.05)
+c.gevent.sleep = lambda s: time.sleep(s + 0.3)
+user.paced()
+assert [f["request_type"] for f in fired] == ["DROPPED"], fired
+print("ok")
+"""
+
+
+def test_a_late_send_is_held_by_the_server_or_dropped_by_the_generator() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", LATE_CHECKS],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
