@@ -43,7 +43,6 @@ from harness.analysis.capacity import (
     capacity_rows,
     endpoint_frame,
     find_capacity,
-    first_miss,
     judge,
     memory_by_step,
     parse_steps,
@@ -55,6 +54,7 @@ from harness.config import Config
 from harness.config.target_spec import TargetSpec
 from harness.load.locust_runner import LocustResult, MasterMode, locustfile, run_locust
 from harness.phases import FailedWithResults, ProgressFn
+from harness.phases._knee_watch import KneeWatch
 from harness.phases.load import _read_csv, master_mode, scenario_for, server_host
 from harness.results import RunDir, SummaryRow, write_json_atomic
 from harness.sampling.process_sampler import ProcessTreeSampler
@@ -207,47 +207,6 @@ def health_search(cfg: Config, health_path: str) -> Search:
     )
 
 
-class KneeWatch:
-    """Polled while Locust runs: judges every finished step and, at the first miss, creates
-    the stop file the locustfile's shape looks for."""
-
-    def __init__(self, search: Search, stats_csv: Path, stop_file: Path, settle_s: float) -> None:
-        self.search = search
-        self.stats_csv = stats_csv
-        self.stop_file = stop_file
-        self.settle_s = settle_s
-        self.knee: int | None = None
-        self._newest = -1
-        self._newest_seen = 0.0
-        self._mtime = 0.0
-        self._steps: list[Step] = []
-
-    def poll(self) -> None:
-        if self.knee is not None:
-            return
-        try:
-            mtime = self.stats_csv.stat().st_mtime
-        except FileNotFoundError:
-            return
-        now = time.monotonic()
-        if mtime != self._mtime:
-            self._mtime = mtime
-            steps = parse_steps(_read_csv(self.stats_csv), self.search.step_s)
-            newest = max((s.index for s in steps), default=-1)
-            if newest > self._newest:
-                self._newest, self._newest_seen = newest, now
-            self._steps = steps
-        # Only finished steps, once their rows have settled: the replies still missing are the
-        # slow ones, so a step judged then can only look worse later, never better. (A running
-        # step can look worse early than at its end: the spawn of its users, a cold cache.)
-        if self._newest < 1 or now - self._newest_seen < self.settle_s:
-            return
-        knee = first_miss(self._steps, self.search.limits, self._newest - 1)
-        if knee is not None:
-            self.knee = knee
-            self.stop_file.touch()
-
-
 @dataclass
 class SearchResult:
     capacity: Capacity
@@ -316,7 +275,8 @@ def run_search(
     write_json_atomic(out / "plan.json", plan)
     distributed = master is not None or processes > 1
     watch = KneeWatch(
-        search,
+        search.step_s,
+        search.limits,
         out / "locust_stats.csv",
         out / STOP_FILE,
         SETTLE_DISTRIBUTED_S if distributed else SETTLE_S,
