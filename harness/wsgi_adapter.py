@@ -8,7 +8,7 @@ A sequential client sends its next request in that gap (the harness reads ``GET 
 at once), and uvicorn reads and parses it, and starts its task, before the tracemalloc probe
 reads the measured request's end: ~5.4 KiB of the next request (its scope, headers, request
 cycle, task) counted in one request out of two or three, by chance, and ~1.2 KiB more peak when
-it lands at the high-water mark (tracemalloc snapshots at the probe's ``end``, docs/probe.md
+it lands at the high-water mark (tracemalloc snapshots at the probe's ``end``: docs/internals.md,
 "WSGI apps").
 
 ``WholeResponseWSGIMiddleware`` keeps the message that would complete the response to the client
