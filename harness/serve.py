@@ -11,7 +11,8 @@ harness.config.target_spec): the module is imported from the working directory (
   re-raises the signal, which leaves a memray capture unfinished), so the profile phase can
   run it under `memray run -m harness.serve ...`;
 - a WSGI app (Flask, Django...) is adapted to ASGI by a2wsgi's WSGIMiddleware (its
-  requests run in a2wsgi's thread pool) and served by uvicorn like any ASGI app.
+  requests run in a thread pool) and served by uvicorn like any ASGI app; a response completes
+  to the client only once the WSGI call has returned (harness.wsgi_adapter).
   `--interface auto` (the default) tells them apart: an ASGI app's `__call__` is a
   coroutine function, a WSGI app's takes two arguments (environ, start_response);
 - `--probe` wraps the (adapted) app in
@@ -91,13 +92,15 @@ def interface_of(app: Any) -> str:
 
 
 def as_asgi(app: Any, interface: str = "auto") -> Any:
-    """The app as an ASGI app: a WSGI one behind a2wsgi's WSGIMiddleware."""
+    """The app as an ASGI app: a WSGI one behind a2wsgi's WSGIMiddleware, in the variant that
+    completes a response only once the WSGI call has returned (harness.wsgi_adapter: else the
+    client's next request lands inside the probe's measurement of this one)."""
     chosen = interface_of(app) if interface == "auto" else interface
     if chosen != "wsgi":
         return app
-    from a2wsgi import WSGIMiddleware
+    from harness.wsgi_adapter import WholeResponseWSGIMiddleware
 
-    return WSGIMiddleware(app)
+    return WholeResponseWSGIMiddleware(app)
 
 
 def worker_app() -> Any:

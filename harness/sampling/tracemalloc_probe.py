@@ -99,13 +99,42 @@ DEFAULT_NFRAME = 1
 LAST_WAIT_S = 30.0  # how long GET /__probe/last waits for a measurement in flight
 
 
-class _Status:
-    """The response status, filled in by the send wrapper; allocated before the start is read."""
+class _Response:
+    """What the probe watches of the response: its status, and the connection it goes out on.
 
-    __slots__ = ("code",)
+    Allocated before the start is read. It also stops the connection reading from the last body
+    message until the figures are read (:meth:`sent`): the client has the whole response at the
+    app's last ``send``, and a client that sends its next request at once (the harness reads
+    ``GET /__probe/last``) could have it read, parsed and its task started by uvicorn in the one
+    loop turn before ``end`` (uvloop polls the sockets in every turn): ~3-5 KiB of the next
+    request in the net figure, by chance (one request in ten on a busy machine, ASGI or WSGI).
+    Paused, its bytes wait in the socket until the figures are read. The transport is uvicorn's:
+    the ``send`` it passes is a method of its request cycle, which holds the transport; under
+    another server there is none and nothing is paused.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("code", "paused", "transport")
+
+    def __init__(self, send: Send) -> None:
         self.code = 0
+        transport = getattr(getattr(send, "__self__", None), "transport", None)
+        self.transport: Any = transport if hasattr(transport, "pause_reading") else None
+        self.paused = False
+
+    def sent(self, message: Message) -> None:
+        """After each message: pause reading once the last body message is out."""
+        if message["type"] != "http.response.body" or message.get("more_body", False):
+            return
+        transport = self.transport
+        if transport is not None and not transport.is_closing() and transport.is_reading():
+            transport.pause_reading()
+            self.paused = True
+
+    def resume_reading(self) -> None:
+        """After the figures are read (whatever happened): read the connection again."""
+        if self.paused and not self.transport.is_closing():
+            self.transport.resume_reading()
+        self.paused = False
 
 
 class TracemallocProbe:
@@ -153,12 +182,13 @@ class TracemallocProbe:
         self._started += 1
         started_as = self._started
         overlapped = self._inflight > 1
-        status = _Status()
+        status = _Response(send)
 
         async def send_and_watch(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status.code = int(message["status"])
             await send(message)
+            status.sent(message)
 
         await _settle()
         if not self._frozen:
@@ -173,6 +203,7 @@ class TracemallocProbe:
             else:
                 peak, net, blocks, duration = await _measured(request)
         finally:
+            status.resume_reading()
             self._inflight -= 1
         overlapped = overlapped or self._started != started_as
         self.seq += 1
