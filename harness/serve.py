@@ -17,7 +17,8 @@ harness.config.target_spec): the module is imported from the working directory (
   coroutine function, a WSGI app's takes two arguments (environ, start_response);
 - `--probe` wraps the (adapted) app in
   harness.sampling.tracemalloc_probe.TracemallocProbe (one process only), so a WSGI app
-  gets the same per-request figures as an ASGI one;
+  gets the same per-request figures as an ASGI one; a2wsgi's pool then has one thread
+  (PROBE_WSGI_THREADS), so no measured request pays for starting one;
 - `--workers N` > 1 serves N uvicorn worker processes (spawned: they import MODULE:ATTR
   themselves, through `worker_app`).
 """
@@ -45,6 +46,11 @@ WORKER_APP_ENV = "HARNESS_SERVE_APP"
 WORKER_FACTORY_ENV = "HARNESS_SERVE_FACTORY"
 WORKER_INTERFACE_ENV = "HARNESS_SERVE_INTERFACE"
 WORKER_FACTORY = "harness.serve:worker_app"
+# The probe sends one request at a time, so a WSGI app's pool needs one thread. With a2wsgi's
+# ten, a request submitted before the last one's thread had marked itself idle started a new
+# thread (+5.4 KB kept, 52 blocks, ~1-3 KB more peak) until ten existed: timing decided which
+# requests paid, and the notes service's 404 median moved 11% between two probe runs.
+PROBE_WSGI_THREADS = 1
 
 
 class _CleanExitServer(uvicorn.Server):
@@ -91,16 +97,19 @@ def interface_of(app: Any) -> str:
     return "wsgi" if len(params) == 2 else "asgi"
 
 
-def as_asgi(app: Any, interface: str = "auto") -> Any:
-    """The app as an ASGI app: a WSGI one behind a2wsgi's WSGIMiddleware, in the variant that
-    completes a response only once the WSGI call has returned (harness.wsgi_adapter: else the
-    client's next request lands inside the probe's measurement of this one)."""
+def as_asgi(app: Any, interface: str = "auto", *, wsgi_threads: int | None = None) -> Any:
+    """The app as an ASGI app: a WSGI one behind a2wsgi's WSGIMiddleware (its thread pool of
+    `wsgi_threads` threads; a2wsgi's default, 10, when None), in the variant that completes a
+    response only once the WSGI call has returned (harness.wsgi_adapter: else the client's
+    next request lands inside the probe's measurement of this one)."""
     chosen = interface_of(app) if interface == "auto" else interface
     if chosen != "wsgi":
         return app
     from harness.wsgi_adapter import WholeResponseWSGIMiddleware
 
-    return WholeResponseWSGIMiddleware(app)
+    if wsgi_threads is None:
+        return WholeResponseWSGIMiddleware(app)
+    return WholeResponseWSGIMiddleware(app, workers=wsgi_threads)
 
 
 def worker_app() -> Any:
@@ -152,7 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ[WORKER_INTERFACE_ENV] = args.interface
         uvicorn.run(WORKER_FACTORY, factory=True, workers=args.workers, **common)
         return 0
-    app = as_asgi(load_app(args.app, args.factory), args.interface)
+    threads = PROBE_WSGI_THREADS if args.probe else None
+    app = as_asgi(load_app(args.app, args.factory), args.interface, wsgi_threads=threads)
     if args.probe:
         from harness.sampling.tracemalloc_probe import TracemallocProbe
 

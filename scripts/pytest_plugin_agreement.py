@@ -1,14 +1,17 @@
-"""The pytest plugin's peaks and slopes next to a `harness probe` run of the same target.
+"""The pytest plugin's peaks and slopes next to `harness probe` runs of the same target.
 
     .venv/bin/harness probe --config examples/items_service/loadtest.toml --design items \\
-        --reps 5 --warmup 10
-    .venv/bin/python scripts/pytest_plugin_agreement.py --run reports/<run-id>
+        --reps 5 --warmup 10          # two or three times: the probe's own spread
+    .venv/bin/python scripts/pytest_plugin_agreement.py --run reports/<run-id> [--run ...]
 
-The run directory says which target it probed (items, notes or optimized); the plugin measures
-the same requests at the same sizes in this process (peak_growth: `--reps` after `--warmup`),
-the optimized design with the LLM emulator in its own process on loopback. Prints one line per
-request and size: the probe's median peak, the plugin's, and the difference; then the slopes.
-docs/pytest-plugin.md has the results.
+Each run directory says which target it probed (items, notes or optimized); the plugin measures
+the same requests at the same sizes in this process (peak_growth: `--reps` after `--warmup`
+and its warm-up until steady), the optimized design with the LLM emulator in its own process
+on loopback. Prints one line per request and size: the median of the probe runs' medians, the
+plugin's figure and their difference, and the probe runs' own range (max - min over runs, in
+% of their median); then the slopes the same way. A point agrees when the difference is within
+2% or within the probe's own range; a slope also when it is within `slope_floor` (a slope near
+zero). docs/pytest-plugin.md has the results.
 """
 
 from __future__ import annotations
@@ -109,13 +112,22 @@ def optimized_target(memload: Any) -> Iterator[tuple[Callable[[int], Any], Reque
 TARGETS = {"items": items_target, "notes": notes_target, "optimized": optimized_target}
 
 
+UNITS = {"items": "item", "notes": "note", "optimized": "message"}
+TOLERANCE = 0.02
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--run", type=Path, required=True, help="a harness probe run directory")
+    parser.add_argument(
+        "--run", type=Path, action="append", required=True, help="a harness probe run directory"
+    )
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=10)
     args = parser.parse_args()
-    found = sorted(args.run.glob("*/probe/probe_requests.csv"))
+    found: dict[str, list[Path]] = {}
+    for run in args.run:
+        for csv in sorted(run.glob("*/probe/probe_requests.csv")):
+            found.setdefault(csv.parent.parent.name, []).append(csv)
     if not found:
         parser.error(f"{args.run}: no */probe/probe_requests.csv")
     from harness.analysis.probe import per_point, slopes
@@ -123,36 +135,64 @@ def main() -> int:
     from harness.pytest_plugin._figures import Limits
     from harness.pytest_plugin._probe import MemoryProbe
 
-    for csv in found:
-        target = csv.parent.parent.name
-        probe_points = per_point(pd.read_csv(csv))
-        probe_slopes = slopes(probe_points)
-        sizes = sorted(int(s) for s in probe_points["history_len"].unique())
+    for target, csvs in found.items():
+        runs = [per_point(pd.read_csv(csv)) for csv in csvs]
+        run_slopes = [slopes(points) for points in runs]
+        sizes = sorted(int(s) for s in runs[0]["history_len"].unique())
         memload = MemoryProbe(Limits(), Tracing())
+        print(f"{target}: {len(runs)} probe run(s): {', '.join(str(c.parents[2]) for c in csvs)}")
         try:
             with TARGETS[target](memload) as (setup, requests):
                 for name, (send, reset_after) in requests.items():
                     growth = memload.peak_growth(
                         setup, send, sizes, reps=args.reps, warmup=args.warmup,
-                        reset_after=reset_after,
+                        reset_after=reset_after, unit=UNITS[target],
                     )  # fmt: skip
                     for size, peak in zip(growth.sizes, growth.peaks, strict=True):
-                        row = probe_points[
-                            (probe_points["endpoint"] == name)
-                            & (probe_points["history_len"] == size)
+                        theirs = [
+                            float(
+                                points[
+                                    (points["endpoint"] == name) & (points["history_len"] == size)
+                                ]["alloc_peak_bytes"].iloc[0]
+                            )
+                            for points in runs
                         ]
-                        theirs = float(row["alloc_peak_bytes"].iloc[0])
-                        print(
-                            f"{target} {name} size {size}: probe {theirs:.0f} B, plugin "
-                            f"{peak:.0f} B, {(peak - theirs) / theirs:+.2%}"
-                        )
+                        print(_line(f"{target} {name} size {size}", theirs, peak, "B"))
+                    theirs = [s.get(name, float("nan")) for s in run_slopes]
+                    floor = slope_floor(growth.sizes, growth.peaks)
                     print(
-                        f"{target} {name} slope: probe {probe_slopes.get(name, float('nan')):.4f}, "
-                        f"plugin {growth.bytes_per_unit:.4f} B/{growth.unit}"
-                    )
+                        _line(f"{target} {name} slope", theirs, growth.bytes_per_unit,
+                              f"B/{growth.unit}", digits=4, floor=floor)
+                        + f" (floor {floor:.4f})"
+                    )  # fmt: skip
         finally:
             memload.close()
     return 0
+
+
+def slope_floor(sizes: tuple[int, ...], peaks: tuple[float, ...]) -> float:
+    """The slope difference that moves the peak across the measured sizes by TOLERANCE of the
+    smallest size's peak: two slopes closer than this predict the same peaks within the peak
+    tolerance, so a near-zero slope (a fraction of a byte per unit) is compared with it, not
+    with 2% of itself."""
+    return TOLERANCE * min(peaks) / (max(sizes) - min(sizes))
+
+
+def _line(
+    label: str, theirs: list[float], ours: float, unit: str, digits: int = 0, floor: float = 0.0
+) -> str:
+    """The probe runs' median, the plugin's figure, the difference, the probe's own range."""
+    median = float(pd.Series(theirs).median())
+    spread = max(theirs) - min(theirs)
+    diff = ours - median
+    relative = diff / abs(median) if median else float("inf")
+    within = abs(relative) <= TOLERANCE or abs(diff) <= max(spread, floor)
+    verdict = "ok" if within else "OUTSIDE"
+    return (
+        f"{label}: probe {median:.{digits}f} {unit} (runs {min(theirs):.{digits}f}.."
+        f"{max(theirs):.{digits}f}, range {spread:.{digits}f}), plugin {ours:.{digits}f}, "
+        f"{diff:+.{digits}f} ({relative:+.2%}) {verdict}"
+    )
 
 
 if __name__ == "__main__":

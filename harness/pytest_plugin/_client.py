@@ -36,7 +36,7 @@ from harness.pytest_plugin._figures import RequestMemory
 from harness.pytest_plugin._wire import Wire, decode_response, encode_request
 from harness.sampling.probe_sites import SITES_NFRAME, display_roots, library_dirs
 from harness.sampling.tracemalloc_probe import PROBE_PREFIX, TracemallocProbe
-from harness.serve import as_asgi, interface_of
+from harness.serve import PROBE_WSGI_THREADS, as_asgi, interface_of
 
 T = TypeVar("T")
 Scope = MutableMapping[str, Any]
@@ -239,7 +239,7 @@ class ServedApp:
         chosen = interface_of(app) if interface == "auto" else interface
         self._stack = contextlib.ExitStack()
         self.portal = _loop_runner(self._stack)
-        asgi = as_asgi(app, chosen)
+        asgi = as_asgi(app, chosen, wsgi_threads=PROBE_WSGI_THREADS)  # as harness probe's
         with tracing.on():  # the probe measures its own bookkeeping once, traced
             self.probe = TracemallocProbe(asgi)
         self._roots: tuple[tuple[str, ...], tuple[str, ...]] | None = None

@@ -10,7 +10,7 @@ from a2wsgi import WSGIMiddleware
 from fastapi import FastAPI
 from flask import Flask
 
-from harness.serve import as_asgi, build_parser, interface_of
+from harness.serve import PROBE_WSGI_THREADS, as_asgi, build_parser, interface_of
 
 
 def wsgi_function(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -58,3 +58,12 @@ def test_the_interface_flag_is_checked() -> None:
     assert parser.parse_args(["m:app", "--port", "1", "--interface", "wsgi"]).interface == "wsgi"
     with pytest.raises(SystemExit):
         parser.parse_args(["m:app", "--port", "1", "--interface", "rsgi"])
+
+
+def test_a_probed_wsgi_app_gets_a_pool_of_one_thread() -> None:
+    """One request at a time needs one thread; a2wsgi's ten started threads mid-run, which
+    timing decided and the measured request paid for."""
+    adapted = as_asgi(wsgi_function, "wsgi", wsgi_threads=PROBE_WSGI_THREADS)
+    assert PROBE_WSGI_THREADS == 1
+    assert adapted.executor._max_workers == 1
+    assert as_asgi(wsgi_function, "wsgi").executor._max_workers == 10  # a2wsgi's, under load
