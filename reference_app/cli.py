@@ -13,6 +13,7 @@ from reference_app.settings import DESIGNS
 
 LOOPBACK = "127.0.0.1"
 ASGI_FACTORY = "reference_app.asgi:create_from_env"
+UPSTREAM_KEEPALIVE_S = 75  # idle keep-alive of the upstream emulator (see _upstream)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -116,7 +117,12 @@ def _upstream(args: argparse.Namespace) -> int:
     from reference_app.upstream import UpstreamConfig, create_upstream_app
 
     config = UpstreamConfig(args.first_token_ms, args.tokens_per_s, args.reply_tokens)
-    return run_app(create_upstream_app(config), args.host, args.port)
+    # An LLM API keeps an idle connection for a minute or more; uvicorn's default, 5 s, made
+    # the optimized design's pooled client drop its connection between two probe reps when a
+    # rep's setup took over its expiry, and the next chat paid ~9 KB for a new one.
+    return run_app(
+        create_upstream_app(config), args.host, args.port, timeout_keep_alive=UPSTREAM_KEEPALIVE_S
+    )
 
 
 def _seed(args: argparse.Namespace) -> int:

@@ -65,9 +65,10 @@ def _config(app: Any, host: str, port: int, **extra: Any) -> uvicorn.Config:
     )
 
 
-def run_app(app: Any, host: str, port: int) -> int:
-    """Serve `app` in this process until SIGINT or SIGTERM; 0 after a clean shutdown."""
-    server = CleanExitServer(_config(app, host, port))
+def run_app(app: Any, host: str, port: int, **extra: Any) -> int:
+    """Serve `app` in this process until SIGINT or SIGTERM; 0 after a clean shutdown.
+    `extra`: more uvicorn.Config settings."""
+    server = CleanExitServer(_config(app, host, port, **extra))
     server.run()
     return 0 if server.started else EXIT_STARTUP_FAILED
 

@@ -15,9 +15,11 @@ CONNECT_TIMEOUT_S = 5.0
 MAX_CONNECTIONS = 100
 MAX_KEEPALIVE = 20
 # Drop an idle connection well before the upstream may: reusing one the server is closing at
-# that very moment fails the request with a ReadError (httpx's default, 5 s, is uvicorn's own
-# keep-alive timeout; seen once in 60 probe runs, as a 502 on a streamed chat).
-KEEPALIVE_EXPIRY_S = 2.0
+# that very moment fails the request with a ReadError (seen once in 60 probe runs, as a 502 on
+# a streamed chat, when both were 5 s). The upstream emulator keeps idle connections 75 s
+# (reference_app.cli.UPSTREAM_KEEPALIVE_S), as an LLM API does: at 2 s, a chat after a pause
+# (a probe rep whose setup took longer) paid ~9 KB for a new connection inside its figure.
+KEEPALIVE_EXPIRY_S = 60.0
 
 
 class PooledLLM:
