@@ -10,9 +10,11 @@ import math
 import pandas as pd
 import pytest
 
-from harness.analysis.capacity import Capacity, Limits, Step, Verdict
-from harness.analysis.capacity import EndpointStep as E
 from harness.analysis.capacity import (
+    Capacity,
+    Limits,
+    Step,
+    Verdict,
     capacity_rows,
     endpoint_frame,
     find_capacity,
@@ -24,6 +26,7 @@ from harness.analysis.capacity import (
     steady_rps,
     steps_frame,
 )
+from harness.analysis.capacity import EndpointStep as E
 from harness.results import SummaryRow
 
 LIMITS = Limits({"POST /chat": 1500.0, "GET /history": 250.0}, 0.01, 0.05)
@@ -279,9 +282,7 @@ def test_capacity_rows_in_full() -> None:
         {"step": [0, 1], "rss_max_bytes": [30.0, 50.0], "uss_max_bytes": [20.0, math.nan]}
     )
     limits = Limits({"POST /chat": 1500.0}, default_p95_ms=300.0)
-    rows = capacity_rows(
-        "naive", "capacity", found, limits, memory, 4.0, ["POST /chat", "GET /x"]
-    )
+    rows = capacity_rows("naive", "capacity", found, limits, memory, 4.0, ["POST /chat", "GET /x"])
     assert rows == [
         SummaryRow("naive", "capacity", "capacity_rps", 1.0, "req/s"),
         SummaryRow("naive", "capacity", "capacity_lower_bound", 0.0, "bool"),
