@@ -146,7 +146,7 @@ def test_a_series_without_an_endpoint_uses_the_sites_without_one() -> None:
 
 
 def test_the_sites_file_in_full() -> None:
-    sites = {"o": {"peak": [], "retained": []}}
+    sites: dict[str, dict[str, list[dict[str, object]]]] = {"o": {"peak": [], "retained": []}}
     assert build_sites(sites, created_at="2026-12-04", git_sha="abc") == {
         "schema_version": 1,
         "kind": "memload-gate-sites",
