@@ -13,11 +13,13 @@ from harness.gate import (
     SeriesKey,
     Threshold,
     Thresholds,
+    Verdict,
     build_baseline,
     build_sites,
     compare,
     environment_warnings,
     explain,
+    format_change,
     parse_baseline,
     settings_mismatch,
 )
@@ -159,3 +161,17 @@ def test_the_sites_file_in_full() -> None:
 def test_series_key_text() -> None:
     key = SeriesKey.of(peak("o", "chat", 5, 1))
     assert str(key) == "alloc_peak_bytes{design=o,endpoint=chat,history_len=5}"
+
+
+# --- changes as text -----------------------------------------------------------------------
+
+
+def _verdict(baseline: float, current: float) -> Verdict:
+    key = SeriesKey("alloc_peak_bytes", "o", ())
+    return Verdict(key, "bytes", "pass", baseline, current, Threshold(), "default")
+
+
+def test_a_change_too_small_to_show_has_no_minus_sign() -> None:
+    assert format_change(_verdict(100.0, 100.0 - 1e-9)) == "+0 B (-0.0%)"
+    assert format_change(_verdict(100.0, 100.5)) == "+0.5 B (+0.5%)"
+    assert format_change(_verdict(100.0, 99.5)) == "-0.5 B (-0.5%)"
