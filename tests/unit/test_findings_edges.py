@@ -187,3 +187,15 @@ def test_compare_below_the_noise_floor_is_the_same() -> None:
         "compare",
         (Change("naive", Figure("naive", 50.0), Figure("naive", 100.0), 100.0, "same"),),
     )
+
+
+def test_a_tie_for_the_worst_goes_to_the_first_endpoint_in_the_report_s_order() -> None:
+    spec = FindingSpec("alloc_peak_bytes", "Peak", "lower", phase="probe", labels="worst")
+    frame = summary_frame(
+        [
+            row("naive", "probe", "alloc_peak_bytes", 500.0, endpoint="aaa"),
+            row("naive", "probe", "alloc_peak_bytes", 500.0, endpoint="chat"),
+        ]
+    )
+    (found,) = run_findings(frame, ["naive"], specs=[spec])
+    assert found.title == "Peak (chat)"  # chat is a known endpoint: before "aaa" (not by name)
