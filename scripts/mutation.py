@@ -63,6 +63,7 @@ MODULES = [
     "harness/report/_frames.py",
     "harness/report/_probe_frames.py",
     "harness/report/_units.py",
+    "harness/analysis/bounds.py",
     "harness/analysis/capacity.py",
     "harness/analysis/findings.py",
     "harness/gate/_thresholds.py",
