@@ -66,6 +66,7 @@ MODULES = [
     "harness/analysis/bounds.py",
     "harness/analysis/capacity.py",
     "harness/analysis/findings.py",
+    "harness/analysis/knee.py",
     "harness/gate/_thresholds.py",
     "harness/gate/_verdicts.py",
     "harness/gate/_baseline.py",
