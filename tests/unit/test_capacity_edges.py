@@ -320,3 +320,21 @@ def test_capacity_rows_without_memory_of_the_capacity_step() -> None:
     assert [r.labels for r in named if r.metric == "objective_p95_ms"] == [
         {"endpoint": "POST /chat"}
     ]
+
+
+def test_steps_frame_without_a_gated_endpoint_and_with_a_fractional_rate() -> None:
+    ungated = Step(0, 1.0, 3.0, (E("GET /other", 1, 0, 1.0, 2.0, 3.0),), 0)
+    row = steps_frame([ungated], LIMITS).to_dict("records")[0]
+    assert row["achieved_rps"] == 0.333  # 1 request in 3 s, to 3 decimals
+    assert row["worst_endpoint"] == ""
+    assert all(math.isnan(row[c]) for c in ("p50_ms", "p95_ms", "p99_ms", "p95_objective_ratio"))
+
+
+def test_capacity_rows_memory_measured_at_capacity_in_full() -> None:
+    found = find_capacity([step(0, 1, chat())], LIMITS)
+    at = {"rss_max_bytes": 77.0, "uss_max_bytes": 55.0}
+    rows = capacity_rows("d", "capacity", found, LIMITS, at_capacity=at)
+    assert [r for r in rows if r.unit == "bytes"] == [
+        SummaryRow("d", "capacity", "rss_at_capacity_bytes", 77.0, "bytes"),
+        SummaryRow("d", "capacity", "uss_at_capacity_bytes", 55.0, "bytes"),
+    ]

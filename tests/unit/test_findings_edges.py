@@ -199,3 +199,16 @@ def test_a_tie_for_the_worst_goes_to_the_first_endpoint_in_the_report_s_order() 
     )
     (found,) = run_findings(frame, ["naive"], specs=[spec])
     assert found.title == "Peak (chat)"  # chat is a known endpoint: before "aaa" (not by name)
+
+
+def test_without_a_floor_small_figures_are_compared() -> None:
+    assert judge(fig(0.5), fig(0.4), "lower") == "worse"
+    assert bounded_ratio(fig(0.5), fig(0.25)) == (2.0, "")
+
+
+def test_compare_skips_a_design_neither_run_has() -> None:
+    a = _frame(row("naive", "load", "rss_peak_bytes", 10.0))
+    b = _frame(row("naive", "load", "rss_peak_bytes", 12.0))
+    spec = FindingSpec("rss_peak_bytes", "RSS", "lower", phase="load")
+    (found,) = compare_findings(a, b, ["ghost", "naive"], specs=[spec])
+    assert [(c.design, c.delta_pct, c.verdict) for c in found.changes] == [("naive", 20.0, "worse")]
