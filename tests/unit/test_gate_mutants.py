@@ -5,6 +5,7 @@ exact words of the warnings, and the allocation sites an explanation draws on.""
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import replace
 
 from harness.analysis.sites import Site
@@ -17,9 +18,11 @@ from harness.gate import (
     build_baseline,
     build_sites,
     compare,
+    cv_warnings,
     environment_warnings,
     explain,
     format_change,
+    judge,
     parse_baseline,
     settings_mismatch,
 )
@@ -175,3 +178,89 @@ def test_a_change_too_small_to_show_has_no_minus_sign() -> None:
     assert format_change(_verdict(100.0, 100.0 - 1e-9)) == "+0 B (-0.0%)"
     assert format_change(_verdict(100.0, 100.5)) == "+0.5 B (+0.5%)"
     assert format_change(_verdict(100.0, 99.5)) == "-0.5 B (-0.5%)"
+
+
+# --- verdicts ------------------------------------------------------------------------------
+
+
+def _judged(baseline: float | None, current: float | None, **kw: object) -> Verdict:
+    threshold = kw.pop("threshold", Threshold(tolerance=0.10))
+    return Verdict(KEY, "bytes", "pass", baseline, current, threshold, "default", **kw)  # type: ignore[arg-type]
+
+
+KEY = SeriesKey("alloc_peak_bytes", "o", (("endpoint", "chat"),))
+
+
+def test_how_far_a_value_is_from_the_highest_the_baseline_saw() -> None:
+    plain = _judged(100.0, 105.0)
+    assert (plain.reference_high, plain.excess, plain.fraction_of_limit) == (100.0, 5.0, 0.5)
+    seen = _judged(100.0, 105.0, seen=(90.0, 102.0))
+    assert (seen.reference_high, seen.excess) == (102.0, 3.0)
+    below = _judged(100.0, 105.0, seen=(90.0, 95.0))  # the baseline's figure is the highest
+    assert below.reference_high == 100.0
+    assert _judged(None, 105.0).excess is None and _judged(100.0, None).excess is None
+    no_limit = _judged(0.0, 5.0, threshold=Threshold(tolerance=0.10))  # limit 0: no fraction
+    assert no_limit.fraction_of_limit is None
+    assert _judged(100.0, 105.0, threshold=None).fraction_of_limit is None
+
+
+def test_a_cap_is_exceeded_only_above_it() -> None:
+    assert not _judged(100.0, 200.0, threshold=Threshold(cap=200.0)).over_cap
+    assert _judged(100.0, 200.5, threshold=Threshold(cap=200.0)).over_cap
+    assert not _judged(100.0, None, threshold=Threshold(cap=200.0)).over_cap
+    assert not _judged(100.0, 300.0, threshold=None).over_cap
+
+
+def test_change_ratio_and_limit_source_edges() -> None:
+    assert _judged(0.0, 5.0).change_ratio is None  # no ratio from a zero baseline
+    assert _judged(-100.0, -50.0).change_ratio == 0.5  # of |baseline|
+    # the three terms tie at 10: the first, tolerance, is named
+    tie = _judged(100.0, 100.0, threshold=Threshold(0.10, floor=10.0), noise=2.5, noise_k=4.0)
+    assert tie.limit_source == "tolerance"
+    noisy = _judged(100.0, 100.0, threshold=Threshold(0.10, floor=10.0), noise=3.0, noise_k=4.0)
+    assert (noisy.limit, noisy.limit_source) == (12.0, "noise")
+
+
+def test_an_improvement_of_exactly_twice_the_limit_is_not_large() -> None:
+    exactly = replace(_judged(100.0, 80.0), status="improved")
+    assert exactly.limit == 10.0 and not exactly.large_improvement
+    beyond = replace(_judged(100.0, 79.0), status="improved")
+    assert beyond.large_improvement
+    assert not replace(_judged(100.0, 79.0), status="pass").large_improvement
+
+
+def test_judge_at_the_cap_and_under_the_lowest_seen() -> None:
+    capped = Threshold(tolerance=1.0, cap=150.0)
+    assert judge(100.0, 150.0, capped) == "pass" and judge(100.0, 150.5, capped) == "regression"
+    # the baseline saw 80: a current value of 85 is within 10% of 80 (its lowest), not improved
+    t = Threshold(tolerance=0.10)
+    assert judge(100.0, 85.0, t) == "improved"
+    assert judge(100.0, 85.0, t, seen=(80.0, 100.0)) == "pass"
+    assert judge(100.0, 89.0, t) == "improved"  # 11 under 100 is beyond its limit of 10
+    assert judge(100.0, 90.0, t) == "pass"  # exactly at the limit
+
+
+def cv_row(value: float, unit: str, design: str = "o", phase: str = "probe") -> SummaryRow:
+    return SummaryRow(design, phase, "alloc_cv", value, unit, {"endpoint": "chat"})
+
+
+def test_cv_warnings_edges() -> None:
+    assert cv_warnings([cv_row(0.05, "ratio"), cv_row(5.0, "percent")]) == []  # 5% is not above
+    (only,) = cv_warnings([cv_row(6.0, "percent")])
+    assert only.startswith("alloc_cv{design=o,endpoint=chat}: 6.0% variation between reps")
+    rows = [cv_row(0.5, "ratio", design="x"), cv_row(0.5, "ratio", phase="load")]
+    assert cv_warnings(rows, designs=["o"]) == []
+    assert len(cv_warnings(rows)) == 1  # the probe's row only
+    assert cv_warnings([cv_row(math.nan, "ratio")]) == []
+
+
+def test_a_missing_series_keeps_its_baseline_s_unit_and_compare_keeps_its_seen_range() -> None:
+    base = [SummaryRow("o", "probe", "alloc_slope_bytes_per_unit", 5.0, "bytes/note", {})]
+    (verdict,) = compare(base, [], Thresholds()).verdicts
+    assert (verdict.status, verdict.unit) == ("missing", "bytes/note")
+
+
+def test_series_order_uses_the_history_length_as_a_number() -> None:
+    rows = [peak("o", "chat", 1000, 1.0), peak("o", "chat", 200, 1.0), peak("o", "chat", 30, 1.0)]
+    order = [dict(v.key.labels)["history_len"] for v in compare(rows, rows, Thresholds()).verdicts]
+    assert order == ["30", "200", "1000"]
