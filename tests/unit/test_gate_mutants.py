@@ -8,8 +8,11 @@ import hashlib
 import math
 from dataclasses import replace
 
+import pytest
+
 from harness.analysis.sites import Site
 from harness.gate import (
+    BaselineError,
     GateResult,
     SeriesKey,
     Threshold,
@@ -264,3 +267,11 @@ def test_series_order_uses_the_history_length_as_a_number() -> None:
     rows = [peak("o", "chat", 1000, 1.0), peak("o", "chat", 200, 1.0), peak("o", "chat", 30, 1.0)]
     order = [dict(v.key.labels)["history_len"] for v in compare(rows, rows, Thresholds()).verdicts]
     assert order == ["30", "200", "1000"]
+
+
+def test_parse_baseline_names_the_wrong_kind_and_malformed_sections() -> None:
+    with pytest.raises(BaselineError, match=r"not a gate baseline \(kind 'other'\)"):
+        parse_baseline({"kind": "other"}, "b.json")
+    good = build_baseline([], created_at="", environment={}, probe={}, source_run="")
+    with pytest.raises(BaselineError, match="malformed provenance/probe"):
+        parse_baseline({**good, "provenance": ["x"]}, "b.json")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from rich.text import Text
 
 from harness.analysis.sites import Site
-from harness.gate import Threshold, Verdict, compare, compile_thresholds, explain
+from harness.gate import GateResult, Threshold, Verdict, compare, compile_thresholds, explain
 from harness.gate import _render as render
 from harness.gate._verdicts import SeriesKey
 from harness.results import SummaryRow
@@ -240,3 +240,22 @@ def test_one_time_growth_lines_edges() -> None:
     assert len(lines) == 2
     assert lines[1].split(":")[0].strip() == "o"
     assert lines[1].endswith("one-time growth of 2 KiB (a cache filling)")
+
+
+def test_texts_of_a_result_without_passes_or_new_series() -> None:
+    regressed = compare(BASE[:1], CURRENT[:1], compile_thresholds({}, "+10%"))
+    assert render.headline(regressed) == "1 series: 0 pass, 1 regressed"
+    passing = compare(BASE[:1], BASE[:1], compile_thresholds({}, "+10%"))
+    assert render.outcome_lines(passing) == []
+
+
+def test_the_markdown_without_a_baseline_date() -> None:
+    ctx = render.RenderContext(baseline_path="b.json", baseline_sha="abc")
+    lines = render.markdown(RESULT, ctx).split("\n")
+    assert "Baseline `b.json` (git `abc`)." in lines
+
+
+def test_junit_detail_without_a_threshold() -> None:
+    verdict = Verdict(KEY, "bytes", "pass", 1.0, 1.0, None, "default")
+    xml = render.junit_xml(GateResult((verdict,)))
+    assert "limit - (default: -)</system-out>" in xml
