@@ -275,3 +275,5 @@ def test_parse_baseline_names_the_wrong_kind_and_malformed_sections() -> None:
     good = build_baseline([], created_at="", environment={}, probe={}, source_run="")
     with pytest.raises(BaselineError, match="malformed provenance/probe"):
         parse_baseline({**good, "provenance": ["x"]}, "b.json")
+    undated = {k: v for k, v in good.items() if k != "created_at"}
+    assert parse_baseline(undated, "b.json").created_at == ""
