@@ -277,3 +277,18 @@ def test_parse_baseline_names_the_wrong_kind_and_malformed_sections() -> None:
         parse_baseline({**good, "provenance": ["x"]}, "b.json")
     undated = {k: v for k, v in good.items() if k != "created_at"}
     assert parse_baseline(undated, "b.json").created_at == ""
+
+
+def test_judge_without_noise_or_with_the_threshold_off() -> None:
+    t = Threshold(tolerance=0.10)
+    assert judge(100.0, 115.0, t, noise_k=20.0) == "regression"  # no noise given: no noise term
+    assert judge(100.0, 115.0, t, noise=20.0) == "regression"  # no noise_k given: none either
+    assert judge(100.0, 1e9, Threshold(enabled=False)) == "off"
+
+
+def test_the_current_run_s_noise_alone_is_the_series_noise() -> None:
+    labels = {"endpoint": "chat", "history_len": "0"}
+    spread = SummaryRow("o", "probe", "alloc_peak_spread_bytes", 0.5, "bytes", labels)
+    rows = [peak("o", "chat", 0, 100.0)]
+    (verdict,) = compare(rows, [*rows, spread], Thresholds()).verdicts
+    assert verdict.noise == 0.5
