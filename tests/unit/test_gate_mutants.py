@@ -21,6 +21,7 @@ from harness.gate import (
     build_baseline,
     build_sites,
     compare,
+    compile_thresholds,
     cv_warnings,
     environment_warnings,
     explain,
@@ -292,3 +293,12 @@ def test_the_current_run_s_noise_alone_is_the_series_noise() -> None:
     rows = [peak("o", "chat", 0, 100.0)]
     (verdict,) = compare(rows, [*rows, spread], Thresholds()).verdicts
     assert verdict.noise == 0.5
+
+
+def test_a_verdict_names_the_rule_that_set_its_threshold() -> None:
+    rows = [peak("o", "chat", 0, 100.0), peak("o", "notes", 0, 100.0)]
+    rules = compile_thresholds({"alloc_peak_bytes{endpoint=chat}": "+20%"}, "+10%")
+    assert [v.rule for v in compare(rows, rows, rules).verdicts] == [
+        "alloc_peak_bytes{endpoint=chat}",
+        "default",
+    ]

@@ -259,3 +259,13 @@ def test_junit_detail_without_a_threshold() -> None:
     verdict = Verdict(KEY, "bytes", "pass", 1.0, 1.0, None, "default")
     xml = render.junit_xml(GateResult((verdict,)))
     assert "limit - (default: -)</system-out>" in xml
+
+
+def test_one_time_growth_lines_of_the_designs_asked_for() -> None:
+    rows = [
+        SummaryRow("x", "probe", "retained_step_bytes", 4096.0, "bytes", {"endpoint": "chat"}),
+        SummaryRow("o", "probe", "retained_step_bytes", 4096.0, "bytes", {"endpoint": "chat"}),
+    ]
+    assert render.one_time_growth_lines(rows, designs=["o"]) == [
+        "o chat: one-time growth of 4 KiB (a cache filling)"
+    ]
