@@ -302,3 +302,39 @@ def test_a_verdict_names_the_rule_that_set_its_threshold() -> None:
         "alloc_peak_bytes{endpoint=chat}",
         "default",
     ]
+
+
+def test_compare_reads_past_rows_of_other_designs() -> None:
+    labels = {"endpoint": "chat", "history_len": "0"}
+    other = [
+        peak("x", "chat", 0, 1.0),
+        SummaryRow("x", "probe", "alloc_peak_spread_bytes", 9.0, "bytes", labels),
+        SummaryRow("x", "probe", "alloc_peak_low_bytes", 1.0, "bytes", labels),
+        SummaryRow("x", "probe", "alloc_cv", 0.5, "ratio", labels),
+        SummaryRow("x", "probe", "rss_peak_bytes", 1.0, "bytes", {}),
+    ]
+    mine = [
+        peak("o", "chat", 0, 100.0),
+        SummaryRow("o", "probe", "alloc_peak_spread_bytes", 3.0, "bytes", labels),
+        SummaryRow("o", "probe", "alloc_peak_low_bytes", 80.0, "bytes", labels),
+        SummaryRow("o", "probe", "alloc_peak_high_bytes", 120.0, "bytes", labels),
+        SummaryRow("o", "probe", "alloc_cv", 0.5, "ratio", labels),
+    ]
+    result = compare(other + mine, other + mine, Thresholds(), designs=["o"])
+    (verdict,) = result.verdicts
+    assert (verdict.key.design, verdict.noise, verdict.seen) == ("o", 3.0, (80.0, 120.0))
+    assert len(result.warnings) == 1 and result.warnings[0].startswith("alloc_cv{design=o,")
+
+
+def test_series_order_within_a_design() -> None:
+    rows = [peak("o", "history", 5, 1.0), peak("o", "chat", 1000, 1.0)]
+    no_history = SummaryRow("o", "probe", "alloc_peak_bytes", 1.0, "bytes", {"endpoint": "chat"})
+    verdicts = compare([*rows, no_history], [*rows, no_history], Thresholds()).verdicts
+    assert [
+        (dict(v.key.labels).get("endpoint"), dict(v.key.labels).get("history_len"))
+        for v in verdicts
+    ] == [
+        ("chat", None),  # no history length ranks before any
+        ("chat", "1000"),
+        ("history", "5"),  # endpoints before history lengths
+    ]
