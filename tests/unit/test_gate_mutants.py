@@ -338,3 +338,15 @@ def test_series_order_within_a_design() -> None:
         ("chat", "1000"),
         ("history", "5"),  # endpoints before history lengths
     ]
+
+
+def test_sizes_and_values_as_text() -> None:
+    from harness.gate import format_size
+    from harness.gate._format import format_value
+
+    assert format_size(3 * 1024**3) == "3 GiB"
+    assert format_size(1.234) == "1.23 B"  # 3 significant figures under 100 B
+    assert format_size(512.25) == "512.2 B"  # one decimal from 100 B
+    assert format_size(-1e-9) == "0 B"  # no "-0"
+    assert format_value(0.25, "ratio") == "25.0%"
+    assert format_value(12.5, "ms") == "12.5 ms"
