@@ -231,6 +231,8 @@ def test_steps_frame_row_in_full() -> None:
         "error_ratio": 0.0167,
         "dropped": 5,
         "dropped_ratio": 0.0769,
+        "held": 0,
+        "held_ratio": 0.0,
         "worst_endpoint": "GET /history",
         "p50_ms": 100.0,
         "p95_ms": 200.0,
