@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import resource
 import signal
 import socket
 import subprocess
@@ -332,7 +333,9 @@ def test_port_in_use_is_a_startup_failure(upstream: Any, seeded_dir: Callable[..
 
 @pytest.mark.parametrize("design", DESIGNS)
 def test_default_seed_takes_seconds(design: str, tmp_path: Path) -> None:
-    started = time.monotonic()
+    """The seed's own CPU time, not the wall time: on a loaded machine (another test's
+    servers on both cores) the wall time of this 2-3 s seed passed 10 s."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(
         [sys.executable, "-m", "reference_app", "seed", "--design", design, "--data-dir",
          str(tmp_path)],
@@ -341,7 +344,9 @@ def test_default_seed_takes_seconds(design: str, tmp_path: Path) -> None:
         timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert time.monotonic() - started < 10
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    assert cpu_s < 10, cpu_s
     manifest = json.loads((tmp_path / "manifest.json").read_text(encoding="utf-8"))
     assert len(manifest["users"]) == 205
     assert sum(u["whale"] for u in manifest["users"]) == 5
