@@ -1,7 +1,8 @@
 """Fresh baseline -> gate pairs on an unchanged tree: how often the memory gate cries wolf.
 
     python scripts/gate_false_alarms.py [--pairs 10] [--services ref,items,flask,cache]
-                                        [--plant-leak BYTES] [--parallel 1] [--out DIR]
+                                        [--plant-leak BYTES [--shared-baseline]]
+                                        [--parallel 1] [--out DIR]
 
 For each service, each pair runs the real `harness gate --update-baseline` into a baseline of
 its own, then `harness gate` against it, on the same tree: every exit 1 is a false alarm. The
@@ -15,7 +16,10 @@ baseline saw, as a share of its limit; 1 or more fails).
 (reference: REFAPP_PLANT_LEAK=chat:BYTES; Flask: a WSGI wrapper, planted_notes.py, written
 next to the example, keeps BYTES per GET /notes/1): then every exit 1 with that endpoint's
 retained_bytes_per_request regressed is a catch, and "named" says whether its explanation
-points at the planted line. Other services are skipped with --plant-leak.
+points at the planted line. Other services are skipped with --plant-leak. With
+--shared-baseline, each service's baseline is made once (unplanted) and every pair only runs
+the planted gate against it: half the time, and what a catch needs (a fresh baseline per pair
+is what a false alarm needs).
 
 Results are appended to DIR/false_alarms.jsonl as they come (a long study survives an
 interruption); a Markdown table for docs/gate.md is printed at the end.
@@ -125,13 +129,19 @@ def closest(verdicts: list[dict[str, Any]]) -> tuple[float | None, str]:
 
 
 def one_pair(
-    service: str, index: int, config: Path, workdir: Path, plant: int, base_config: Path
+    service: str,
+    index: int,
+    config: Path,
+    workdir: Path,
+    plant: int,
+    base_config: Path,
+    shared_baseline: Path | None = None,
 ) -> Pair:
     folder = workdir / f"{service}-{index}"
     folder.mkdir(parents=True, exist_ok=True)
-    baseline = folder / "baseline.json"
+    baseline = shared_baseline or folder / "baseline.json"
     t0 = time.monotonic()
-    if gate(base_config, baseline, folder, {}, update=True) != 0:
+    if shared_baseline is None and gate(base_config, baseline, folder, {}, update=True) != 0:
         return Pair(service, index, 2, None, "baseline run failed", time.monotonic() - t0)
     env: dict[str, str] = {}
     if plant and service == "ref":
@@ -191,6 +201,7 @@ def main() -> int:
     parser.add_argument("--pairs", type=int, default=10)
     parser.add_argument("--services", default=",".join(SERVICES))
     parser.add_argument("--plant-leak", type=int, default=0, metavar="BYTES")
+    parser.add_argument("--shared-baseline", action="store_true")
     parser.add_argument("--parallel", type=int, default=1)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
@@ -205,8 +216,15 @@ def main() -> int:
     configs: dict[str, tuple[Path, Path]] = {}
     for service in services:
         base = reference_config(workdir) if service == "ref" else ROOT / EXAMPLE_CONFIGS[service]
-        run = planted_flask_config() if args.plant_leak and service == "flask" else base
-        configs[service] = (run, base)
+        planted = planted_flask_config() if args.plant_leak and service == "flask" else base
+        configs[service] = (planted, base)
+    shared: dict[str, Path] = {}
+    if args.plant_leak and args.shared_baseline:
+        for service in services:  # one unplanted baseline per service, made first
+            shared[service] = workdir / f"{service}-baseline" / "baseline.json"
+            shared[service].parent.mkdir(parents=True, exist_ok=True)
+            if gate(configs[service][1], shared[service], shared[service].parent, {}, True) != 0:
+                raise SystemExit(f"{service}: the baseline run failed")
     ledger = workdir / ("plant.jsonl" if args.plant_leak else "false_alarms.jsonl")
     jobs = [(s, i) for i in range(1, args.pairs + 1) for s in services]
     pairs: list[Pair] = []
@@ -214,7 +232,7 @@ def main() -> int:
     def run(job: tuple[str, int]) -> Pair:
         service, index = job
         config, base = configs[service]
-        pair = one_pair(service, index, config, workdir, args.plant_leak, base)
+        pair = one_pair(service, index, config, workdir, args.plant_leak, base, shared.get(service))
         with ledger.open("a") as handle:
             handle.write(json.dumps(asdict(pair)) + "\n")
         print(json.dumps(asdict(pair)), flush=True)

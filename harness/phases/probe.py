@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -129,6 +129,7 @@ class _Prober:
         self.log_dir = log_dir
         self.sent = 0  # fills {i}
         self.seq = self._last_seq()
+        self.step_sites: list[dict[str, Any]] = []  # watch_step_sites' findings
 
     @property
     def endpoints(self) -> tuple[str, ...]:
@@ -216,6 +217,24 @@ class _Prober:
         if response.status_code != 200:
             raise self._fail("GET /__probe/sites/retained", response)
         return list(response.json()["sites"])
+
+    def watch_step_sites(self, endpoint: str, history_len: int) -> Callable[[], None]:
+        """Snapshot now; the returned call adds the lines that grew since (bytes in total) to
+        `step_sites`, labelled with `endpoint` and `history_len`."""
+        response = self.client.post("/__probe/sites/step")
+        if response.status_code != 200:
+            raise self._fail("POST /__probe/sites/step", response)
+
+        def finish() -> None:
+            done = self.client.get("/__probe/sites/step")
+            if done.status_code != 200:
+                raise self._fail("GET /__probe/sites/step", done)
+            self.step_sites += [
+                {"endpoint": endpoint, "history_len": history_len, **site}
+                for site in done.json()["sites"]
+            ]
+
+        return finish
 
     def request(self, endpoint: str, size: int) -> dict[str, Any]:
         """One request of `endpoint` at `size`; its probe record (the setup re-run after it
@@ -343,7 +362,9 @@ def measure(
     First per endpoint a leak run at leak_history_len (`leak_run`: a warm-up until steady, the
     run, maybe its confirmation; and one of the resets alone, which the analysis subtracts: the
     probe's own resets must not count); then per history length and endpoint, warmup + reps
-    requests (their figures, one row each); then, with `sites`, the retained sites
+    requests (their figures, one row each); with `sites`, each endpoint's leak run is watched
+    by a snapshot at the current trace depth (its step sites: where its one-time growth was
+    allocated, in total bytes); then, with `sites`, the retained sites
     of endpoints whose leak run kept more than SITES_TRIGGER_BYTES per request, and one request
     per endpoint at the smallest and the largest history length under memray for its peak
     sites (a memray capture costs about a second; the gate explains a peak at another length
@@ -369,7 +390,14 @@ def measure(
         progress(done, total, f"leak run: {endpoint} x {leak_requests} at history_len={leak_len}")
         checkpoints += [
             {**row, analysis.RESETS_COLUMN: int(endpoint in prober.resets_after)}
-            for row in leak_run(prober, endpoint, leak_len, leak_requests, LEAK_EVERY)
+            for row in leak_run(
+                prober,
+                endpoint,
+                leak_len,
+                leak_requests,
+                LEAK_EVERY,
+                watch=prober.watch_step_sites if sites and endpoint != analysis.RESET else None,
+            )
         ]
         done += leak_requests
     if not leak_endpoints:
@@ -415,7 +443,7 @@ def measure(
     return ProbeResult(
         requests=pd.DataFrame(rows, columns=list(analysis.REQUEST_COLUMNS)),
         checkpoints=frame,
-        sites={"peak": peaks, "retained": retained},
+        sites={"peak": peaks, "retained": retained, "step": prober.step_sites},
     )
 
 
