@@ -116,6 +116,7 @@ def leak_run(
     every: int,
     *,
     watch: Callable[[str, int], Callable[[], object]] | None = None,
+    tick: Callable[[], object] | None = None,
 ) -> list[dict[str, Any]]:
     """The checkpoint rows of `endpoint` at `history_len`, column ``run``: 0 for the warm-up
     until steady, 1 for the run of `requests` requests, 2 for its confirmation (a run
@@ -124,13 +125,17 @@ def leak_run(
 
     `watch(endpoint, history_len)`, when given, is called after the size is set and before the
     first request; what it returns is called after the last checkpoint: it brackets exactly the
-    span whose growth is the one-time growth (the step sites' snapshots)."""
+    span whose growth is the one-time growth (the step sites' snapshots). `tick` is called
+    before every request: the caller's progress, which raises to stop the run at once when the
+    user interrupts (a naive leak run is minutes long on a busy machine)."""
     prober.reset(history_len)
     finish = watch(endpoint, history_len) if watch is not None else None
     rows: list[dict[str, Any]] = []
     sent = [0]
 
     def send() -> None:
+        if tick is not None:
+            tick()
         prober.request(endpoint, history_len)
         sent[0] += 1
 

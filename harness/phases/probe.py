@@ -34,9 +34,11 @@ targets that need it) answers at once: the probe measures memory, not waiting.
 
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -387,7 +389,8 @@ def measure(
     checkpoints: list[dict[str, Any]] = []
     leak_len = leak_history_len(history_lens)
     for endpoint in leak_endpoints:
-        progress(done, total, f"leak run: {endpoint} x {leak_requests} at history_len={leak_len}")
+        text = f"leak run: {endpoint} x {leak_requests} at history_len={leak_len}"
+        progress(done, total, text)
         checkpoints += [
             {**row, analysis.RESETS_COLUMN: int(endpoint in prober.resets_after)}
             for row in leak_run(
@@ -397,6 +400,7 @@ def measure(
                 leak_requests,
                 LEAK_EVERY,
                 watch=prober.watch_step_sites if sites and endpoint != analysis.RESET else None,
+                tick=functools.partial(progress, done, total, text),
             )
         ]
         done += leak_requests
@@ -461,13 +465,18 @@ def run_probe(
     sites: bool = True,
     processes: int = 1,
     leak_processes: int = 1,
+    concurrent: int = 1,
 ) -> list[SummaryRow]:
-    """Probe `design` with its target's recipe in `processes` fresh server processes, one after
-    the other (the figures move between processes more than within one: docs/gate.md); the
-    first `leak_processes` of them also run the leak runs (the longest part); writes
-    <design>/probe/ (REQUESTS_CSV and CHECKPOINTS_CSV with a ``process`` column, SITES_JSON of
-    the first process) and returns the summary rows of all of them pooled. The recipe's own
-    sizes, when it has them, win over `history_lens`."""
+    """Probe `design` with its target's recipe in `processes` fresh server processes, up to
+    `concurrent` of them at a time (the figures move between processes more than within one:
+    docs/gate.md); the first `leak_processes` of them also run the leak runs (the longest
+    part); writes <design>/probe/ (REQUESTS_CSV and CHECKPOINTS_CSV with a ``process`` column,
+    SITES_JSON of the first process; process k > 1 keeps its store and logs in data-k/ and
+    logs-k/) and returns the summary rows of all of them pooled. The recipe's own sizes, when
+    it has them, win over `history_lens`.
+
+    Running processes at once changes no figure (tracemalloc counts only its own process); it
+    lets the peak-only processes use a core the leak runs of the first one leave idle."""
     target = cfg.target(design)
     recipe = target.probe
     if recipe is None or target.probe_command is None:
@@ -480,10 +489,11 @@ def run_probe(
     if any(h < 0 for h in history_lens):
         raise ValueError(f"history lengths must be >= 0, got {list(history_lens)}")
     phase_dir = run.phase_dir(design, PHASE)
-    data_dir = phase_dir / "data"
-    log_dir = phase_dir / "logs"
-    results: list[ProbeResult] = []
-    for process in range(1, processes + 1):
+
+    def one(process: int) -> ProbeResult:
+        suffix = "" if process == 1 else f"-{process}"
+        data_dir = phase_dir / f"data{suffix}"
+        log_dir = phase_dir / f"logs{suffix}"
         _fresh(data_dir)
         seed_store(target, data_dir, probe_seed(cfg.seed), log_dir)
         with (
@@ -499,7 +509,7 @@ def run_probe(
             httpx.Client(base_url=stack.base_url, timeout=REQUEST_TIMEOUT_S) as client,
         ):
             port = urlsplit(stack.base_url).port or 0
-            result = measure(
+            return measure(
                 client,
                 recipe,
                 history_lens,
@@ -512,7 +522,15 @@ def run_probe(
                 cwd=target.cwd,
                 log_dir=log_dir,
             )
-        results.append(result)
+
+    numbers = range(1, processes + 1)
+    if concurrent > 1 and processes > 1:
+        # Longest first: the first process has the leak runs. An interrupt raised in one
+        # thread's progress callback is raised in the others' at their next request.
+        with ThreadPoolExecutor(max_workers=min(concurrent, processes)) as pool:
+            results = list(pool.map(one, numbers))
+    else:
+        results = [one(process) for process in numbers]
     requests = _pooled([r.requests for r in results])
     checkpoints = _pooled([r.checkpoints for r in results])
     requests.to_csv(phase_dir / REQUESTS_CSV, index=False)

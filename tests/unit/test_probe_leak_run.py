@@ -165,3 +165,26 @@ def test_the_watch_brackets_the_whole_leak_run_after_the_size_is_set() -> None:
 
     rows = leak_run(prober, "get", 100, LEAK_REQUESTS, LEAK_EVERY, watch=watch)  # type: ignore[arg-type]
     assert seen == [("get", 100, 1, 0), ("finish", 100, 1, rows[-1]["requests"])]
+
+
+def test_the_tick_runs_before_every_request_and_can_stop_the_run() -> None:
+    from harness.phases.probe import leak_run
+
+    prober = FakeProber(leak=0)
+    ticks: list[int] = []
+    rows = leak_run(
+        prober, "get", 100, LEAK_REQUESTS, LEAK_EVERY, tick=lambda: ticks.append(prober.sent)
+    )  # type: ignore[arg-type]
+    assert ticks == list(range(rows[-1]["requests"]))  # one before each request, none after
+
+    class Stop(KeyboardInterrupt):
+        pass
+
+    def interrupt() -> None:
+        if prober.sent >= 5:
+            raise Stop
+
+    prober = FakeProber(leak=0)
+    with pytest.raises(Stop):
+        leak_run(prober, "get", 100, LEAK_REQUESTS, LEAK_EVERY, tick=interrupt)  # type: ignore[arg-type]
+    assert prober.sent == 5
