@@ -96,6 +96,11 @@ __all__ = [
 ]
 PROBE_SEED_USERS = 10
 REQUEST_TIMEOUT_S = 120.0
+# Drop an idle connection before the server may: uvicorn closes one after 5 s idle (its
+# keep-alive timeout, also httpx's default expiry), and a request sent on it at that moment
+# fails with "Server disconnected without sending a response" (seen twice in 10 planted Flask
+# gates on a busy machine, where a setup command keeps the connection idle for seconds).
+KEEPALIVE_EXPIRY_S = 2.0
 SETUP_TIMEOUT_S = 300.0
 REQUESTS_CSV = "probe_requests.csv"
 CHECKPOINTS_CSV = "probe_retained.csv"
@@ -506,7 +511,11 @@ def run_probe(
                 env=env,
                 phase=PHASE,
             ) as stack,
-            httpx.Client(base_url=stack.base_url, timeout=REQUEST_TIMEOUT_S) as client,
+            httpx.Client(
+                base_url=stack.base_url,
+                timeout=REQUEST_TIMEOUT_S,
+                limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_S),
+            ) as client,
         ):
             port = urlsplit(stack.base_url).port or 0
             return measure(
