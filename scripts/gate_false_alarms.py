@@ -149,7 +149,9 @@ def one_pair(
     if plant and service == "flask":
         env["PLANT_BYTES"] = str(plant)
     code = gate(config, baseline, folder, env, update=False)
-    result = last_gate_json(folder) or {}
+    result = last_gate_json(folder)
+    if result is None:  # the probe itself failed (exit 1 without verdicts): an error, not a miss
+        return Pair(service, index, 2, None, "gate run failed", time.monotonic() - t0)
     verdicts = list(result.get("verdicts") or [])
     fraction, series = closest(verdicts)
     pair = Pair(service, index, code, fraction, series, time.monotonic() - t0)
@@ -161,6 +163,12 @@ def one_pair(
         pair.caught = code == 1 and bool(hits)
         pair.named = any(where in s["location"] for v in hits for s in v.get("sites") or [])
     return pair
+
+
+def errored(pair: Pair) -> bool:
+    """A run that failed before judging (no verdicts): neither a false alarm nor a miss. Exit 1
+    without any verdict is how an older version of this script recorded a failed probe."""
+    return pair.exit_code not in (0, 1) or (pair.exit_code == 1 and pair.closest is None)
 
 
 def table(pairs: list[Pair], plant: int) -> str:
@@ -175,25 +183,33 @@ def table(pairs: list[Pair], plant: int) -> str:
         mine = [p for p in pairs if p.service == service]
         if not mine:
             continue
+        done = [p for p in mine if not errored(p)]
+        errors = len(mine) - len(done)
         if plant:
-            caught = sum(p.caught for p in mine)
-            named = sum(p.named for p in mine)
+            caught = sum(p.caught for p in done)
+            named = sum(p.named for p in done)
+            note = f" ({errors} errors)" if errors else ""
             lines.append(
-                f"| {service} | {len(mine)} | {caught}/{len(mine)} | {named}/{len(mine)} |"
+                f"| {service} | {len(done)}{note} | {caught}/{len(done)} | {named}/{len(done)} |"
             )
             continue
-        alarms = sum(p.exit_code == 1 for p in mine)
-        errors = sum(p.exit_code not in (0, 1) for p in mine)
-        near = max((p for p in mine if p.closest is not None), key=lambda p: p.closest or 0.0,
+        alarms = sum(p.exit_code == 1 for p in done)
+        near = max((p for p in done if p.closest is not None), key=lambda p: p.closest or 0.0,
                    default=None)  # fmt: skip
         where = f"{near.closest:.2f} ({near.closest_series})" if near and near.closest else "-"
-        secs = [p.seconds for p in mine]
+        secs = [p.seconds for p in done] or [0.0]
         note = f" ({errors} errors)" if errors else ""
         lines.append(
-            f"| {service} | {len(mine)} | {alarms}/{len(mine)}{note} | {where} | "
+            f"| {service} | {len(done)}{note} | {alarms}/{len(done)} | {where} | "
             f"{min(secs):.0f}-{max(secs):.0f} s |"
         )
     return "\n".join(lines)
+
+
+def ledger_table(paths: list[Path], plant: int) -> str:
+    """The table of pairs already recorded in ledgers (several runs of this script)."""
+    pairs = [Pair(**json.loads(line)) for p in paths for line in p.read_text().splitlines()]
+    return table(pairs, plant)
 
 
 def main() -> int:
@@ -204,7 +220,12 @@ def main() -> int:
     parser.add_argument("--shared-baseline", action="store_true")
     parser.add_argument("--parallel", type=int, default=1)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--table", type=Path, nargs="+", metavar="JSONL",
+                        help="print the table of these ledgers only")  # fmt: skip
     args = parser.parse_args()
+    if args.table:
+        print(ledger_table(args.table, args.plant_leak))
+        return 0
     services = [s for s in args.services.split(",") if s]
     unknown = set(services) - set(SERVICES)
     if unknown:
