@@ -21,8 +21,9 @@ points at the planted line. Other services are skipped with --plant-leak. With
 the planted gate against it: half the time, and what a catch needs (a fresh baseline per pair
 is what a false alarm needs).
 
-Results are appended to DIR/false_alarms.jsonl as they come (a long study survives an
-interruption); a Markdown table for docs/gate.md is printed at the end.
+Results are appended to DIR/false_alarms.jsonl (plant.jsonl) as they come (a long study
+survives an interruption); a Markdown table for docs/gate.md is printed at the end, and
+`--table LEDGER...` prints the table of ledgers already written (a study run in batches).
 """
 
 from __future__ import annotations
