@@ -1,7 +1,8 @@
 """Fresh baseline -> gate pairs on an unchanged tree: how often the memory gate cries wolf.
 
     python scripts/gate_false_alarms.py [--pairs 10] [--services ref,items,flask,cache]
-                                        [--plant-leak BYTES] [--parallel 1] [--out DIR]
+                                        [--plant-leak BYTES [--shared-baseline]]
+                                        [--parallel 1] [--out DIR]
 
 For each service, each pair runs the real `harness gate --update-baseline` into a baseline of
 its own, then `harness gate` against it, on the same tree: every exit 1 is a false alarm. The
@@ -15,10 +16,14 @@ baseline saw, as a share of its limit; 1 or more fails).
 (reference: REFAPP_PLANT_LEAK=chat:BYTES; Flask: a WSGI wrapper, planted_notes.py, written
 next to the example, keeps BYTES per GET /notes/1): then every exit 1 with that endpoint's
 retained_bytes_per_request regressed is a catch, and "named" says whether its explanation
-points at the planted line. Other services are skipped with --plant-leak.
+points at the planted line. Other services are skipped with --plant-leak. With
+--shared-baseline, each service's baseline is made once (unplanted) and every pair only runs
+the planted gate against it: half the time, and what a catch needs (a fresh baseline per pair
+is what a false alarm needs).
 
-Results are appended to DIR/false_alarms.jsonl as they come (a long study survives an
-interruption); a Markdown table for docs/gate.md is printed at the end.
+Results are appended to DIR/false_alarms.jsonl (plant.jsonl) as they come (a long study
+survives an interruption); a Markdown table for docs/gate.md is printed at the end, and
+`--table LEDGER...` prints the table of ledgers already written (a study run in batches).
 """
 
 from __future__ import annotations
@@ -125,13 +130,19 @@ def closest(verdicts: list[dict[str, Any]]) -> tuple[float | None, str]:
 
 
 def one_pair(
-    service: str, index: int, config: Path, workdir: Path, plant: int, base_config: Path
+    service: str,
+    index: int,
+    config: Path,
+    workdir: Path,
+    plant: int,
+    base_config: Path,
+    shared_baseline: Path | None = None,
 ) -> Pair:
     folder = workdir / f"{service}-{index}"
     folder.mkdir(parents=True, exist_ok=True)
-    baseline = folder / "baseline.json"
+    baseline = shared_baseline or folder / "baseline.json"
     t0 = time.monotonic()
-    if gate(base_config, baseline, folder, {}, update=True) != 0:
+    if shared_baseline is None and gate(base_config, baseline, folder, {}, update=True) != 0:
         return Pair(service, index, 2, None, "baseline run failed", time.monotonic() - t0)
     env: dict[str, str] = {}
     if plant and service == "ref":
@@ -139,7 +150,9 @@ def one_pair(
     if plant and service == "flask":
         env["PLANT_BYTES"] = str(plant)
     code = gate(config, baseline, folder, env, update=False)
-    result = last_gate_json(folder) or {}
+    result = last_gate_json(folder)
+    if result is None:  # the probe itself failed (exit 1 without verdicts): an error, not a miss
+        return Pair(service, index, 2, None, "gate run failed", time.monotonic() - t0)
     verdicts = list(result.get("verdicts") or [])
     fraction, series = closest(verdicts)
     pair = Pair(service, index, code, fraction, series, time.monotonic() - t0)
@@ -151,6 +164,12 @@ def one_pair(
         pair.caught = code == 1 and bool(hits)
         pair.named = any(where in s["location"] for v in hits for s in v.get("sites") or [])
     return pair
+
+
+def errored(pair: Pair) -> bool:
+    """A run that failed before judging (no verdicts): neither a false alarm nor a miss. Exit 1
+    without any verdict is how an older version of this script recorded a failed probe."""
+    return pair.exit_code not in (0, 1) or (pair.exit_code == 1 and pair.closest is None)
 
 
 def table(pairs: list[Pair], plant: int) -> str:
@@ -165,25 +184,33 @@ def table(pairs: list[Pair], plant: int) -> str:
         mine = [p for p in pairs if p.service == service]
         if not mine:
             continue
+        done = [p for p in mine if not errored(p)]
+        errors = len(mine) - len(done)
         if plant:
-            caught = sum(p.caught for p in mine)
-            named = sum(p.named for p in mine)
+            caught = sum(p.caught for p in done)
+            named = sum(p.named for p in done)
+            note = f" ({errors} errors)" if errors else ""
             lines.append(
-                f"| {service} | {len(mine)} | {caught}/{len(mine)} | {named}/{len(mine)} |"
+                f"| {service} | {len(done)}{note} | {caught}/{len(done)} | {named}/{len(done)} |"
             )
             continue
-        alarms = sum(p.exit_code == 1 for p in mine)
-        errors = sum(p.exit_code not in (0, 1) for p in mine)
-        near = max((p for p in mine if p.closest is not None), key=lambda p: p.closest or 0.0,
+        alarms = sum(p.exit_code == 1 for p in done)
+        near = max((p for p in done if p.closest is not None), key=lambda p: p.closest or 0.0,
                    default=None)  # fmt: skip
         where = f"{near.closest:.2f} ({near.closest_series})" if near and near.closest else "-"
-        secs = [p.seconds for p in mine]
+        secs = [p.seconds for p in done] or [0.0]
         note = f" ({errors} errors)" if errors else ""
         lines.append(
-            f"| {service} | {len(mine)} | {alarms}/{len(mine)}{note} | {where} | "
+            f"| {service} | {len(done)}{note} | {alarms}/{len(done)} | {where} | "
             f"{min(secs):.0f}-{max(secs):.0f} s |"
         )
     return "\n".join(lines)
+
+
+def ledger_table(paths: list[Path], plant: int) -> str:
+    """The table of pairs already recorded in ledgers (several runs of this script)."""
+    pairs = [Pair(**json.loads(line)) for p in paths for line in p.read_text().splitlines()]
+    return table(pairs, plant)
 
 
 def main() -> int:
@@ -191,9 +218,15 @@ def main() -> int:
     parser.add_argument("--pairs", type=int, default=10)
     parser.add_argument("--services", default=",".join(SERVICES))
     parser.add_argument("--plant-leak", type=int, default=0, metavar="BYTES")
+    parser.add_argument("--shared-baseline", action="store_true")
     parser.add_argument("--parallel", type=int, default=1)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--table", type=Path, nargs="+", metavar="JSONL",
+                        help="print the table of these ledgers only")  # fmt: skip
     args = parser.parse_args()
+    if args.table:
+        print(ledger_table(args.table, args.plant_leak))
+        return 0
     services = [s for s in args.services.split(",") if s]
     unknown = set(services) - set(SERVICES)
     if unknown:
@@ -205,8 +238,15 @@ def main() -> int:
     configs: dict[str, tuple[Path, Path]] = {}
     for service in services:
         base = reference_config(workdir) if service == "ref" else ROOT / EXAMPLE_CONFIGS[service]
-        run = planted_flask_config() if args.plant_leak and service == "flask" else base
-        configs[service] = (run, base)
+        planted = planted_flask_config() if args.plant_leak and service == "flask" else base
+        configs[service] = (planted, base)
+    shared: dict[str, Path] = {}
+    if args.plant_leak and args.shared_baseline:
+        for service in services:  # one unplanted baseline per service, made first
+            shared[service] = workdir / f"{service}-baseline" / "baseline.json"
+            shared[service].parent.mkdir(parents=True, exist_ok=True)
+            if gate(configs[service][1], shared[service], shared[service].parent, {}, True) != 0:
+                raise SystemExit(f"{service}: the baseline run failed")
     ledger = workdir / ("plant.jsonl" if args.plant_leak else "false_alarms.jsonl")
     jobs = [(s, i) for i in range(1, args.pairs + 1) for s in services]
     pairs: list[Pair] = []
@@ -214,7 +254,7 @@ def main() -> int:
     def run(job: tuple[str, int]) -> Pair:
         service, index = job
         config, base = configs[service]
-        pair = one_pair(service, index, config, workdir, args.plant_leak, base)
+        pair = one_pair(service, index, config, workdir, args.plant_leak, base, shared.get(service))
         with ledger.open("a") as handle:
             handle.write(json.dumps(asdict(pair)) + "\n")
         print(json.dumps(asdict(pair)), flush=True)

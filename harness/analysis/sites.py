@@ -160,3 +160,21 @@ def growth(baseline: Iterable[Site], current: Iterable[Site], top: int = 3) -> l
     grown = [c for c in changes if c.change > 0]
     grown.sort(key=lambda c: (-c.change, c.location))
     return grown[:top]
+
+
+def step_site(records: Iterable[Mapping[str, Any]], endpoint: str, history_len: int) -> Site | None:
+    """Where an endpoint's one-time growth was allocated: of the step sites of its leak run
+    (records ``{"endpoint", "history_len", "location", "bytes", ...}``, bytes in total over the
+    run, from its first request in the process), the line that grew the most; None without
+    one that grew. A cache that fills once is one line (the rendering whose result it keeps), so
+    the largest line names it."""
+    mine = [
+        Site.from_json(r)
+        for r in records
+        if str(r.get("endpoint")) == endpoint
+        and str(r.get("history_len")) == str(history_len)
+        and r.get("location")
+        and isinstance(r.get("bytes"), int | float)
+    ]
+    grown = [s for s in mine if s.bytes > 0]
+    return min(grown, key=lambda s: (-s.bytes, s.location), default=None)

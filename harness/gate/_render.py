@@ -8,10 +8,12 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from rich.table import Table
 from rich.text import Text
 
+from harness.analysis.sites import step_site
 from harness.gate._explain import Explanation
 from harness.gate._format import format_change, format_limit, format_size, format_value
 from harness.gate._metrics import (
@@ -129,11 +131,14 @@ _HEADLINE_WORDS: tuple[tuple[Status, str], ...] = (
 
 
 def one_time_growth_lines(
-    rows: Iterable[SummaryRow], designs: Sequence[str] | None = None
+    rows: Iterable[SummaryRow],
+    designs: Sequence[str] | None = None,
+    sites: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[str]:
-    """'notes get at history_len=1000: one-time growth of 19.5 KiB (a cache filling), then
-    0.2 B/request', for every leak run whose one-time growth is at least STEP_SHOWN_BYTES: what
-    a cache filled once, said apart from the rate the gate judges."""
+    """'notes get at history_len=1000: one-time growth of 19.5 KiB (a cache filling) at
+    notes_app.py:41, then 0.2 B/request', for every leak run whose one-time growth is at least
+    STEP_SHOWN_BYTES: what a cache filled once, said apart from the rate the gate judges. The
+    line is the run's largest step site (`sites`: each design's probe_sites.json), when known."""
     rows = [r for r in rows if r.phase == PROBE_PHASE and "process" not in r.labels]
     rates = {
         (r.design, tuple(sorted(r.labels.items()))): r.value
@@ -151,8 +156,24 @@ def one_time_growth_lines(
         if "history_len" in r.labels:
             where += f" at history_len={r.labels['history_len']}"
         then = f", then {format_size(rate)}/request" if rate is not None else ""
-        lines.append(f"{where}: one-time growth of {format_size(r.value)} (a cache filling){then}")
+        at = _step_site_text(r, (sites or {}).get(r.design))
+        lines.append(
+            f"{where}: one-time growth of {format_size(r.value)} (a cache filling){at}{then}"
+        )
     return lines
+
+
+def _step_site_text(row: SummaryRow, design_sites: Mapping[str, Any] | None) -> str:
+    """' at file:line' of the leak run's largest step site ('' when not known)."""
+    records = design_sites.get("step") if isinstance(design_sites, Mapping) else None
+    if not isinstance(records, list):
+        return ""
+    labels = row.labels
+    site = step_site(records, labels.get("endpoint", ""), int(labels.get("history_len", "0")))
+    if site is None:
+        return ""
+    via = f" via {site.via}" if site.via else ""
+    return f" at {site.location}{via} ({format_size(site.bytes)} of it)"
 
 
 def headline(result: GateResult) -> str:

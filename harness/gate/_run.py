@@ -129,16 +129,16 @@ def run_gate(args: GateOptions) -> int:
     creep = creep_check(cfg, baseline_path, rows, thresholds)
     result = dataclasses.replace(result, warnings=result.warnings + creep.warnings)
 
+    current_sites = read_run_sites(run, designs)
     ctx = render.RenderContext(
         baseline_path=str(baseline_path),
         baseline_sha=str(baseline.provenance.get("git_sha", "unknown")) if baseline else "-",
         baseline_date=baseline.created_at if baseline else "",
         run_dir=str(run.root),
         current_sha=str(current_env.get("git_sha", "unknown")),
-        one_time=tuple(render.one_time_growth_lines(rows, designs)),
+        one_time=tuple(render.one_time_growth_lines(rows, designs, current_sites)),
         update_hint=hint,
     )
-    current_sites = read_run_sites(run, designs)
     explanations = explain(result, load_sites(sites_path(baseline_path), console), current_sites)
     if baseline is not None:
         _report(console, run, result, ctx, explanations, updating=args.update_baseline)

@@ -109,17 +109,33 @@ def checkpointed(
 
 
 def leak_run(
-    prober: Prober, endpoint: str, history_len: int, requests: int, every: int
+    prober: Prober,
+    endpoint: str,
+    history_len: int,
+    requests: int,
+    every: int,
+    *,
+    watch: Callable[[str, int], Callable[[], object]] | None = None,
+    tick: Callable[[], object] | None = None,
 ) -> list[dict[str, Any]]:
     """The checkpoint rows of `endpoint` at `history_len`, column ``run``: 0 for the warm-up
     until steady, 1 for the run of `requests` requests, 2 for its confirmation (a run
     CONFIRM_FACTOR times longer, only when the first run's rate is above CONFIRM_TRIGGER_BYTES).
-    ``requests`` counts every request sent, from the first of the warm-up."""
+    ``requests`` counts every request sent, from the first of the warm-up.
+
+    `watch(endpoint, history_len)`, when given, is called after the size is set and before the
+    first request; what it returns is called after the last checkpoint: it brackets exactly the
+    span whose growth is the one-time growth (the step sites' snapshots). `tick` is called
+    before every request: the caller's progress, which raises to stop the run at once when the
+    user interrupts (a naive leak run is minutes long on a busy machine)."""
     prober.reset(history_len)
+    finish = watch(endpoint, history_len) if watch is not None else None
     rows: list[dict[str, Any]] = []
     sent = [0]
 
     def send() -> None:
+        if tick is not None:
+            tick()
         prober.request(endpoint, history_len)
         sent[0] += 1
 
@@ -151,4 +167,6 @@ def leak_run(
             send, prober.checkpoint, requests * CONFIRM_FACTOR, every, start=sent[0]
         )
         rows += [{**p, analysis.RUN_COLUMN: 2} for p in longer]
+    if finish is not None:
+        finish()
     return [{"endpoint": endpoint, "history_len": history_len, **p} for p in rows]

@@ -34,10 +34,12 @@ targets that need it) answers at once: the probe measures memory, not waiting.
 
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -95,6 +97,11 @@ __all__ = [
 ]
 PROBE_SEED_USERS = 10
 REQUEST_TIMEOUT_S = 120.0
+# Drop an idle connection before the server may: uvicorn closes one after 5 s idle (its
+# keep-alive timeout, also httpx's default expiry), and a request sent on it at that moment
+# fails with "Server disconnected without sending a response" (seen twice in 10 planted Flask
+# gates on a busy machine, where a setup command keeps the connection idle for seconds).
+KEEPALIVE_EXPIRY_S = 2.0
 SETUP_TIMEOUT_S = 300.0
 # Before reading a rep's figures: the middleware's window ends when the app's coroutine returns,
 # which can be after the client has the whole response (a WSGI app behind a2wsgi: a thread
@@ -137,6 +144,7 @@ class _Prober:
         self.log_dir = log_dir
         self.sent = 0  # fills {i}
         self.seq = self._last_seq()
+        self.step_sites: list[dict[str, Any]] = []  # watch_step_sites' findings
 
     @property
     def endpoints(self) -> tuple[str, ...]:
@@ -224,6 +232,24 @@ class _Prober:
         if response.status_code != 200:
             raise self._fail("GET /__probe/sites/retained", response)
         return list(response.json()["sites"])
+
+    def watch_step_sites(self, endpoint: str, history_len: int) -> Callable[[], None]:
+        """Snapshot now; the returned call adds the lines that grew since (bytes in total) to
+        `step_sites`, labelled with `endpoint` and `history_len`."""
+        response = self.client.post("/__probe/sites/step")
+        if response.status_code != 200:
+            raise self._fail("POST /__probe/sites/step", response)
+
+        def finish() -> None:
+            done = self.client.get("/__probe/sites/step")
+            if done.status_code != 200:
+                raise self._fail("GET /__probe/sites/step", done)
+            self.step_sites += [
+                {"endpoint": endpoint, "history_len": history_len, **site}
+                for site in done.json()["sites"]
+            ]
+
+        return finish
 
     def request(self, endpoint: str, size: int, *, rep: bool = False) -> dict[str, Any]:
         """One request of `endpoint` at `size`; its probe record (the setup re-run after it
@@ -354,7 +380,9 @@ def measure(
     First per endpoint a leak run at leak_history_len (`leak_run`: a warm-up until steady, the
     run, maybe its confirmation; and one of the resets alone, which the analysis subtracts: the
     probe's own resets must not count); then per history length and endpoint, warmup + reps
-    requests (their figures, one row each); then, with `sites`, the retained sites
+    requests (their figures, one row each); with `sites`, each endpoint's leak run is watched
+    by a snapshot at the current trace depth (its step sites: where its one-time growth was
+    allocated, in total bytes); then, with `sites`, the retained sites
     of endpoints whose leak run kept more than SITES_TRIGGER_BYTES per request, and one request
     per endpoint at the smallest and the largest history length under memray for its peak
     sites (a memray capture costs about a second; the gate explains a peak at another length
@@ -377,10 +405,19 @@ def measure(
     checkpoints: list[dict[str, Any]] = []
     leak_len = leak_history_len(history_lens)
     for endpoint in leak_endpoints:
-        progress(done, total, f"leak run: {endpoint} x {leak_requests} at history_len={leak_len}")
+        text = f"leak run: {endpoint} x {leak_requests} at history_len={leak_len}"
+        progress(done, total, text)
         checkpoints += [
             {**row, analysis.RESETS_COLUMN: int(endpoint in prober.resets_after)}
-            for row in leak_run(prober, endpoint, leak_len, leak_requests, LEAK_EVERY)
+            for row in leak_run(
+                prober,
+                endpoint,
+                leak_len,
+                leak_requests,
+                LEAK_EVERY,
+                watch=prober.watch_step_sites if sites and endpoint != analysis.RESET else None,
+                tick=functools.partial(progress, done, total, text),
+            )
         ]
         done += leak_requests
     if not leak_endpoints:
@@ -426,7 +463,7 @@ def measure(
     return ProbeResult(
         requests=pd.DataFrame(rows, columns=list(analysis.REQUEST_COLUMNS)),
         checkpoints=frame,
-        sites={"peak": peaks, "retained": retained},
+        sites={"peak": peaks, "retained": retained, "step": prober.step_sites},
     )
 
 
@@ -444,13 +481,18 @@ def run_probe(
     sites: bool = True,
     processes: int = 1,
     leak_processes: int = 1,
+    concurrent: int = 1,
 ) -> list[SummaryRow]:
-    """Probe `design` with its target's recipe in `processes` fresh server processes, one after
-    the other (the figures move between processes more than within one: docs/gate.md); the
-    first `leak_processes` of them also run the leak runs (the longest part); writes
-    <design>/probe/ (REQUESTS_CSV and CHECKPOINTS_CSV with a ``process`` column, SITES_JSON of
-    the first process) and returns the summary rows of all of them pooled. The recipe's own
-    sizes, when it has them, win over `history_lens`."""
+    """Probe `design` with its target's recipe in `processes` fresh server processes, up to
+    `concurrent` of them at a time (the figures move between processes more than within one:
+    docs/gate.md); the first `leak_processes` of them also run the leak runs (the longest
+    part); writes <design>/probe/ (REQUESTS_CSV and CHECKPOINTS_CSV with a ``process`` column,
+    SITES_JSON of the first process; process k > 1 keeps its store and logs in data-k/ and
+    logs-k/) and returns the summary rows of all of them pooled. The recipe's own sizes, when
+    it has them, win over `history_lens`.
+
+    Running processes at once changes no figure (tracemalloc counts only its own process); it
+    lets the peak-only processes use a core the leak runs of the first one leave idle."""
     target = cfg.target(design)
     recipe = target.probe
     if recipe is None or target.probe_command is None:
@@ -463,10 +505,11 @@ def run_probe(
     if any(h < 0 for h in history_lens):
         raise ValueError(f"history lengths must be >= 0, got {list(history_lens)}")
     phase_dir = run.phase_dir(design, PHASE)
-    data_dir = phase_dir / "data"
-    log_dir = phase_dir / "logs"
-    results: list[ProbeResult] = []
-    for process in range(1, processes + 1):
+
+    def one(process: int) -> ProbeResult:
+        suffix = "" if process == 1 else f"-{process}"
+        data_dir = phase_dir / f"data{suffix}"
+        log_dir = phase_dir / f"logs{suffix}"
         _fresh(data_dir)
         seed_store(target, data_dir, probe_seed(cfg.seed), log_dir)
         with (
@@ -479,10 +522,14 @@ def run_probe(
                 env=env,
                 phase=PHASE,
             ) as stack,
-            httpx.Client(base_url=stack.base_url, timeout=REQUEST_TIMEOUT_S) as client,
+            httpx.Client(
+                base_url=stack.base_url,
+                timeout=REQUEST_TIMEOUT_S,
+                limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_S),
+            ) as client,
         ):
             port = urlsplit(stack.base_url).port or 0
-            result = measure(
+            return measure(
                 client,
                 recipe,
                 history_lens,
@@ -495,7 +542,15 @@ def run_probe(
                 cwd=target.cwd,
                 log_dir=log_dir,
             )
-        results.append(result)
+
+    numbers = range(1, processes + 1)
+    if concurrent > 1 and processes > 1:
+        # Longest first: the first process has the leak runs. An interrupt raised in one
+        # thread's progress callback is raised in the others' at their next request.
+        with ThreadPoolExecutor(max_workers=min(concurrent, processes)) as pool:
+            results = list(pool.map(one, numbers))
+    else:
+        results = [one(process) for process in numbers]
     requests = _pooled([r.requests for r in results])
     checkpoints = _pooled([r.checkpoints for r in results])
     requests.to_csv(phase_dir / REQUESTS_CSV, index=False)

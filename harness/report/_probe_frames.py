@@ -93,6 +93,9 @@ def retained_curves(checkpoints: pd.DataFrame | None) -> pd.DataFrame:
     return out[RETAINED_COLUMNS].reset_index(drop=True)
 
 
+ONE_TIME = "one-time"  # the kind of a leak run's largest step site (probe_sites.json "step")
+# The gate's STEP_SHOWN_BYTES: a smaller one-time growth is free lists or a first-use object.
+ONE_TIME_SHOWN_BYTES = 1024.0
 SITE_COLUMNS = ["endpoint", "history_len", "kind", "location", "function", "bytes", "count", "via"]
 
 
@@ -101,27 +104,36 @@ def probe_site_rows(sites: Mapping[str, Any] | None, n: int = 5) -> pd.DataFrame
 
     Per endpoint: the `n` largest peak sites at the largest history length probed (kind
     'peak', bytes held at the request's high-water mark), then the `n` largest retained sites
-    (kind 'retained', bytes per request; present only where the leak run kept something).
+    (kind 'retained', bytes per request; present only where the leak run kept something), then
+    the line where its one-time growth was allocated (kind 'one-time': the largest step site of
+    its leak run, bytes in total, when at least ONE_TIME_SHOWN_BYTES: a cache filling).
     Rows that lack a location or a number are left out.
     """
     frames: list[pd.DataFrame] = []
-    for kind in ("peak", "retained"):
-        raw = sites.get(kind) if isinstance(sites, Mapping) else None
+    for key, kind, most in (
+        ("peak", "peak", n),
+        ("retained", "retained", n),
+        ("step", ONE_TIME, 1),
+    ):
+        raw = sites.get(key) if isinstance(sites, Mapping) else None
         if not isinstance(raw, list):
             continue
         rows = [_site_row(r, kind) for r in raw if isinstance(r, Mapping)]
         frame = pd.DataFrame([r for r in rows if r is not None], columns=SITE_COLUMNS)
+        if kind == ONE_TIME:
+            frame = frame[frame["bytes"] >= ONE_TIME_SHOWN_BYTES]
         if frame.empty:
             continue
         largest = frame.groupby("endpoint")["history_len"].transform("max")
         frame = frame[frame["history_len"] == largest]
         frame = frame.sort_values("bytes", ascending=False, kind="stable")
-        frames.append(frame.groupby("endpoint", sort=False).head(n))
+        frames.append(frame.groupby("endpoint", sort=False).head(most))
     if not frames:
         return pd.DataFrame(columns=SITE_COLUMNS)
     out = pd.concat(frames, ignore_index=True)
     order = {e: i for i, e in enumerate(endpoints_sorted([str(e) for e in out["endpoint"]]))}
-    out = out.assign(_rank=out["endpoint"].map(order), _kind=out["kind"] == "retained")
+    kinds = {"peak": 0, "retained": 1, ONE_TIME: 2}
+    out = out.assign(_rank=out["endpoint"].map(order), _kind=out["kind"].map(kinds))
     out = out.sort_values(["_rank", "_kind", "bytes"], ascending=[True, True, False])
     return out[SITE_COLUMNS].reset_index(drop=True)
 

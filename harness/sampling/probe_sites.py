@@ -89,21 +89,30 @@ def _memray_frames(record: Any) -> list[Frame]:
 
 
 class RetainedSites:
-    """A tracemalloc snapshot at the start of a run; the lines that grew since, per request."""
+    """A tracemalloc snapshot at the start of a run; the lines that grew since, per request
+    (``per_request``) or in total.
 
-    def __init__(self) -> None:
+    ``deep`` runs restart tracing SITES_NFRAME frames deep, so the service's own line is found
+    under a library call; the others keep the current depth (one frame in the probe): they
+    cost no restart, so they can watch a run whose figures are being measured, such as an
+    endpoint's first requests in the process, where a cache fills once (its step sites).
+    """
+
+    def __init__(self, *, deep: bool = True, per_request: bool = True) -> None:
+        self.deep = deep
+        self.per_request = per_request
         self._start: tracemalloc.Snapshot | None = None
         self._start_seq = 0
 
     def start(self, seq: int) -> None:
-        """Snapshot now, tracing SITES_NFRAME frames deep from here on.
+        """Snapshot now (deep: tracing SITES_NFRAME frames deep from here on).
 
         Restarting tracemalloc forgets the blocks traced so far; later figures are differences
         within the run (and frees of forgotten blocks are ignored), so nothing measured after
         this point is skewed, but peak figures taken before it cannot be compared with after.
         """
         self._start = None  # the previous snapshot, if any, must not be in the next one
-        if tracemalloc.get_traceback_limit() < SITES_NFRAME:
+        if self.deep and tracemalloc.get_traceback_limit() < SITES_NFRAME:
             tracemalloc.stop()
             tracemalloc.start(SITES_NFRAME)
         self._start = tracemalloc.take_snapshot()
@@ -122,9 +131,8 @@ class RetainedSites:
             for stat in diff
             if stat.size_diff
         ]
-        sites = aggregate(
-            stacks, library_dirs(), display_roots(), per=float(requests), positive_only=True
-        )
+        per = float(requests) if self.per_request else 1.0
+        sites = aggregate(stacks, library_dirs(), display_roots(), per=per, positive_only=True)
         return {"requests": requests, "sites": [s.to_json() for s in sites]}
 
 

@@ -50,6 +50,10 @@ Leaks and allocation sites (the gate's figures, harness.analysis.probe and .site
   ``"sited": true`` (its figures include memray's bookkeeping: never use them as a rep).
 - ``POST /__probe/sites/retained``: a tracemalloc snapshot now; ``GET /__probe/sites/retained``
   later answers the lines that grew since, per request measured in between.
+- ``POST /__probe/sites/step`` and ``GET /__probe/sites/step``: the same, at the current trace
+  depth (no restart, so the figures measured meanwhile are not skewed) and in total bytes: the
+  harness wraps an endpoint's leak run in them, from its first request in the process, to name
+  the line where its one-time growth (a cache filling) was allocated.
 
 Other ``/__probe/*`` paths go to the wrapped app unmeasured (the reference app's
 ``PUT /__probe/history/{user_id}``), and so does any request with the header
@@ -85,6 +89,7 @@ LAST_PATH = "/__probe/last"
 RETAINED_PATH = "/__probe/retained"
 PEAK_SITES_PATH = "/__probe/sites/peak"
 RETAINED_SITES_PATH = "/__probe/sites/retained"
+STEP_SITES_PATH = "/__probe/sites/step"
 # A request with this header goes to the app unmeasured (a recipe's setup request, on any path).
 UNMEASURED_HEADER = "x-memload-unmeasured"
 _UNMEASURED_KEY = UNMEASURED_HEADER.encode("latin-1")
@@ -146,6 +151,7 @@ class TracemallocProbe:
         self.app = app
         self.peak_sites = PeakSites()
         self.retained_sites = RetainedSites()
+        self.step_sites = RetainedSites(deep=False, per_request=False)
         if not tracemalloc.is_tracing():
             tracemalloc.start(nframe)
         self.records: deque[dict[str, Any]] = deque(maxlen=keep)
@@ -236,6 +242,8 @@ class TracemallocProbe:
             (PEAK_SITES_PATH, "POST"): self._arm_peak_sites,
             (RETAINED_SITES_PATH, "POST"): self._start_retained_sites,
             (RETAINED_SITES_PATH, "GET"): self._finish_retained_sites,
+            (STEP_SITES_PATH, "POST"): self._start_step_sites,
+            (STEP_SITES_PATH, "GET"): self._finish_step_sites,
         }
         return routes.get((path, method))
 
@@ -267,18 +275,30 @@ class TracemallocProbe:
         return 200, {"armed": True}
 
     async def _start_retained_sites(self) -> tuple[int, dict[str, Any]]:
+        return await self._start_sites(self.retained_sites)
+
+    async def _finish_retained_sites(self) -> tuple[int, dict[str, Any]]:
+        return await self._finish_sites(self.retained_sites)
+
+    async def _start_step_sites(self) -> tuple[int, dict[str, Any]]:
+        return await self._start_sites(self.step_sites)
+
+    async def _finish_step_sites(self) -> tuple[int, dict[str, Any]]:
+        return await self._finish_sites(self.step_sites)
+
+    async def _start_sites(self, sites: RetainedSites) -> tuple[int, dict[str, Any]]:
         await self._wait_for_inflight()
         await _settle()
         gc.collect()
-        self.retained_sites.start(self.seq)
+        sites.start(self.seq)
         return 200, {"seq": self.seq}
 
-    async def _finish_retained_sites(self) -> tuple[int, dict[str, Any]]:
+    async def _finish_sites(self, sites: RetainedSites) -> tuple[int, dict[str, Any]]:
         await self._wait_for_inflight()
         await _settle()
         gc.collect()
         try:
-            return 200, self.retained_sites.finish(self.seq)
+            return 200, sites.finish(self.seq)
         except RuntimeError as exc:
             return 409, {"error": str(exc)}
 

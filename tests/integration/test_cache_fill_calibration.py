@@ -17,6 +17,7 @@ import pytest
 
 from harness import config
 from harness.analysis.probe import retention, summary_rows
+from harness.analysis.sites import step_site
 from harness.config import UpstreamConfig
 from harness.config.target_spec import start_values
 from harness.phases.probe import measure
@@ -46,7 +47,7 @@ def test_a_cache_filling_once_is_one_time_growth_not_a_leak(tmp_path: Path) -> N
             [1000],  # one size: the leak runs are the point here
             reps=1,
             warmup=0,
-            sites=False,
+            sites=True,  # the step sites name the cache's line (and peak sites: ~2 s)
             base_values=start_values(port, "127.0.0.1", data_dir, "", 1),
         )
         cached = client.get("/admin/cache").json()
@@ -58,3 +59,9 @@ def test_a_cache_filling_once_is_one_time_growth_not_a_leak(tmp_path: Path) -> N
             result.checkpoints, size_unit="row") if r.metric == "retained_step_bytes"}  # fmt: skip
     assert rows["report"].value == pytest.approx(report.step_bytes)
     assert abs(rows["rows"].value) < 0.10 * cached["bytes"]  # the other endpoint caches nothing
+    # the one-time growth is named at the line that renders what the cache keeps
+    source = (EXAMPLE / "cache_app.py").read_text().splitlines()
+    kept = next(i for i, line in enumerate(source, 1) if "return (line * (REPORT_BYTES" in line)
+    site = step_site(result.sites["step"], "report", 1000)
+    assert site is not None and site.location == f"cache_app.py:{kept}", result.sites["step"]
+    assert site.bytes >= 0.9 * cached["bytes"], (site, cached)

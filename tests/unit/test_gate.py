@@ -1171,3 +1171,29 @@ def test_the_baseline_records_its_environment_s_fingerprint() -> None:
     assert fingerprint == environment_fingerprint(env) and fingerprint.startswith("sha256:")
     moved = {**env, "packages": {"httpx": "0.29.0"}}
     assert environment_fingerprint(moved) != fingerprint
+
+
+def test_one_time_growth_names_the_line_that_grew() -> None:
+    labels = {"endpoint": "report", "history_len": "100"}
+    rows = [
+        SummaryRow("cache", "probe", "retained_step_bytes", 835_000.0, "bytes", labels),
+        SummaryRow("cache", "probe", "retained_bytes_per_request", 4.0, "bytes/request", labels),
+    ]
+    sites = {
+        "cache": {
+            "step": [
+                {"endpoint": "report", "history_len": 100, "location": "cache_app.py:46",
+                 "function": "render_report", "bytes": 824_100.0, "count": 100.0},
+                {"endpoint": "report", "history_len": 100, "location": "json/encoder.py:9",
+                 "function": "", "bytes": 1_000.0, "count": 1.0},
+            ]
+        }
+    }  # fmt: skip
+    (line,) = render.one_time_growth_lines(rows, sites=sites)
+    assert line == (
+        "cache report at history_len=100: one-time growth of 815 KiB (a cache filling) "
+        "at cache_app.py:46 (805 KiB of it), then 4 B/request"
+    )
+    # without step sites (an older run, another design) the line is as before
+    (plain,) = render.one_time_growth_lines(rows, sites={"other": sites["cache"]})
+    assert "at cache_app.py" not in plain

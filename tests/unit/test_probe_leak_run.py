@@ -149,3 +149,42 @@ def test_leak_run_confirms_a_high_rate_with_a_longer_run() -> None:
     assert figures.confirmed
     assert figures.bytes_per_request == pytest.approx(256.0)
     assert figures.step_bytes == pytest.approx(0.0, abs=1e-6)
+
+
+def test_the_watch_brackets_the_whole_leak_run_after_the_size_is_set() -> None:
+    """The step sites' snapshots must span exactly what the one-time growth spans: from the
+    endpoint's first request (after the setup) to its last checkpoint."""
+    from harness.phases.probe import leak_run
+
+    prober = FakeProber(fill=100, entry=4096)
+    seen: list[tuple[str, int, int, int]] = []
+
+    def watch(endpoint: str, size: int) -> Any:
+        seen.append((endpoint, size, len(prober.resets), prober.sent))
+        return lambda: seen.append(("finish", size, len(prober.resets), prober.sent))
+
+    rows = leak_run(prober, "get", 100, LEAK_REQUESTS, LEAK_EVERY, watch=watch)  # type: ignore[arg-type]
+    assert seen == [("get", 100, 1, 0), ("finish", 100, 1, rows[-1]["requests"])]
+
+
+def test_the_tick_runs_before_every_request_and_can_stop_the_run() -> None:
+    from harness.phases.probe import leak_run
+
+    prober = FakeProber(leak=0)
+    ticks: list[int] = []
+    rows = leak_run(
+        prober, "get", 100, LEAK_REQUESTS, LEAK_EVERY, tick=lambda: ticks.append(prober.sent)
+    )  # type: ignore[arg-type]
+    assert ticks == list(range(rows[-1]["requests"]))  # one before each request, none after
+
+    class Stop(KeyboardInterrupt):
+        pass
+
+    def interrupt() -> None:
+        if prober.sent >= 5:
+            raise Stop
+
+    prober = FakeProber(leak=0)
+    with pytest.raises(Stop):
+        leak_run(prober, "get", 100, LEAK_REQUESTS, LEAK_EVERY, tick=interrupt)  # type: ignore[arg-type]
+    assert prober.sent == 5

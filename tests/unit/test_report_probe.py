@@ -110,6 +110,22 @@ def test_probe_site_rows_top_peak_sites_at_the_largest_size_then_retained() -> N
     assert (history["location"], history["via"]) == ("app/api.py:5", "")
 
 
+def test_probe_site_rows_end_with_the_line_of_each_one_time_growth() -> None:
+    step = [
+        {"endpoint": "chat", "history_len": 100, "location": "app/cache.py:3",
+         "function": "", "bytes": 820_000.0, "count": 100.0},
+        {"endpoint": "chat", "history_len": 100, "location": "app/cache.py:4",
+         "function": "", "bytes": 9_000.0, "count": 2.0},
+        {"endpoint": "history", "history_len": 100, "location": "app/api.py:9",
+         "function": "", "bytes": 900.0, "count": 2.0},  # under 1 KiB: free lists, not shown
+    ]  # fmt: skip
+    rows = pf.probe_site_rows({**SITES, "step": step}, n=5)
+    chat = rows[rows["endpoint"] == "chat"]
+    assert chat["kind"].tolist() == ["peak"] * 5 + ["retained", pf.ONE_TIME]
+    assert chat.iloc[-1][["location", "bytes"]].tolist() == ["app/cache.py:3", 820_000.0]
+    assert pf.ONE_TIME not in rows[rows["endpoint"] == "history"]["kind"].tolist()
+
+
 def test_probe_site_rows_of_nothing_is_empty() -> None:
     assert pf.probe_site_rows(None).empty
     assert pf.probe_site_rows({"peak": "not a list", "retained": []}).empty

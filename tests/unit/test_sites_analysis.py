@@ -264,3 +264,25 @@ def test_growth_of_under_a_byte_counts_and_a_gone_site_does_not() -> None:
     base = [Site("a.py:1", "f", 0.5, 1), Site("b.py:1", "f", 2.0, 1)]
     cur = [Site("b.py:1", "f", 2.5, 1)]
     assert [(c.location, c.change) for c in growth(base, cur)] == [("b.py:1", 0.5)]
+
+
+def test_the_step_site_is_the_line_that_grew_most_in_that_leak_run() -> None:
+    from harness.analysis.sites import step_site
+
+    records = [
+        {"endpoint": "report", "history_len": 100, "location": "cache_app.py:46",
+         "function": "render_report", "bytes": 824_100.0, "count": 100.0},
+        {"endpoint": "report", "history_len": 100, "location": "cache_app.py:55",
+         "function": "cached_report", "bytes": 9_000.0, "count": 3.0},
+        {"endpoint": "rows", "history_len": 100, "location": "cache_app.py:70",
+         "function": "rows", "bytes": 2e6, "count": 1.0},
+        {"endpoint": "report", "history_len": 1000, "location": "cache_app.py:80",
+         "function": "x", "bytes": 3e6, "count": 1.0},
+    ]  # fmt: skip
+    site = step_site(records, "report", 100)
+    assert site is not None
+    assert (site.location, site.bytes) == ("cache_app.py:46", 824_100.0)
+    assert step_site(records, "rows", 100) is not None
+    assert step_site(records, "report", 5000) is None
+    shrunk = [{**records[0], "bytes": -5.0}, {"endpoint": "report", "history_len": 100}]
+    assert step_site(shrunk, "report", 100) is None  # nothing grew; a record without a line
