@@ -105,3 +105,13 @@ def test_module_size(name: str) -> None:
     lines = len(path.read_text(encoding="utf-8").splitlines())
     limit = MAX_CLI_LINES if name.startswith("harness.cli.") else MAX_LINES
     assert lines <= limit, f"{path.relative_to(PACKAGE.parent)} has {lines} lines (limit {limit})"
+
+
+def test_test_files_have_unique_names() -> None:
+    """tests/ has no __init__.py: pytest imports each test file by its basename, so two of the
+    same name (tests/unit/x.py, tests/integration/x.py) fail the collection of the whole run."""
+    tests = Path(__file__).resolve().parents[1]
+    names: dict[str, list[str]] = {}
+    for path in tests.rglob("test_*.py"):
+        names.setdefault(path.name, []).append(str(path.relative_to(tests)))
+    assert {n: p for n, p in names.items() if len(p) > 1} == {}
