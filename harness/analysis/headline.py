@@ -22,7 +22,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from harness.analysis.bounds import CEILING as CEILING
-from harness.analysis.bounds import QUALIFIERS_COLUMN, bounds, combine
+from harness.analysis.bounds import QUALIFIERS_COLUMN, bounds, combine, shown
 from harness.analysis.scale import scale_notes as scale_notes
 from harness.results import SummaryRow
 
@@ -266,6 +266,7 @@ def headline_table(
     """
     order = designs_in(frame, designs)
     bounded = bounds(frame)
+    frame = shown(frame)
     base = ratio_base(order)
     others = [d for d in order if d != base]
     ratio_cols = [ratio_column(d, base) for d in others]

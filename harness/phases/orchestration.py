@@ -10,6 +10,11 @@ seconds and leaves run.json with status "interrupted" (exit 130).
 Phases owned by other modules (profile, probe) and the report are imported lazily; when a
 module is not there, the phase is recorded as skipped with the reason.
 
+The profile phase's tail, reading the memray capture, measures nothing: it runs on a thread
+(harness.phases._background) beside the phases that measure no time either (BESIDE_A_TAIL:
+the probe, integrity) and is waited for before any other phase, the next design and the
+report. Its recorded duration runs from its start to that wait.
+
 Designs are targets (`[[target]]` tables, or `--target FILE`; the reference designs by
 default): a phase that does not apply to a target (the probe without recipes, memray without a
 Python command) is recorded as skipped, "not applicable". The ceiling phase, when the profile
@@ -44,6 +49,7 @@ from harness.analysis.scale import ceiling_line
 from harness.config import Config
 from harness.console import Console
 from harness.phases import FailedWithResults, ProgressFn
+from harness.phases._background import Background
 from harness.phases.ceiling import run_ceiling
 from harness.phases.integrity import run_integrity, run_integrity_standalone
 from harness.phases.load import LoadSession, data_dir, load_session
@@ -61,6 +67,20 @@ class Outcome:
     status: str  # passed | failed | skipped | interrupted
     rows: list[SummaryRow] = field(default_factory=list)
     detail: str = ""
+    exit_code: int | None = None  # of the phase's main child, when it failed with one
+
+
+# Phases that measure no time (bytes, counts): they may run while a tail (Background) is busy.
+BESIDE_A_TAIL = frozenset({"probe", "integrity"})
+
+
+@dataclass
+class _Pending:
+    design: str
+    phase: str
+    started_at: str
+    t0: float
+    tail: Background
 
 
 def phase_plan(phases: Sequence[str]) -> list[str]:
@@ -111,6 +131,7 @@ class Loadtest:
         self.run_dir: RunDir | None = None
         self.with_ceiling = CEILING in cfg.profile.phases and bool(cfg.ceiling_target)
         self.ceiling_rps: float | None = None
+        self.pending: list[_Pending] = []  # tails on threads, recorded by settle()
 
     @property
     def run(self) -> RunDir:
@@ -146,8 +167,10 @@ class Loadtest:
                 for design in cfg.designs:
                     self.console.heading(design)
                     self.design(design)
+                self.settle()
             except KeyboardInterrupt:
                 interrupted = True
+                self.stop_pending()
                 self.console.warn("interrupted: every child process has been stopped")
                 self.skip_unrecorded("the run was interrupted before this phase")
             status = "interrupted" if interrupted else ("failed" if self.failed else "passed")
@@ -193,6 +216,7 @@ class Loadtest:
 
     # --- one design ------------------------------------------------------------------
     def design(self, design: str) -> None:
+        self.settle()
         data = data_dir(self.run, design)
         seeded = self.step(design, "seed", lambda progress: self.seed(design, data))
         if seeded.status != "passed":
@@ -201,6 +225,8 @@ class Loadtest:
             return
         target = self.cfg.target(design)
         for phase in self.plan:
+            if phase not in BESIDE_A_TAIL:
+                self.settle()
             reason = target.not_applicable(phase)
             if reason and not (phase == "integrity" and "load" in self.plan):
                 self.skip(design, phase, reason)
@@ -222,14 +248,7 @@ class Loadtest:
                         ),
                     )
             elif phase == "profile":
-                self.external(
-                    design,
-                    "profile",
-                    "harness.phases.profile",
-                    "run_profile",
-                    {},
-                    self.cfg.profile.profile_duration_s,
-                )
+                self.profile(design)
             elif phase == "capacity":
                 self.external(
                     design,
@@ -255,6 +274,51 @@ class Loadtest:
                     },
                     None,
                 )
+
+    def profile(self, design: str) -> None:
+        """The profile phase: the capture now, its reading on a thread (`settle` records it)."""
+        try:
+            profile = importlib.import_module("harness.phases.profile")
+        except ModuleNotFoundError as exc:
+            if exc.name != "harness.phases.profile":
+                raise
+            self.skip(design, "profile", "harness.phases.profile is not available in this checkout")
+            return
+        cfg = self.design_config(design)
+        started_at, t0 = now_iso(), time.monotonic()
+        captured: list[Any] = []
+
+        def capture(progress: ProgressFn) -> list[SummaryRow]:
+            captured.append(profile.capture_profile(self.run, design, cfg, progress=progress))
+            return []
+
+        outcome = self.step(design, "profile", capture, cfg.profile.profile_duration_s, quiet=True)
+        if outcome.status != "passed":
+            return
+        self.console.info(f"  profile · {design}: reading the memray capture beside the next phase")
+        tail = Background(lambda on_readers: profile.read_profile(captured[0], on_readers))
+        self.pending.append(_Pending(design, "profile", started_at, t0, tail))
+
+    def settle(self) -> None:
+        """Wait for the phases' tails on threads and record them (before a phase that times
+        something, before the next design, before the report)."""
+        while self.pending:
+            pending = self.pending[0]  # still listed while it runs: Ctrl-C must stop it
+            outcome = self._outcome(pending.design, pending.phase, pending.tail.join)
+            self.pending.pop(0)
+            self.record(pending.design, pending.phase, outcome, pending.started_at, pending.t0)
+
+    def stop_pending(self) -> None:
+        for pending in self.pending:
+            pending.tail.stop()
+            self.record(
+                pending.design,
+                pending.phase,
+                Outcome("interrupted", [], "interrupted"),
+                pending.started_at,
+                pending.t0,
+            )
+        self.pending.clear()
 
     def seed(self, design: str, data: Path) -> list[SummaryRow]:
         manifest = seed_store(
@@ -363,33 +427,49 @@ class Loadtest:
         fn: PhaseFn,
         total_s: float | None = None,
         exit_code_of: Callable[[], int | None] | None = None,
+        *,
+        quiet: bool = False,
     ) -> Outcome:
         """Run one phase: show it, record its rows and its status; never raise but Ctrl-C.
 
         exit_code_of() gives the exit status of the phase's main child (e.g. locust) after a
-        pass, for run.json.
+        pass, for run.json. quiet: a pass is not recorded (a tail on a thread goes on; the
+        caller records it), a failure is.
         """
         started_at = now_iso()
         t0 = time.monotonic()
         exit_code: int | None = None
-        try:
+
+        def run() -> list[SummaryRow]:
             with self.console.phase(design, phase, total_s) as progress:
-                outcome = Outcome("passed", fn(progress))
-            exit_code = exit_code_of() if exit_code_of is not None else None
+                return fn(progress)
+
+        try:
+            outcome = self._outcome(design, phase, run)
         except KeyboardInterrupt:
             self.record(design, phase, Outcome("interrupted", [], "interrupted"), started_at, t0)
             raise
+        if outcome.status == "passed":
+            if quiet:
+                return outcome
+            exit_code = exit_code_of() if exit_code_of is not None else None
+        else:
+            exit_code = outcome.exit_code
+        self.record(design, phase, outcome, started_at, t0, exit_code)
+        return outcome
+
+    def _outcome(self, design: str, phase: str, fn: Callable[[], list[SummaryRow]]) -> Outcome:
+        """fn's rows as an outcome: passed, or failed with the reason; Ctrl-C goes through."""
+        try:
+            return Outcome("passed", fn())
         except FailedWithResults as exc:
-            outcome = Outcome("failed", exc.rows, exc.reason)
-            exit_code = exc.child_exit_code
+            return Outcome("failed", exc.rows, exc.reason, exc.child_exit_code)
         except PhaseFailed as exc:
-            outcome = Outcome("failed", [], exc.reason)
+            return Outcome("failed", [], exc.reason)
         except Exception as exc:  # a bug in a phase must not stop the other phases
             where = self.run.phase_dir(design, phase) / "traceback.txt"
             where.write_text(traceback.format_exc(), encoding="utf-8")
-            outcome = Outcome("failed", [], f"{type(exc).__name__}: {exc} (traceback: {where})")
-        self.record(design, phase, outcome, started_at, t0, exit_code)
-        return outcome
+            return Outcome("failed", [], f"{type(exc).__name__}: {exc} (traceback: {where})")
 
     def record(
         self,

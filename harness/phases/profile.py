@@ -8,10 +8,12 @@
 3. Drive it with the load phase's scenario and users for ``profile_duration_s``.
 4. Stop the app with SIGINT (ProcessGroup's first signal), so uvicorn shuts down cleanly and
    memray finishes the capture; the upstream is stopped after it.
-5. Read the capture (harness.sampling.memray_capture): ``flamegraph.html`` (high-water mark),
-   ``memray_stats.json``, ``top_sites.csv`` (top sites at the high-water mark and by bytes
-   allocated) and the summary rows heap_peak_bytes, bytes_allocated, allocations, requests and
-   bytes_allocated_per_request (bytes allocated / requests Locust completed in this phase).
+5. Read the capture (harness.sampling.memray_capture; `read_profile`, which `harness loadtest`
+   runs on a thread beside the probe, see harness.phases.orchestration): ``flamegraph.html``
+   (high-water mark), ``memray_stats.json``, ``top_sites.csv`` (top sites at the high-water
+   mark and by bytes allocated) and the summary rows heap_peak_bytes, bytes_allocated,
+   allocations, requests and bytes_allocated_per_request (bytes allocated / requests Locust
+   completed in this phase).
 
 memray slows a request-heavy server several times over: latency and throughput from this phase
 mean nothing and are not reported; the load phase owns them.
@@ -21,16 +23,19 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness._errors import PhaseFailed
 from harness.analysis import profile as analysis
 from harness.config import Config
-from harness.load.locust_runner import run_locust
+from harness.load.locust_runner import LocustResult, run_locust
 from harness.phases import ProgressFn, no_progress
 from harness.phases.server_errors import describe, record_server_errors
 from harness.results import SCHEMA_VERSION, RunDir, SummaryRow, write_json_atomic
 from harness.sampling.memray_capture import read_capture
+from harness.stack.processes import ProcessGroup
 from harness.stack.targets import running_stack, seed_store
 
 PHASE = "profile"
@@ -41,10 +46,28 @@ TIMINGS_JSON = "profile_timings.json"
 APP_STOP_TIMEOUT_S = 60.0  # SIGINT grace: uvicorn drains, memray writes the capture's trailer
 
 
+@dataclass(frozen=True)
+class Captured:
+    """A finished memray capture of `design`, not yet read (`read_profile`)."""
+
+    design: str
+    phase_dir: Path
+    capture: Path
+    locust: LocustResult
+    timings: dict[str, float]
+
+
 def run_profile(
     run: RunDir, design: str, cfg: Config, *, progress: ProgressFn | None = None
 ) -> list[SummaryRow]:
     """Profile `design` under memray; writes <design>/profile/* and returns the summary rows."""
+    return read_profile(capture_profile(run, design, cfg, progress=progress))
+
+
+def capture_profile(
+    run: RunDir, design: str, cfg: Config, *, progress: ProgressFn | None = None
+) -> Captured:
+    """Steps 1-4: the app under memray while Locust drives it, stopped cleanly."""
     report = progress or no_progress
     phase_dir = run.phase_dir(design, PHASE)
     data_dir = phase_dir / "data"
@@ -113,10 +136,21 @@ def run_profile(
             exceptions, requests=result.requests, failures=result.failures, phase_dir=phase_dir
         )
         raise PhaseFailed(PHASE, f"every request failed ({result.failures:,})\n{said}")
+    return Captured(design, phase_dir, capture, result, timings)
 
+
+def read_profile(
+    captured: Captured, on_readers: Callable[[ProcessGroup], None] | None = None
+) -> list[SummaryRow]:
+    """Step 5: read the capture; writes the flamegraph, the stats and the sites, returns the
+    summary rows. It needs no quiet machine (`harness loadtest` runs it beside the probe);
+    on_readers gets the reader processes' group, so that Ctrl-C can stop them from elsewhere."""
+    phase_dir, result = captured.phase_dir, captured.locust
+    timings = dict(captured.timings)
     t = time.monotonic()
-    report(1, 1, "reading the memray capture")
-    summary = read_capture(capture, phase_dir, flamegraph=phase_dir / FLAMEGRAPH)
+    summary = read_capture(
+        captured.capture, phase_dir, flamegraph=phase_dir / FLAMEGRAPH, on_readers=on_readers
+    )
     timings["read_s"] = time.monotonic() - t
     table = analysis.sites_table(summary.hwm_sites, summary.allocated_sites)
     table.to_csv(phase_dir / TOP_SITES_CSV, index=False)
@@ -136,7 +170,7 @@ def run_profile(
         },
     )
     return analysis.summary_rows(
-        design,
+        captured.design,
         heap_peak_bytes=summary.heap_peak_bytes,
         bytes_allocated=summary.bytes_allocated,
         allocations=summary.allocations,

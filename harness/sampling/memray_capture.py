@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,12 +137,14 @@ def read_capture(
     flamegraph: Path | None = None,
     timeout: float = READ_TIMEOUT_S,
     log_dir: Path | None = None,
+    on_readers: Callable[[ProcessGroup], None] | None = None,
 ) -> CaptureSummary:
     """Read a finished capture: stats and flamegraph in subprocesses, high-water mark here.
 
     Writes ``memray_stats.json`` (its site rankings cut to STATS_KEEP) and ``flamegraph`` if
     given into out_dir; the subprocesses' output goes to log_dir (default out_dir/logs).
-    They run inside a ProcessGroup, so an error or Ctrl-C stops them.
+    They run inside a ProcessGroup, so an error or Ctrl-C stops them; `on_readers` gets that
+    group as soon as it exists, for a caller on another thread to stop them (stop_all_now).
     """
     if not capture.is_file() or capture.stat().st_size == 0:
         raise PhaseFailed("profile", f"memray capture {capture} is missing or empty")
@@ -151,6 +153,8 @@ def read_capture(
     stats_json = out_dir / "memray_stats.json"
     timings: dict[str, float] = {}
     with ProcessGroup(log_dir or out_dir / "logs") as group:
+        if on_readers is not None:
+            on_readers(group)
         stats_proc = group.start("memray-stats", stats_argv(capture, stats_json))
         flame = (
             group.start("memray-flamegraph", flamegraph_argv(capture, flamegraph))

@@ -198,3 +198,50 @@ def test_ctrl_c_while_reading_a_capture_leaves_no_memray_process(
     ]
     assert not alive
     assert (tmp_path / "logs" / "memray-stats.stderr.log").exists()
+
+
+def test_ctrl_c_while_a_capture_is_read_on_a_thread_leaves_no_memray_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`harness loadtest` reads the profile's capture on a thread beside the probe; Ctrl-C lands
+    on the main thread while that thread is busy in-process: the readers must go anyway."""
+    import threading
+
+    from harness.phases._background import Background
+    from harness.sampling import memray_capture
+
+    capture = tmp_path / "tiny.bin"
+    subprocess.run(
+        [sys.executable, "-m", "memray", "run", "--quiet", "-o", str(capture),
+         "-c", "x = [0] * 10**5"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    busy, release = threading.Event(), threading.Event()
+    seen: list[int] = []
+
+    def long_scan(_capture: Path) -> tuple[int, list[object]]:
+        seen.extend(p.pid for p in psutil.Process().children())
+        busy.set()
+        release.wait(30)  # the in-process scan of a big capture
+        return 0, []
+
+    monkeypatch.setattr(memray_capture, "high_watermark_sites", long_scan)
+    tail = Background(
+        lambda on_readers: [
+            *memray_capture.read_capture(
+                capture, tmp_path, flamegraph=tmp_path / "flame.html", on_readers=on_readers
+            ).hwm_sites
+        ]
+    )
+    assert busy.wait(30)
+    tail.stop()
+    try:
+        assert len(seen) == 2
+        _gone, alive = psutil.wait_procs(
+            [psutil.Process(pid) for pid in seen if psutil.pid_exists(pid)], timeout=5
+        )
+        assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
+    finally:
+        release.set()
+    with pytest.raises(PhaseFailed):  # the readers were killed under it: not a silent pass
+        tail.join()

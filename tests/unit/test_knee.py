@@ -12,6 +12,7 @@ from harness._errors import ConfigError
 from harness.analysis.bounds import (
     AT_LEAST,
     AT_MOST,
+    BELOW,
     QUALIFIERS_COLUMN,
     TWO_BOUNDS,
     bounds,
@@ -104,8 +105,12 @@ def test_bisection_ends_within_ten_percent_around_the_truth(
     assert within(found.capacity_rps, found.knee_rps, 0.1)
 
 
-def test_a_x17_bracket_takes_three_probes() -> None:
-    capacity, probes = knee(59.0, 101.0), 0
+@pytest.mark.parametrize(
+    ("met", "missed"),
+    [(59.0, 101.0), (32.0, 64.0)],  # the staircases of x1.7 and of x2 (quick) around 62.5
+)
+def test_a_x17_or_x2_bracket_takes_three_probes(met: float, missed: float) -> None:
+    capacity, probes = knee(met, missed), 0
     while (rate := next_rate(capacity, 0.1)) is not None:
         capacity = refine(capacity, Probe(rate, MET if rate <= 62.5 else MISSED))
         probes += 1
@@ -159,6 +164,40 @@ def test_a_ceiling_without_a_knee_makes_the_fractions_at_most() -> None:
     )
     assert bounds(frame)[("naive", "capacity_ceiling_fraction")] == AT_MOST
     assert bounds(frame)[("ceiling", "capacity_rps")] == AT_LEAST
+
+
+def test_a_capacity_below_the_first_step_reads_below_that_rate_not_zero() -> None:
+    frame = summary_frame(
+        [
+            *capacity_rows("naive", 0.0, False),
+            SummaryRow("naive", "capacity", "knee_rps", 0.5, "req/s"),
+            SummaryRow("naive", "capacity", "capacity_ceiling_fraction", 0.0, "ratio"),
+            *capacity_rows("optimized", 80.0, False),
+            SummaryRow("optimized", "capacity", "knee_rps", 86.0, "req/s"),
+            *capacity_rows("ceiling", 2000.0, False, phase="ceiling"),
+        ]
+    )
+    assert bounds(frame) == {
+        ("naive", "capacity_rps"): BELOW,
+        ("naive", "capacity_ceiling_fraction"): BELOW,
+    }
+    table = headline_table(frame, ["naive", "optimized"]).set_index("metric")
+    row = table.loc["capacity_rps"]
+    assert (row["naive"], row["optimized"]) == (0.5, 80.0)
+    assert row["naive / optimized"] == pytest.approx(0.5 / 80.0)
+    assert row[QUALIFIERS_COLUMN] == {"naive": BELOW, "naive / optimized": BELOW}
+    assert table.loc["capacity_ceiling_fraction", "naive"] == pytest.approx(0.5 / 2000.0)
+    assert qualified("0.5 req/s", BELOW) == "below 0.5 req/s"
+    # what the summary rows hold is unchanged: 0, the search's own figure
+    assert frame[frame["metric"] == "capacity_rps"]["value"].min() == 0.0
+
+
+def test_a_below_figure_in_a_ratio_is_an_upper_bound() -> None:
+    assert combine(BELOW, "") == BELOW
+    assert combine("", BELOW) == AT_LEAST  # divided by less than b: more than a / b
+    assert combine(BELOW, AT_LEAST) == AT_MOST  # less, over more: at most
+    assert combine(BELOW, AT_MOST) == TWO_BOUNDS
+    assert combine(AT_LEAST, BELOW) == AT_LEAST
 
 
 def test_compare_carries_each_run_s_qualifier() -> None:
