@@ -1,8 +1,8 @@
 """`harness capacity` on a service of known capacity, through its own target file and its own
-locustfile: one lock held S per `GET /work` (capacity_apps.py, a process of its own), so it
-serves 1/S req/s. With constant arrivals nothing queues below 1/S and the queue grows
-without bound above it: the search's figure must be within 10% of 1/S (the knee refined by
-bisection), at S = 50 ms (20 req/s) and S = 16 ms (62.5 req/s).
+locustfile: one `GET /work` at a time, S each on the wall clock (capacity_apps.py, a process
+of its own), so it serves 1/S req/s. With constant arrivals nothing queues below 1/S and the
+queue grows without bound above it: the search's figure must be within 10% of 1/S (the knee
+refined by bisection), at S = 50 ms (20 req/s) and S = 16 ms (62.5 req/s).
 
 Slow (a staircase and three refinements, ~1.5 min each): marked e2e.
 """
