@@ -80,7 +80,7 @@ class CapacityConfig:
 
     arrival: str = "poisson"  # poisson | constant
     start_rps: float = 0.5
-    ceiling_start_rps: float = 100.0  # the health endpoint holds far more: start higher
+    ceiling_start_rps: float = 200.0  # the health endpoint holds far more: start higher
     max_error_ratio: float = 0.01
     max_dropped_ratio: float = 0.05
     ceiling_objective_p95_ms: float = 100.0  # the health endpoint, in the ceiling's search

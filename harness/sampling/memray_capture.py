@@ -8,8 +8,11 @@ each is a full scan of a file that can hold tens of millions of records:
   allocations (frees excluded), the heap peak, and bytes and counts per site over the whole
   capture. Its aggregation runs in C++; streaming ``FileReader.get_allocation_records()`` through
   Python instead took about 2x as long on a 26M-record capture (24 s vs 12 s).
-- ``memray.FileReader.get_high_watermark_allocation_records()`` (in this process): what was held
-  at the high-water mark, one aggregated record per stack, folded to sites.
+- ``memray.FileReader.get_high_watermark_allocation_records()`` (``python -m
+  harness.sampling.memray_capture hwm``, a subprocess too): what was held at the high-water
+  mark, one aggregated record per stack, folded to sites. Not in this process: the scan holds
+  the GIL for its whole length (35 s on the naive design's 140 MB capture), and `harness
+  loadtest` reads the capture on a thread while its main thread runs the probe.
 - ``python -m memray flamegraph`` (subprocess): the high-water-mark flamegraph HTML.
 
 A site is the innermost Python frame of the stack (see harness.analysis.profile).
@@ -17,6 +20,7 @@ A site is the innermost Python frame of the stack (see harness.analysis.profile)
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -69,6 +73,30 @@ def stats_argv(capture: Path, out_json: Path, num_largest: int = STATS_SITES) ->
 
 def flamegraph_argv(capture: Path, out_html: Path) -> list[str]:
     return _memray("flamegraph", "--force", "-o", str(out_html), str(capture))
+
+
+def hwm_argv(capture: Path, out_json: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "harness.sampling.memray_capture",
+        "hwm",
+        str(capture),
+        str(out_json),
+    ]
+
+
+def write_hwm_sites(capture: Path, out_json: Path) -> None:
+    """`high_watermark_sites` of capture, written to out_json (what the hwm subprocess does)."""
+    peak, records = high_watermark_sites(capture)
+    write_json_atomic(
+        out_json, {"peak_memory": peak, "sites": [dataclasses.asdict(r) for r in records]}
+    )
+
+
+def read_hwm_sites(path: Path) -> tuple[int, list[SiteRecord]]:
+    raw = read_json(path)
+    return int(raw["peak_memory"]), [SiteRecord(**site) for site in raw["sites"]]
 
 
 def parse_location(text: str) -> tuple[str, str, int]:
@@ -139,7 +167,7 @@ def read_capture(
     log_dir: Path | None = None,
     on_readers: Callable[[ProcessGroup], None] | None = None,
 ) -> CaptureSummary:
-    """Read a finished capture: stats and flamegraph in subprocesses, high-water mark here.
+    """Read a finished capture: stats, high-water mark and flamegraph, each in a subprocess.
 
     Writes ``memray_stats.json`` (its site rankings cut to STATS_KEEP) and ``flamegraph`` if
     given into out_dir; the subprocesses' output goes to log_dir (default out_dir/logs).
@@ -151,23 +179,27 @@ def read_capture(
     t0 = time.monotonic()
     deadline = t0 + timeout
     stats_json = out_dir / "memray_stats.json"
+    hwm_json = out_dir / "memray_hwm_sites.json"
     timings: dict[str, float] = {}
     with ProcessGroup(log_dir or out_dir / "logs") as group:
         if on_readers is not None:
             on_readers(group)
         stats_proc = group.start("memray-stats", stats_argv(capture, stats_json))
+        hwm_proc = group.start("memray-hwm", hwm_argv(capture, hwm_json))
         flame = (
             group.start("memray-flamegraph", flamegraph_argv(capture, flamegraph))
             if flamegraph is not None
             else None
         )
-        peak, hwm = high_watermark_sites(capture)
+        _finish("high-water mark", hwm_proc, deadline)
         timings["high_watermark_s"] = time.monotonic() - t0
         _finish("stats", stats_proc, deadline)
         timings["stats_s"] = time.monotonic() - t0
         if flame is not None:
             _finish("flamegraph", flame, deadline)
             timings["flamegraph_s"] = time.monotonic() - t0
+    peak, hwm = read_hwm_sites(hwm_json)
+    hwm_json.unlink()
     raw = read_json(stats_json)
     stats = parse_stats(raw)
     # Every site was asked for (to join sizes and counts); keep the file readable.
@@ -184,3 +216,19 @@ def read_capture(
         read_seconds=time.monotonic() - t0,
         timings=timings,
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m harness.sampling.memray_capture hwm CAPTURE OUT_JSON` (read_capture's)."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 3 or args[0] != "hwm":
+        print(
+            "usage: python -m harness.sampling.memray_capture hwm CAPTURE OUT_JSON", file=sys.stderr
+        )
+        return 2
+    write_hwm_sites(Path(args[1]), Path(args[2]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -181,16 +181,16 @@ def test_ctrl_c_while_reading_a_capture_leaves_no_memray_process(
     )
     seen: list[int] = []
 
-    def interrupted(_capture: Path) -> tuple[int, list[object]]:
-        # `memray stats` and `memray flamegraph` are running now; Ctrl-C arrives.
+    def interrupted(*_args: object) -> None:
+        # the three readers are running now; Ctrl-C arrives while they are awaited
         seen.extend(p.pid for p in psutil.Process().children())
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(memray_capture, "high_watermark_sites", interrupted)
+    monkeypatch.setattr(memray_capture, "_finish", interrupted)
     with pytest.raises(KeyboardInterrupt):
         memray_capture.read_capture(capture, tmp_path, flamegraph=tmp_path / "flame.html")
 
-    assert len(seen) == 2  # both readers had started
+    assert len(seen) == 3  # stats, high-water mark and flamegraph had started
     alive = [
         pid
         for pid in seen
@@ -204,7 +204,7 @@ def test_ctrl_c_while_a_capture_is_read_on_a_thread_leaves_no_memray_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`harness loadtest` reads the profile's capture on a thread beside the probe; Ctrl-C lands
-    on the main thread while that thread is busy in-process: the readers must go anyway."""
+    on the main thread while that thread waits on the readers: they must go anyway."""
     import threading
 
     from harness.phases._background import Background
@@ -219,13 +219,16 @@ def test_ctrl_c_while_a_capture_is_read_on_a_thread_leaves_no_memray_process(
     busy, release = threading.Event(), threading.Event()
     seen: list[int] = []
 
-    def long_scan(_capture: Path) -> tuple[int, list[object]]:
-        seen.extend(p.pid for p in psutil.Process().children())
-        busy.set()
-        release.wait(30)  # the in-process scan of a big capture
-        return 0, []
+    finish = memray_capture._finish
 
-    monkeypatch.setattr(memray_capture, "high_watermark_sites", long_scan)
+    def long_read(name: str, proc: object, deadline: float) -> None:
+        if not busy.is_set():
+            seen.extend(p.pid for p in psutil.Process().children())
+            busy.set()
+            release.wait(30)  # the readers of a big capture take a while
+        finish(name, proc, deadline)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(memray_capture, "_finish", long_read)
     tail = Background(
         lambda on_readers: [
             *memray_capture.read_capture(
@@ -236,7 +239,7 @@ def test_ctrl_c_while_a_capture_is_read_on_a_thread_leaves_no_memray_process(
     assert busy.wait(30)
     tail.stop()
     try:
-        assert len(seen) == 2
+        assert len(seen) == 3
         _gone, alive = psutil.wait_procs(
             [psutil.Process(pid) for pid in seen if psutil.pid_exists(pid)], timeout=5
         )
