@@ -77,4 +77,10 @@ def ceiling_line(rows: Sequence[Any], objective_ms: float, health: str, target: 
     if bare:
         share = f"{at_least}{rps / bare:.0%}"
         line += f". Bare Locust on the same endpoint: {bare:,.0f} req/s (the ceiling: {share})"
+        delivered = values.get("delivered_max_rps")
+        if delivered:
+            line += (
+                f"; the open-model generator delivered up to {delivered:,.0f} req/s in the "
+                f"search ({delivered / bare:.0%} of the bare Locust's)"
+            )
     return line

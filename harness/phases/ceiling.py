@@ -21,7 +21,11 @@ calibration the ceiling is read against (`ceiling_bare_fraction`).
 Files under `<run>/ceiling/ceiling/`: those of a capacity search (plan.json, locust CSVs,
 capacity_steps.csv, refine_NN/, ...), bare/ (the bare Locust's CSVs), meta.json, logs/, data/.
 Rows: design "ceiling", phase "ceiling" (harness.analysis.capacity.capacity_rows), plus
-`ceiling_load_workers`, `bare_locust_rps`, `ceiling_bare_fraction`.
+`ceiling_load_workers`, `bare_locust_rps`, `ceiling_bare_fraction`, and `delivered_max_rps`
+(`delivered_bare_fraction`): the most the open-model generator delivered in any step, past
+the knee too. The ceiling is where the server's p95 passes the objective; what the generator
+can send at all is this other figure, and the two differ on a machine the server shares with
+the generator.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ from harness.config import Config
 from harness.load.locust_runner import LocustResult, run_locust
 from harness.phases import FailedWithResults, ProgressFn
 from harness.phases.capacity import (
+    Search,
+    SearchResult,
     health_search,
     search_problem,
     search_rows,
@@ -83,8 +89,16 @@ def run_bare(
     )
 
 
-def bare_rows(bare: LocustResult | None, ceiling_rps: float, processes: int) -> list[SummaryRow]:
+def bare_rows(
+    bare: LocustResult | None, ceiling_rps: float, processes: int, delivered_rps: float = math.nan
+) -> list[SummaryRow]:
+    """The calibration rows: the bare Locust's rate, the ceiling as a fraction of it, and the
+    most the open-model generator delivered in any step of the search (`delivered_rps`, past
+    the knee too) as a fraction of it: the generator's own limit, apart from the server's
+    latency, which is what ends the ceiling's search."""
     rows = [SummaryRow(CEILING, PHASE, "ceiling_load_workers", float(processes), "count")]
+    if not math.isnan(delivered_rps):
+        rows.append(SummaryRow(CEILING, PHASE, "delivered_max_rps", delivered_rps, "req/s"))
     if bare is None or bare.history_csv is None:
         return rows
     rps = steady_rps(pd.read_csv(bare.history_csv))
@@ -92,7 +106,19 @@ def bare_rows(bare: LocustResult | None, ceiling_rps: float, processes: int) -> 
         return rows
     rows.append(SummaryRow(CEILING, PHASE, "bare_locust_rps", rps, "req/s"))
     rows.append(SummaryRow(CEILING, PHASE, "ceiling_bare_fraction", ceiling_rps / rps, "ratio"))
+    if not math.isnan(delivered_rps):
+        rows.append(
+            SummaryRow(CEILING, PHASE, "delivered_bare_fraction", delivered_rps / rps, "ratio")
+        )
     return rows
+
+
+def delivered_max(result: SearchResult, search: Search) -> float:
+    """The highest rate the generator achieved in any step of the search (NaN: no step)."""
+    table = result.table(search.limits)
+    if table.empty or "achieved_rps" not in table:
+        return math.nan
+    return float(table["achieved_rps"].max())
 
 
 def run_ceiling(
@@ -127,7 +153,9 @@ def run_ceiling(
         after=calibrate,
     )
     rows = search_rows(CEILING, PHASE, search, result, None)
-    rows += bare_rows(bare.get("result"), result.capacity.capacity_rps, processes)
+    rows += bare_rows(
+        bare.get("result"), result.capacity.capacity_rps, processes, delivered_max(result, search)
+    )
     write_meta(
         out / "meta.json",
         search,

@@ -129,6 +129,14 @@ def capacity_notes(data: RunData) -> list[str]:
             f"the same endpoint in the same run: the ceiling is "
             f"{qualified(f'{ceiling / bare:.0%}', bounded(CEILING))} of it."
         )
+        delivered = _metric(data, CEILING, CEILING, "delivered_max_rps")
+        if delivered:
+            notes.append(
+                f"The open-model generator itself delivered up to {delivered:,.0f} req/s in the "
+                f"ceiling's search ({delivered / bare:.0%} of the bare Locust's), past the "
+                "knee: the ceiling is where the server's p95 passed its objective, on a "
+                "machine it shares with the generator, not where the generator gave out."
+            )
     if figures.get("optimized") and "naive" in figures:
         ratio = figures["naive"] / figures["optimized"]
         both = combine(bounded("naive"), bounded("optimized"))

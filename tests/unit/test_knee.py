@@ -274,3 +274,56 @@ def test_the_console_s_ceiling_line_says_at_least_and_gives_the_bare_locust() ->
     assert "Bare Locust on the same endpoint: 700 req/s (the ceiling: at least 41%)" in line
     exact = ceiling_line(rows[:1], 100, "/healthz", "optimized")
     assert "at least" not in exact and "Bare" not in exact
+    assert "delivered" not in line  # no such row: nothing said
+
+
+def test_the_ceiling_line_gives_what_the_generator_delivered_beside_the_bare_locust() -> None:
+    from harness.analysis.scale import ceiling_line
+
+    rows = [
+        SummaryRow("ceiling", "ceiling", "capacity_rps", 2070.0, "req/s"),
+        SummaryRow("ceiling", "ceiling", "bare_locust_rps", 3288.0, "req/s"),
+        SummaryRow("ceiling", "ceiling", "delivered_max_rps", 3138.4, "req/s"),
+    ]
+    line = ceiling_line(rows, 100, "/healthz", "optimized")
+    assert "(the ceiling: 63%)" in line
+    assert "delivered up to 3,138 req/s in the search (95% of the bare Locust's)" in line
+
+
+def test_the_ceiling_s_calibration_rows(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from harness.phases.ceiling import bare_rows
+
+    history = tmp_path / "bare_stats_history.csv"
+    lines = ["Timestamp,User Count,Type,Name,Requests/s,Failures/s,Total Request Count"]
+    lines += [f"{t},100,,Aggregated,3000,0,{3000 * t}" for t in range(1, 9)]
+    history.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    bare = SimpleNamespace(history_csv=history)  # bare_rows reads only its history
+    rows = {r.metric: r.value for r in bare_rows(bare, 2100.0, 2, 2850.0)}  # type: ignore[arg-type]
+    assert rows["ceiling_load_workers"] == 2
+    assert rows["delivered_max_rps"] == 2850.0
+    assert rows["ceiling_bare_fraction"] == pytest.approx(2100.0 / rows["bare_locust_rps"])
+    assert rows["delivered_bare_fraction"] == pytest.approx(2850.0 / rows["bare_locust_rps"])
+    without = {r.metric for r in bare_rows(None, 2100.0, 2)}
+    assert without == {"ceiling_load_workers"}
+
+
+def test_the_report_gives_the_ceiling_the_bare_locust_and_what_the_generator_delivered() -> None:
+    from harness.report._capacity import capacity_notes
+    from harness.report._model import RunData
+
+    rows = [
+        SummaryRow("ceiling", "ceiling", "capacity_rps", 2070.0, "req/s"),
+        SummaryRow("ceiling", "ceiling", "capacity_lower_bound", 0.0, "bool"),
+        SummaryRow("ceiling", "ceiling", "knee_rps", 2260.0, "req/s"),
+        SummaryRow("ceiling", "ceiling", "bare_locust_rps", 3288.0, "req/s"),
+        SummaryRow("ceiling", "ceiling", "delivered_max_rps", 3138.4, "req/s"),
+        *capacity_rows("naive", 0.0, False),
+        SummaryRow("naive", "capacity", "knee_rps", 0.5, "req/s"),
+    ]
+    data = RunData(Path("run"), {}, summary_frame(rows), ["naive"])
+    notes = capacity_notes(data)
+    assert any(n.startswith("naive: below 0.5 req/s") for n in notes)
+    assert any("the ceiling is 63% of it" in n for n in notes)
+    assert any("delivered up to 3,138 req/s" in n and "95%" in n for n in notes)
