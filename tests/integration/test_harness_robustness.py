@@ -204,31 +204,16 @@ def test_ctrl_c_while_a_capture_is_read_on_a_thread_leaves_no_memray_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`harness loadtest` reads the profile's capture on a thread beside the probe; Ctrl-C lands
-    on the main thread while that thread waits on the readers: they must go anyway."""
-    import threading
-
+    on the main thread while that thread waits on the readers: they must go anyway. The readers
+    here sleep (a tiny real capture is read before stop() could land, and tells nothing)."""
     from harness.phases._background import Background
     from harness.sampling import memray_capture
 
-    capture = tmp_path / "tiny.bin"
-    subprocess.run(
-        [sys.executable, "-m", "memray", "run", "--quiet", "-o", str(capture),
-         "-c", "x = [0] * 10**5"],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    busy, release = threading.Event(), threading.Event()
-    seen: list[int] = []
-
-    finish = memray_capture._finish
-
-    def long_read(name: str, proc: object, deadline: float) -> None:
-        if not busy.is_set():
-            seen.extend(p.pid for p in psutil.Process().children())
-            busy.set()
-            release.wait(30)  # the readers of a big capture take a while
-        finish(name, proc, deadline)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(memray_capture, "_finish", long_read)
+    capture = tmp_path / "big.bin"
+    capture.write_bytes(b"a capture the readers take long to read")
+    slow_reader = [sys.executable, "-c", "import time; time.sleep(60)"]
+    for argv in ("stats_argv", "hwm_argv", "flamegraph_argv"):
+        monkeypatch.setattr(memray_capture, argv, lambda *_args: slow_reader)
     tail = Background(
         lambda on_readers: [
             *memray_capture.read_capture(
@@ -236,15 +221,15 @@ def test_ctrl_c_while_a_capture_is_read_on_a_thread_leaves_no_memray_process(
             ).hwm_sites
         ]
     )
-    assert busy.wait(30)
+    deadline = time.monotonic() + 30
+    while len(psutil.Process().children()) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    readers = psutil.Process().children()
+    assert len(readers) == 3
+    started = time.monotonic()
     tail.stop()
-    try:
-        assert len(seen) == 3
-        _gone, alive = psutil.wait_procs(
-            [psutil.Process(pid) for pid in seen if psutil.pid_exists(pid)], timeout=5
-        )
-        assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
-    finally:
-        release.set()
+    _gone, alive = psutil.wait_procs(readers, timeout=5)
+    assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
+    assert time.monotonic() - started < 10
     with pytest.raises(PhaseFailed):  # the readers were killed under it: not a silent pass
         tail.join()
