@@ -37,10 +37,21 @@ def scale_notes(frame: pd.DataFrame, phases: Sequence[Mapping[str, Any]] = ()) -
         if not bare.empty:
             rps = float(bare["value"].iloc[0])
             share = float(ceiling["value"].iloc[0]) / rps if rps > 0 else math.nan
+            delivered = frame[
+                (frame["design"] == CEILING) & (frame["metric"] == "delivered_max_rps")
+            ]
+            generator = (
+                f" The open-model generator itself delivered up to "
+                f"{float(delivered['value'].iloc[0]):,.0f} req/s in the search "
+                f"({float(delivered['value'].iloc[0]) / rps:.0%} of it): the ceiling is where "
+                "the server's p95 passed its objective, not where the generator gave out."
+                if not delivered.empty and rps > 0
+                else ""
+            )
             notes.append(
                 f"Load generator calibration: a bare Locust (closed, no wait, the same processes) "
                 f"reached {rps:,.0f} req/s on the same endpoint in the same run; the ceiling is "
-                f"{at_least}{share:.0%} of it."
+                f"{at_least}{share:.0%} of it.{generator}"
             )
     workers = frame[
         (frame["phase"] == "load") & frame["metric"].isin(["app_workers", "load_workers"])

@@ -406,6 +406,17 @@ def test_scale_notes_name_the_ceiling_and_the_process_counts() -> None:
     assert counts.startswith("The load phase ran 4 app worker process(es) and 3 Locust process(es)")
 
 
+def test_scale_notes_calibrate_the_ceiling_by_the_bare_locust_and_what_was_delivered() -> None:
+    ceiling = SummaryRow(CEILING, CEILING, "capacity_rps", 2070.0, "req/s")
+    bare = SummaryRow(CEILING, CEILING, "bare_locust_rps", 3288.0, "req/s")
+    delivered = SummaryRow(CEILING, CEILING, "delivered_max_rps", 3138.4, "req/s")
+    _, calibration = scale_notes(frame_of(ceiling, bare, delivered))
+    assert "reached 3,288 req/s" in calibration and "the ceiling is 63% of it." in calibration
+    assert "delivered up to 3,138 req/s in the search (95% of it)" in calibration
+    _, without = scale_notes(frame_of(ceiling, bare))
+    assert without.endswith("the ceiling is 63% of it.")
+
+
 def test_scale_notes_without_counts_default_to_one_and_a_failed_ceiling_is_said() -> None:
     frame = frame_of(SummaryRow("a", "load", "app_workers", 0.0, "count"))
     phases = [
