@@ -491,10 +491,13 @@ def test_summary_rows_of_two_processes_every_row() -> None:
 
 
 def test_summary_rows_of_one_process_have_a_range_of_its_own_figures() -> None:
-    """Without a process column the seen ranges collapse to the figure itself."""
+    """Without a process column the seen ranges collapse to the figure itself; the slope is per
+    message unless told otherwise."""
     requests = _requests({("chat", 0): [100, 100], ("chat", 10): [300, 300]})
     frame = _three_processes_of_leak_runs()[1]
-    rows = {r.metric: r.value for r in summary_rows("d", requests, frame)}
+    every = summary_rows("d", requests, frame)
+    assert {r.unit for r in every if "slope" in r.metric} == {"bytes/message"}  # the default
+    rows = {r.metric: r.value for r in every}
     assert rows["alloc_slope_low_bytes_per_unit"] == pytest.approx(20.0)
     assert rows["alloc_slope_high_bytes_per_unit"] == pytest.approx(20.0)
     rate = retention(frame)[("chat", 10)].bytes_per_request
