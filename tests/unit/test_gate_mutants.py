@@ -10,10 +10,12 @@ from dataclasses import replace
 
 import pytest
 
+from harness._errors import ConfigError
 from harness.analysis.sites import Site
 from harness.gate import (
     BaselineError,
     GateResult,
+    Rule,
     SeriesKey,
     Threshold,
     Thresholds,
@@ -28,6 +30,8 @@ from harness.gate import (
     format_change,
     judge,
     parse_baseline,
+    parse_selector,
+    parse_threshold,
     settings_mismatch,
 )
 from harness.gate._baseline import environment_fingerprint
@@ -350,3 +354,78 @@ def test_sizes_and_values_as_text() -> None:
     assert format_size(-1e-9) == "0 B"  # no "-0"
     assert format_value(0.25, "ratio") == "25.0%"
     assert format_value(12.5, "ms") == "12.5 ms"
+
+
+def test_noise_widens_a_limit_only_with_its_multiplier() -> None:
+    """The noise term is noise_k x noise: noise without a multiplier, or a multiplier without
+    noise, leaves the limit at the tolerance and floor."""
+    threshold = Threshold(tolerance=0.1, floor=2.0)
+    assert threshold.limit(0.0, noise=50.0) == 2.0
+    assert threshold.limit(0.0, noise_k=3.0) == 2.0
+    assert threshold.limit(0.0, noise=50.0, noise_k=3.0) == 150.0
+
+
+def test_off_is_a_disabled_threshold_with_nothing_allowed() -> None:
+    """'off' turns the threshold off; its tolerance and floor are zero, not the defaults."""
+    assert parse_threshold(" OFF ") == Threshold(tolerance=0.0, floor=0.0, enabled=False)
+    with pytest.raises(ValueError, match="a tolerance is an allowed increase"):
+        parse_threshold("-5%")
+
+
+def test_a_label_value_keeps_its_own_letters_and_loses_only_quotes() -> None:
+    """Quotes around a label value are dropped, nothing else (a value may end in any letter)."""
+    selector = parse_selector("alloc_peak_bytes{design=XlargeX, endpoint='chat'}")
+    assert selector.labels == (("design", "XlargeX"), ("endpoint", "chat"))
+    with pytest.raises(ValueError, match=r"\(labels: design, endpoint, history_len\)"):
+        parse_selector("alloc_peak_bytes{colour=red}")
+
+
+def test_equally_specific_rules_the_first_matching_wins() -> None:
+    """compile_thresholds refuses two equally specific rules that match one series; built by
+    hand, the first one in order wins, so the outcome never depends on a later rule."""
+    first = Rule(parse_selector("alloc_peak_bytes{design=d}"), parse_threshold("+1%"), "a")
+    second = Rule(parse_selector("alloc_peak_bytes{endpoint=chat}"), parse_threshold("+2%"), "b")
+    thresholds = Thresholds((first, second))
+    got = thresholds.lookup("alloc_peak_bytes", {"design": "d", "endpoint": "chat"})
+    assert got == (first.threshold, "alloc_peak_bytes{design=d}")
+
+
+def test_config_errors_name_the_file_the_key_and_the_problem() -> None:
+    """A bad default, a bad rule and an ambiguous pair each name loadtest.toml (or the given
+    file), the key and what is wrong; each rule keeps its config key for later messages."""
+    with pytest.raises(ConfigError) as bad_default:
+        compile_thresholds({}, "+x%")
+    assert (bad_default.value.path, bad_default.value.key) == ("loadtest.toml", "gate.default")
+    assert bad_default.value.problem.startswith("bad expression '+x%'")
+    rules = compile_thresholds({"alloc_peak_bytes{design=d}": "+3%"}, "+10%").rules
+    assert [r.key for r in rules] == ['gate.thresholds."alloc_peak_bytes{design=d}"']
+    with pytest.raises(ConfigError) as ambiguous:
+        compile_thresholds(
+            {"alloc_peak_bytes{design=d}": "+1%", "alloc_peak_bytes{endpoint=chat}": "+2%"},
+            "+10%",
+            config_path="gate.toml",
+        )
+    assert ambiguous.value.path == "gate.toml"
+    assert ambiguous.value.key == 'gate.thresholds."alloc_peak_bytes{endpoint=chat}"'
+    assert ambiguous.value.problem == (
+        'as specific as gate.thresholds."alloc_peak_bytes{design=d}" and both match '
+        "alloc_peak_bytes{design=d,endpoint=chat}; add a selector with both labels, or drop one"
+    )
+
+
+def test_an_ambiguous_pair_is_found_past_other_metrics_and_disjoint_rules() -> None:
+    """The search for an ambiguous pair goes on past a rule of another metric and past a rule
+    that cannot match the same series."""
+    table = {
+        "alloc_peak_bytes{endpoint=chat}": "+1%",
+        "retained_bytes_per_request{endpoint=chat}": "+1%",
+        "alloc_peak_bytes{endpoint=history}": "+1%",
+        "alloc_peak_bytes{design=d}": "+1%",
+        "alloc_peak_bytes{design=d,endpoint=history}": "+1%",
+    }
+    with pytest.raises(ConfigError) as ambiguous:
+        compile_thresholds(table, "+10%")
+    assert ambiguous.value.key == 'gate.thresholds."alloc_peak_bytes{design=d}"'
+    assert 'as specific as gate.thresholds."alloc_peak_bytes{endpoint=chat}"' in str(
+        ambiguous.value
+    )

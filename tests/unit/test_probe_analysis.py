@@ -19,6 +19,7 @@ from harness.analysis.probe import (
     least_squares_slope,
     per_point,
     retention,
+    retention_range,
     robust_spread,
     slope_with_stderr,
     slopes,
@@ -379,3 +380,126 @@ def test_the_confirmation_run_s_rate_is_the_figure() -> None:
     assert got.confirmed
     assert got.bytes_per_request == pytest.approx(2.0)
     assert got.step_bytes == pytest.approx(300 * 40 + 2 * 80 - 2.0 * 120)
+
+
+def _processes(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The frames of several fresh server processes, tagged 1, 2, ... in column ``process``."""
+    return pd.concat(
+        [f.assign(process=i) for i, f in enumerate(frames, start=1)], ignore_index=True
+    )
+
+
+def _three_processes_of_leak_runs() -> list[pd.DataFrame]:
+    """chat at history 10 leaking 100, 400 and 200 B/request (blocks 1, 5, 2), each process with
+    its own noise and last-reading jump, so every figure differs between processes; the third one
+    was confirmed."""
+    frames = [
+        _checkpoints({("chat", 10): (rate, blocks)}, wobble=wobble)
+        for rate, blocks, wobble in (
+            (100.0, 1.0, (0.0, 30.0, -10.0)),
+            (400.0, 5.0, (0.0, 500.0, 0.0, -200.0)),
+            (200.0, 2.0, (0.0, 90.0)),
+        )
+    ]
+    frames = [f.assign(run=1) for f in frames]
+    for frame, jump in zip(frames, (1000.0, 5000.0, 2500.0), strict=True):
+        frame.loc[frame.index[-1], "traced_bytes"] += jump  # a one-time growth of its own
+    frames[2].loc[frames[2]["requests"] <= 8, RUN_COLUMN] = 0
+    frames[2].loc[frames[2]["requests"] >= 20, RUN_COLUMN] = 2
+    return frames
+
+
+def test_retention_is_the_median_of_each_process_s_figures() -> None:
+    """Each field of the pooled figure is the median over processes of that field (not the
+    mean, nor one process's), and one confirmed process marks the figure confirmed."""
+    frames = _three_processes_of_leak_runs()
+    each = [retention(f)[("chat", 10)] for f in frames]
+    assert [r.confirmed for r in each] == [False, False, True]
+    pooled = retention(_processes(frames))
+    assert list(pooled) == [("chat", 10)]
+    got = pooled[("chat", 10)]
+    for field in ("bytes_per_request", "blocks_per_request", "stderr_bytes", "step_bytes"):
+        values = sorted(getattr(r, field) for r in each)
+        assert values[0] < values[1] < values[2], field  # the median is told apart
+        assert getattr(got, field) == pytest.approx(values[1]), field
+    assert got.confirmed
+
+
+def test_retention_range_is_the_lowest_and_highest_rate_of_one_process() -> None:
+    """The range spans the processes' own rates; one process (or no process column) gives a
+    range of its single rate."""
+    frames = _three_processes_of_leak_runs()
+    rates = [retention(f)[("chat", 10)].bytes_per_request for f in frames]
+    low, high = retention_range(_processes(frames))[("chat", 10)]
+    assert low == pytest.approx(min(rates))
+    assert high == pytest.approx(max(rates))
+    assert low < high
+    assert retention_range(frames[1]) == {("chat", 10): (rates[1], rates[1])}
+    assert retention_range(_processes([frames[1]])) == {("chat", 10): (rates[1], rates[1])}
+
+
+def test_summary_rows_of_two_processes_every_row() -> None:
+    """Every row of a two-process probe with leak runs: metric, value, unit, labels. The pooled
+    slope is that of the pooled medians; its seen range, and the leak rate's, span the
+    processes."""
+    first = _requests({("chat", 0): [100, 100], ("chat", 10): [200, 200]}, net=7)
+    second = _requests({("chat", 0): [100, 100], ("chat", 10): [400, 400]}, net=7)
+    leak_frames = _three_processes_of_leak_runs()[:2]
+    checkpoints = _processes(leak_frames)
+    rows = summary_rows("lean", _processes([first, second]), checkpoints, size_unit="token")
+    assert {(r.design, r.phase) for r in rows} == {("lean", "probe")}
+    got = {(r.metric, tuple(sorted(r.labels.items()))): (r.value, r.unit) for r in rows}
+    at0 = (("endpoint", "chat"), ("history_len", "0"))
+    at10 = (("endpoint", "chat"), ("history_len", "10"))
+    chat = (("endpoint", "chat"),)
+    pooled = retention(checkpoints)[("chat", 10)]
+    rates = sorted(retention(f)[("chat", 10)].bytes_per_request for f in leak_frames)
+    assert got == {
+        ("alloc_peak_bytes", at0): (100.0, "bytes"),
+        ("alloc_net_bytes", at0): (7.0, "bytes"),
+        ("alloc_peak_spread_bytes", at0): (0.0, "bytes"),
+        ("alloc_peak_low_bytes", at0): (100.0, "bytes"),
+        ("alloc_peak_high_bytes", at0): (100.0, "bytes"),
+        ("alloc_cv", at0): (0.0, "ratio"),
+        ("alloc_peak_bytes", at10): (300.0, "bytes"),
+        ("alloc_net_bytes", at10): (7.0, "bytes"),
+        ("alloc_peak_spread_bytes", at10): (pytest.approx(100 * MAD_TO_SIGMA), "bytes"),
+        ("alloc_peak_low_bytes", at10): (200.0, "bytes"),
+        ("alloc_peak_high_bytes", at10): (400.0, "bytes"),
+        ("alloc_cv", at10): (
+            pytest.approx(coefficient_of_variation([200, 200, 400, 400])),
+            "ratio",
+        ),
+        ("alloc_slope_bytes_per_unit", chat): (pytest.approx(20.0), "bytes/token"),
+        ("alloc_slope_low_bytes_per_unit", chat): (pytest.approx(10.0), "bytes/token"),
+        ("alloc_slope_high_bytes_per_unit", chat): (pytest.approx(30.0), "bytes/token"),
+        ("retained_bytes_per_request", at10): (
+            pytest.approx(pooled.bytes_per_request),
+            "bytes/request",
+        ),
+        ("retained_blocks_per_request", at10): (
+            pytest.approx(pooled.blocks_per_request),
+            "blocks/request",
+        ),
+        ("retained_stderr_bytes", at10): (pytest.approx(pooled.stderr_bytes), "bytes/request"),
+        ("retained_step_bytes", at10): (pytest.approx(pooled.step_bytes), "bytes"),
+        ("retained_low_bytes_per_request", at10): (pytest.approx(rates[0]), "bytes/request"),
+        ("retained_high_bytes_per_request", at10): (pytest.approx(rates[1]), "bytes/request"),
+    }
+    assert len(rows) == len(got)
+    assert rates[0] < rates[1]
+
+
+def test_summary_rows_of_one_process_have_a_range_of_its_own_figures() -> None:
+    """Without a process column the seen ranges collapse to the figure itself; the slope is per
+    message unless told otherwise."""
+    requests = _requests({("chat", 0): [100, 100], ("chat", 10): [300, 300]})
+    frame = _three_processes_of_leak_runs()[1]
+    every = summary_rows("d", requests, frame)
+    assert {r.unit for r in every if "slope" in r.metric} == {"bytes/message"}  # the default
+    rows = {r.metric: r.value for r in every}
+    assert rows["alloc_slope_low_bytes_per_unit"] == pytest.approx(20.0)
+    assert rows["alloc_slope_high_bytes_per_unit"] == pytest.approx(20.0)
+    rate = retention(frame)[("chat", 10)].bytes_per_request
+    assert rows["retained_low_bytes_per_request"] == pytest.approx(rate)
+    assert rows["retained_high_bytes_per_request"] == pytest.approx(rate)
