@@ -277,12 +277,8 @@ class Loadtest:
 
     def profile(self, design: str) -> None:
         """The profile phase: the capture now, its reading on a thread (`settle` records it)."""
-        try:
-            profile = importlib.import_module("harness.phases.profile")
-        except ModuleNotFoundError as exc:
-            if exc.name != "harness.phases.profile":
-                raise
-            self.skip(design, "profile", "harness.phases.profile is not available in this checkout")
+        profile = self.phase_module(design, "profile", "harness.phases.profile")
+        if profile is None:
             return
         cfg = self.design_config(design)
         started_at, t0 = now_iso(), time.monotonic()
@@ -389,6 +385,17 @@ class Loadtest:
                 ),
             )
 
+    def phase_module(self, design: str, phase: str, module: str) -> Any:
+        """The module that implements `phase`, or None (the phase recorded as skipped, with
+        the reason) when this checkout does not have it."""
+        try:
+            return importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            self.skip(design, phase, f"{module} is not available in this checkout")
+            return None
+
     def external(
         self,
         design: str,
@@ -399,12 +406,8 @@ class Loadtest:
         total_s: float | None,
     ) -> None:
         """A phase implemented elsewhere: skipped, with the reason, when it is not there."""
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            self.skip(design, phase, f"{module} is not available in this checkout")
+        mod = self.phase_module(design, phase, module)
+        if mod is None:
             return
         fn = getattr(mod, function, None)
         if fn is None:
